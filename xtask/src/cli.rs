@@ -1,0 +1,97 @@
+//! The whole command-line grammar. Doc comments are the `--help` text.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0    every required gate passed (or was cached)
+  1    a gate failed, or a required gate was skipped while CI=true
+  2    usage or configuration error (the message names the flag, file or key)
+  3    a required tool or component is missing (the message names the remedy)
+  130  interrupted (Ctrl-C); every running tool was killed
+
+Reports: target/xtask/runs/<id>/{report.json,junit.xml,summary.md,gates/<gate>.log}";
+
+/// gatehouse: every production-readiness gate of a Rust service, as one `cargo xtask`.
+///
+/// The same commands run on a laptop and in GitHub Actions.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand accepts.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Run at most N gates at once [default: the number of CPUs].
+    #[arg(long, short = 'j', global = true, value_name = "N")]
+    pub jobs: Option<NonZeroUsize>,
+    /// After a failure, keep running every gate that does not depend on it.
+    #[arg(long, global = true)]
+    pub keep_going: bool,
+    /// Run every gate even when a cached pass matches its inputs.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// Output format: human progress on stderr, or also the JSON report on stdout.
+    #[arg(long, global = true, value_enum, default_value_t = FormatArg::Human)]
+    pub format: FormatArg,
+    /// The workspace root (the directory holding gatehouse.toml) [default: found from the current directory].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the `ci` pipeline: every merge gate, as GitHub Actions runs it.
+    Ci,
+    /// Run the named gates and the gates they depend on.
+    Gate {
+        /// Gate names (see `cargo xtask list`).
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+    },
+    /// List every gate with its description and dependencies.
+    List,
+    /// Print a pipeline's gate graph and the exact commands; nothing runs.
+    Plan {
+        /// Pipeline name, e.g. `ci`.
+        pipeline: String,
+    },
+    /// Show the pinned tool manifest, or install tools into the tool cache.
+    Tools {
+        #[command(subcommand)]
+        action: Option<ToolsAction>,
+    },
+    /// Check every pinned tool: wanted version, found version, status.
+    Doctor,
+    /// Print a shell completion script.
+    Completions {
+        /// The shell to generate completions for.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ToolsAction {
+    /// List every tool of the manifest with its source and pinned version.
+    List,
+    /// Install the named tools (all when none is named) at their pinned versions.
+    Install {
+        /// Tool names from the manifest.
+        #[arg(value_name = "TOOL")]
+        names: Vec<String>,
+    },
+}

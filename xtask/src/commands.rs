@@ -1,0 +1,257 @@
+//! One function per subcommand; each turns settings into work and returns an exit code.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use anyhow::Result;
+use clap::CommandFactory;
+
+use crate::cli::Cli;
+use crate::config::Config;
+use crate::engine::dag::Registry;
+use crate::engine::runner::{self, Request};
+use crate::exit::{Exit, Failure};
+use crate::process::Cancel;
+use crate::settings::{Format, Settings};
+use crate::tools::Toolbox;
+
+/// The loaded workspace: configuration, gates and tools.
+#[derive(Debug)]
+pub struct Workspace {
+    pub config: Config,
+    pub registry: Registry,
+    pub toolbox: Arc<Toolbox>,
+}
+
+impl Workspace {
+    pub fn load(settings: &Settings) -> Result<Workspace> {
+        let config = Config::load(&settings.root)?;
+        let mut registry = Registry::default();
+        for gate in crate::gates::all(&config) {
+            registry.add(gate)?;
+        }
+        registry.validate()?;
+        let allow_apt = settings.ci || nix::unistd::Uid::effective().is_root();
+        let toolbox = Arc::new(Toolbox::new(
+            &settings.root,
+            config.tools.clone(),
+            allow_apt,
+        ));
+        let ws = Workspace {
+            config,
+            registry,
+            toolbox,
+        };
+        ws.check_pipelines()?;
+        Ok(ws)
+    }
+
+    /// Every pipeline names known gates, and every gate's tools are in the manifest.
+    fn check_pipelines(&self) -> Result<()> {
+        for (name, pipeline) in &self.config.pipelines {
+            for gate in &pipeline.gates {
+                self.registry.get(gate).map_err(|e| {
+                    Failure::Config(format!(
+                        "{}: pipelines.{name}.gates: {e}",
+                        crate::config::FILE
+                    ))
+                })?;
+            }
+        }
+        for gate in self.registry.all() {
+            for tool in &gate.spec().inputs.tools {
+                if !self.config.tools.contains_key(tool) {
+                    return Err(Failure::Config(format!(
+                        "{}: gate `{}` needs tool `{tool}`: add [tools.{tool}] to the manifest",
+                        crate::config::FILE,
+                        gate.spec().name
+                    ))
+                    .into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn ci(settings: &Settings, ws: &Workspace, cancel: &Cancel) -> Result<Exit> {
+    pipeline(settings, ws, "ci", cancel)
+}
+
+pub fn pipeline(settings: &Settings, ws: &Workspace, name: &str, cancel: &Cancel) -> Result<Exit> {
+    let p = ws.config.pipeline(name)?;
+    let request = Request {
+        label: name.to_owned(),
+        gates: p.gates.clone(),
+        optional: p.optional.clone(),
+    };
+    runner::run(settings, &ws.registry, ws.toolbox.clone(), &request, cancel)
+}
+
+pub fn gate(
+    settings: &Settings,
+    ws: &Workspace,
+    names: &[String],
+    cancel: &Cancel,
+) -> Result<Exit> {
+    for name in names {
+        ws.registry.get(name)?;
+    }
+    let request = Request {
+        label: "gate".to_owned(),
+        gates: names.to_vec(),
+        optional: Vec::new(),
+    };
+    runner::run(settings, &ws.registry, ws.toolbox.clone(), &request, cancel)
+}
+
+pub fn list(settings: &Settings, ws: &Workspace) -> Result<Exit> {
+    let specs: Vec<_> = ws.registry.all().map(|g| g.spec().clone()).collect();
+    if settings.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&specs)?);
+        return Ok(Exit::Ok);
+    }
+    let width = specs.iter().map(|s| s.name.len()).max().unwrap_or(4);
+    let mut out = String::new();
+    for s in &specs {
+        let deps = if s.deps.is_empty() {
+            String::new()
+        } else {
+            format!(" (after: {})", s.deps.join(", "))
+        };
+        let _ = writeln!(out, "{:width$}  {}{deps}", s.name, s.description);
+    }
+    print!("{out}");
+    Ok(Exit::Ok)
+}
+
+pub fn plan(settings: &Settings, ws: &Workspace, name: &str) -> Result<Exit> {
+    let p = ws.config.pipeline(name)?;
+    let order = ws.registry.order(&p.gates)?;
+    if settings.format == Format::Json {
+        let gates: Vec<_> = order
+            .iter()
+            .map(|g| {
+                let steps: Vec<String> = g.steps().iter().map(ToString::to_string).collect();
+                serde_json::json!({ "gate": g.spec(), "commands": steps, "optional": p.optional.contains(&g.spec().name) })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "pipeline": name, "gates": gates }))?
+        );
+        return Ok(Exit::Ok);
+    }
+    let mut out = format!(
+        "pipeline `{name}`: {} gates, dependencies first; nothing is run\n",
+        order.len()
+    );
+    for g in &order {
+        let s = g.spec();
+        let deps = if s.deps.is_empty() {
+            "none".to_owned()
+        } else {
+            s.deps.join(", ")
+        };
+        let optional = if p.optional.contains(&s.name) {
+            ", optional"
+        } else {
+            ""
+        };
+        let holds = if s.resources.is_empty() {
+            String::new()
+        } else {
+            format!(", holds {}", s.resources.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "\n{} — {}\n  after: {deps}{holds}{optional}, timeout {}s",
+            s.name,
+            s.description,
+            s.timeout.as_secs()
+        );
+        for step in g.steps() {
+            let _ = writeln!(out, "  $ {step}");
+        }
+    }
+    print!("{out}");
+    Ok(Exit::Ok)
+}
+
+pub fn tools_list(settings: &Settings, ws: &Workspace) -> Result<Exit> {
+    if settings.format == Format::Json {
+        let tools: Vec<_> = ws.config.tools.iter().map(|(n, d)| serde_json::json!({"name": n, "source": d.source, "version": d.version, "package": d.package})).collect();
+        println!("{}", serde_json::to_string_pretty(&tools)?);
+        return Ok(Exit::Ok);
+    }
+    let mut out = format!("tool cache: {}\n", ws.toolbox.dir.display());
+    for (name, def) in &ws.config.tools {
+        let pkg = def.package.as_deref().unwrap_or(name);
+        let _ = writeln!(
+            out,
+            "{name:18} {:18} {:16} {pkg}",
+            format!("{:?}", def.source),
+            def.version
+        );
+    }
+    print!("{out}");
+    Ok(Exit::Ok)
+}
+
+pub fn tools_install(ws: &Workspace, names: &[String], cancel: &Cancel) -> Result<Exit> {
+    let names: Vec<String> = if names.is_empty() {
+        ws.config.tools.keys().cloned().collect()
+    } else {
+        names.to_vec()
+    };
+    for name in &names {
+        let dirs = ws.toolbox.ensure(name, cancel, &|_| {})?;
+        let place = dirs
+            .first()
+            .map_or_else(|| "rustup".to_owned(), |d| d.display().to_string());
+        eprintln!("[gatehouse] {name}: ok ({place})");
+    }
+    Ok(Exit::Ok)
+}
+
+pub fn doctor(settings: &Settings, ws: &Workspace) -> Result<Exit> {
+    let health = ws.toolbox.health();
+    if settings.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&health)?);
+    } else {
+        let mut out = format!(
+            "{:18} {:16} {:16} {:20} {}\n",
+            "tool", "source", "wanted", "found", "status"
+        );
+        for h in &health {
+            let found = h.found.clone().unwrap_or_else(|| "-".into());
+            let found: String = found.chars().take(20).collect();
+            let _ = writeln!(
+                out,
+                "{:18} {:16} {:16} {:20} {}",
+                h.name,
+                format!("{:?}", h.source),
+                h.wanted,
+                found,
+                h.status
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\ntool cache: {} · install what is missing: cargo xtask tools install",
+            ws.toolbox.dir.display()
+        );
+        print!("{out}");
+    }
+    Ok(if health.iter().all(|h| h.status == "ok") {
+        Exit::Ok
+    } else {
+        Exit::MissingTool
+    })
+}
+
+pub fn completions(shell: clap_complete::Shell) -> Exit {
+    let mut cmd = Cli::command();
+    clap_complete::generate(shell, &mut cmd, "cargo-xtask", &mut std::io::stdout());
+    Exit::Ok
+}

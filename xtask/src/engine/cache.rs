@@ -1,0 +1,264 @@
+//! The content-addressed cache: a passed gate is stored under the hash of everything that decides it.
+//!
+//! Key = sha256(gate name, gate version, every input file's path and contents, the pinned versions
+//! of its tools, the values of its environment variables). Failures are never stored.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::engine::gate::GateSpec;
+use crate::exit::Failure;
+
+/// What a cached pass remembers.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    pub gate: String,
+    pub key: String,
+    pub passed_at: String,
+    pub duration_ms: u64,
+    pub summary: Option<String>,
+    pub run_id: String,
+}
+
+/// Where passes are kept. The local store lives under `target/`; a shared (S3-compatible) store
+/// only has to implement these two methods.
+pub trait Store: Send + Sync {
+    fn get(&self, key: &str) -> Option<Entry>;
+    fn put(&self, entry: &Entry) -> Result<()>;
+}
+
+/// One JSON file per key under a directory.
+#[derive(Debug)]
+pub struct LocalStore {
+    dir: PathBuf,
+}
+
+impl LocalStore {
+    pub fn new(dir: PathBuf) -> LocalStore {
+        LocalStore { dir }
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.json"))
+    }
+}
+
+impl Store for LocalStore {
+    fn get(&self, key: &str) -> Option<Entry> {
+        let text = std::fs::read_to_string(self.path(key)).ok()?;
+        serde_json::from_str::<Entry>(&text)
+            .ok()
+            .filter(|e| e.key == key)
+    }
+
+    fn put(&self, entry: &Entry) -> Result<()> {
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create {}", self.dir.display()))?;
+        // Write then rename, so a concurrent reader never sees half an entry.
+        let tmp = self
+            .dir
+            .join(format!(".{}.{}.tmp", entry.key, std::process::id()));
+        std::fs::write(&tmp, serde_json::to_vec_pretty(entry)?)?;
+        std::fs::rename(&tmp, self.path(&entry.key))?;
+        Ok(())
+    }
+}
+
+/// The workspace's files (respecting `.gitignore`), hashed on demand, once each.
+#[derive(Debug)]
+pub struct Snapshot {
+    root: PathBuf,
+    files: Vec<String>,
+    hashes: std::sync::Mutex<BTreeMap<String, String>>,
+}
+
+impl Snapshot {
+    pub fn scan(root: &Path) -> Result<Snapshot> {
+        let mut files = Vec::new();
+        let walker = ignore::WalkBuilder::new(root)
+            .hidden(false)
+            .require_git(false)
+            .filter_entry(|e| e.file_name() != ".git")
+            .build();
+        for entry in walker {
+            let entry = entry.context("cannot walk the workspace for cache inputs")?;
+            if entry.file_type().is_some_and(|t| t.is_file()) {
+                let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
+                files.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+        files.sort();
+        Ok(Snapshot {
+            root: root.to_path_buf(),
+            files,
+            hashes: Default::default(),
+        })
+    }
+
+    /// Files matching the globs (a leading `!` excludes), in order.
+    pub fn matching(&self, globs: &[String]) -> Result<Vec<&str>> {
+        let (include, exclude) = glob_sets(globs)?;
+        Ok(self
+            .files
+            .iter()
+            .map(String::as_str)
+            .filter(|f| include.is_match(f) && !exclude.is_match(f))
+            .collect())
+    }
+
+    fn hash_file(&self, rel: &str) -> Result<String> {
+        if let Some(h) = self.hashes.lock().ok().and_then(|m| m.get(rel).cloned()) {
+            return Ok(h);
+        }
+        let bytes = std::fs::read(self.root.join(rel))
+            .with_context(|| format!("cannot read input {rel}"))?;
+        let h = hex(&Sha256::digest(&bytes));
+        if let Ok(mut m) = self.hashes.lock() {
+            m.insert(rel.to_owned(), h.clone());
+        }
+        Ok(h)
+    }
+}
+
+fn glob_sets(globs: &[String]) -> Result<(GlobSet, GlobSet)> {
+    let mut include = GlobSetBuilder::new();
+    let mut exclude = GlobSetBuilder::new();
+    for g in globs {
+        let (set, pattern) = match g.strip_prefix('!') {
+            Some(p) => (&mut exclude, p),
+            None => (&mut include, g.as_str()),
+        };
+        let glob = Glob::new(pattern)
+            .map_err(|e| Failure::Config(format!("bad input glob `{g}`: {e}")))?;
+        set.add(glob);
+    }
+    Ok((include.build()?, exclude.build()?))
+}
+
+/// Computes a gate's cache key; `tool_versions` maps manifest names to pinned versions.
+pub fn key(
+    spec: &GateSpec,
+    snapshot: &Snapshot,
+    tool_versions: &BTreeMap<String, String>,
+) -> Result<String> {
+    let mut h = Sha256::new();
+    let mut field = |label: &str, value: &str| {
+        h.update(label.as_bytes());
+        h.update([0]);
+        h.update(value.as_bytes());
+        h.update([0]);
+    };
+    field("gate", &spec.name);
+    field("version", &spec.version.to_string());
+    for file in snapshot.matching(&spec.inputs.globs)? {
+        field("file", file);
+        field("sha256", &snapshot.hash_file(file)?);
+    }
+    for tool in &spec.inputs.tools {
+        field("tool", tool);
+        field(
+            "pin",
+            tool_versions.get(tool).map_or("unpinned", String::as_str),
+        );
+    }
+    for var in &spec.inputs.env {
+        field("env", var);
+        field(
+            "value",
+            &std::env::var(var).unwrap_or_else(|_| "\u{0}unset".to_owned()),
+        );
+    }
+    for fact in &spec.inputs.facts {
+        field("fact", fact);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::gate::Inputs;
+
+    fn spec(globs: &[&str]) -> GateSpec {
+        GateSpec {
+            name: "g".into(),
+            description: String::new(),
+            version: 1,
+            deps: vec![],
+            inputs: Inputs {
+                globs: globs.iter().map(|s| (*s).to_owned()).collect(),
+                ..Inputs::default()
+            },
+            resources: vec![],
+            timeout: std::time::Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn key_changes_with_an_input_and_not_with_an_unrelated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.rs"), "fn a() {}").unwrap();
+        std::fs::write(dir.path().join("b.md"), "# b").unwrap();
+        let pins = BTreeMap::new();
+        let k1 = key(
+            &spec(&["**/*.rs"]),
+            &Snapshot::scan(dir.path()).unwrap(),
+            &pins,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("b.md"), "# changed").unwrap();
+        let k2 = key(
+            &spec(&["**/*.rs"]),
+            &Snapshot::scan(dir.path()).unwrap(),
+            &pins,
+        )
+        .unwrap();
+        assert_eq!(k1, k2);
+        std::fs::write(dir.path().join("a.rs"), "fn a() { }").unwrap();
+        let k3 = key(
+            &spec(&["**/*.rs"]),
+            &Snapshot::scan(dir.path()).unwrap(),
+            &pins,
+        )
+        .unwrap();
+        assert_ne!(k1, k3);
+    }
+
+    #[test]
+    fn excluded_globs_do_not_enter_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("docs")).unwrap();
+        std::fs::write(dir.path().join("docs/x.rs"), "1").unwrap();
+        let snap = Snapshot::scan(dir.path()).unwrap();
+        assert_eq!(
+            snap.matching(&["**".into(), "!docs/**".into()]).unwrap(),
+            Vec::<&str>::new()
+        );
+    }
+
+    #[test]
+    fn store_round_trips_and_rejects_a_foreign_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path().to_path_buf());
+        let entry = Entry {
+            gate: "g".into(),
+            key: "abc".into(),
+            passed_at: "now".into(),
+            duration_ms: 5,
+            summary: None,
+            run_id: "r".into(),
+        };
+        store.put(&entry).unwrap();
+        assert_eq!(store.get("abc"), Some(entry));
+        assert_eq!(store.get("abd"), None);
+    }
+}

@@ -1,0 +1,285 @@
+//! What a gate is: a declaration (name, dependencies, inputs, resources, timeout) and a `run`.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::process::{self, Cancel, Output, Sink};
+use crate::tools::Toolbox;
+
+/// Resource name for the cargo target directory: cargo gates must not fight over its lock.
+pub const CARGO_TARGET: &str = "cargo-target";
+
+/// A gate's declaration. Everything the scheduler and the cache need, nothing they do not.
+#[derive(Clone, Debug, Serialize)]
+pub struct GateSpec {
+    pub name: String,
+    pub description: String,
+    /// Bumped when the gate's logic changes, so older cached passes no longer count.
+    pub version: u32,
+    pub deps: Vec<String>,
+    pub inputs: Inputs,
+    /// Held exclusively while the gate runs.
+    pub resources: Vec<String>,
+    #[serde(serialize_with = "secs")]
+    pub timeout: Duration,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+/// Everything that changes a gate's result.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Inputs {
+    /// Path globs relative to the root; a leading `!` excludes.
+    pub globs: Vec<String>,
+    /// Tools (by manifest name) whose pinned versions enter the cache key.
+    pub tools: Vec<String>,
+    /// Environment variables whose values enter the cache key.
+    pub env: Vec<String>,
+    /// Other facts that change the result, e.g. the day for the advisory database.
+    pub facts: Vec<String>,
+}
+
+/// One external command of a gate, as shown by `plan` and run by `run`.
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// Manifest tool that provides `program` (its directory is put first on PATH).
+    pub tool: Option<String>,
+    pub program: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Keep stdout out of the log: the gate renders it (e.g. clippy's JSON).
+    pub quiet_stdout: bool,
+}
+
+impl Step {
+    pub fn new(program: &str, args: &[&str]) -> Step {
+        Step {
+            tool: None,
+            program: program.to_owned(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            env: Vec::new(),
+            quiet_stdout: false,
+        }
+    }
+
+    pub fn tool(mut self, tool: &str) -> Step {
+        self.tool = Some(tool.to_owned());
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Step {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = String>>(mut self, args: I) -> Step {
+        self.args.extend(args);
+        self
+    }
+
+    pub fn quiet_stdout(mut self) -> Step {
+        self.quiet_stdout = true;
+        self
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let words = self.env.iter().map(|(k, v)| format!("{k}={}", quote(v)));
+        let words = words.chain(std::iter::once(quote(&self.program)));
+        let words: Vec<_> = words.chain(self.args.iter().map(|a| quote(a))).collect();
+        f.write_str(&words.join(" "))
+    }
+}
+
+fn quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^*".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// A gate's verdict on the code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Passed,
+    Failed,
+    Skipped,
+    Cached,
+}
+
+impl Status {
+    pub fn ok(self) -> bool {
+        matches!(self, Status::Passed | Status::Cached)
+    }
+}
+
+/// A file position a failure points at (clippy diagnostics, fmt diffs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: u32,
+    pub level: String,
+    pub message: String,
+}
+
+/// What `Gate::run` returns.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    pub status: Status,
+    /// Why it failed or was skipped, in one line.
+    pub reason: Option<String>,
+    /// Counts or other one-line facts ("12 passed, 0 failed, 1 skipped").
+    pub summary: Option<String>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Verdict {
+    pub fn passed(summary: Option<String>) -> Verdict {
+        Verdict {
+            status: Status::Passed,
+            reason: None,
+            summary,
+            diagnostics: Vec::new(),
+        }
+    }
+
+    pub fn failed(reason: impl Into<String>) -> Verdict {
+        Verdict {
+            status: Status::Failed,
+            reason: Some(reason.into()),
+            summary: None,
+            diagnostics: Vec::new(),
+        }
+    }
+
+    pub fn skipped(reason: impl Into<String>) -> Verdict {
+        Verdict {
+            status: Status::Skipped,
+            reason: Some(reason.into()),
+            summary: None,
+            diagnostics: Vec::new(),
+        }
+    }
+
+    pub fn with_summary(mut self, summary: impl Into<String>) -> Verdict {
+        self.summary = Some(summary.into());
+        self
+    }
+}
+
+/// A gate: its declaration, the commands it runs, and how it judges their output.
+pub trait Gate: Send + Sync {
+    fn spec(&self) -> &GateSpec;
+
+    /// The exact commands, in order; `plan` prints them and the default `run` executes them.
+    fn steps(&self) -> Vec<Step>;
+
+    /// Runs the gate. The default runs every step and passes when all exit 0.
+    fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
+        for step in self.steps() {
+            let out = ctx.exec(&step)?;
+            if !out.success() {
+                return Ok(Verdict::failed(format!(
+                    "`{step}` exited with {}",
+                    code(&out)
+                )));
+            }
+        }
+        Ok(Verdict::passed(None))
+    }
+}
+
+/// A process exit code for messages.
+pub fn code(out: &Output) -> String {
+    out.code
+        .map_or_else(|| "a signal".to_owned(), |c| format!("code {c}"))
+}
+
+/// What a running gate can reach: the root, its log, the tools, and the run's deadline.
+#[derive(Debug)]
+pub struct RunCtx {
+    pub root: PathBuf,
+    pub log_path: PathBuf,
+    log: Arc<Mutex<std::fs::File>>,
+    pub toolbox: Arc<Toolbox>,
+    pub cancel: Cancel,
+    pub deadline: Instant,
+}
+
+impl RunCtx {
+    pub fn new(
+        root: &Path,
+        log_path: PathBuf,
+        toolbox: Arc<Toolbox>,
+        cancel: Cancel,
+        timeout: Duration,
+    ) -> Result<RunCtx> {
+        let file = std::fs::File::create(&log_path)
+            .with_context(|| format!("cannot create gate log {}", log_path.display()))?;
+        Ok(RunCtx {
+            root: root.to_path_buf(),
+            log_path,
+            log: Arc::new(Mutex::new(file)),
+            toolbox,
+            cancel,
+            deadline: Instant::now() + timeout,
+        })
+    }
+
+    /// Appends a line to the gate's log.
+    pub fn log(&self, line: &str) {
+        if let Ok(mut file) = self.log.lock() {
+            let _ = writeln!(file, "{line}");
+        }
+    }
+
+    /// Runs one step in the root, with its tool provisioned first.
+    pub fn exec(&self, step: &Step) -> Result<Output> {
+        self.log(&format!("$ {step}"));
+        let path = self.path_for(step)?;
+        let sh = xshell::Shell::new()?;
+        sh.change_dir(&self.root);
+        let program = &step.program;
+        let args = &step.args;
+        let mut cmd = xshell::cmd!(sh, "{program} {args...}").env("PATH", path);
+        for (k, v) in &step.env {
+            cmd = cmd.env(k, v);
+        }
+        let sink = Sink {
+            log: self.log.clone(),
+            quiet_stdout: step.quiet_stdout,
+        };
+        let out = process::run(cmd.into(), &sink, self.deadline, &self.cancel)?;
+        self.log(&format!("[exit {}]", code(&out)));
+        Ok(out)
+    }
+
+    fn path_for(&self, step: &Step) -> Result<std::ffi::OsString> {
+        let mut dirs = Vec::new();
+        if let Some(tool) = &step.tool {
+            dirs.extend(
+                self.toolbox
+                    .ensure(tool, &self.cancel, &|line| self.log(line))?,
+            );
+        }
+        dirs.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+        std::env::join_paths(dirs).context("PATH contains a directory that cannot be joined")
+    }
+}

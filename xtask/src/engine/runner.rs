@@ -1,0 +1,192 @@
+//! One run from start to finish: order, cache keys, schedule, reports, exit code.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use anyhow::{Context, Result};
+
+use crate::engine::cache::{self, LocalStore, Snapshot};
+use crate::engine::dag::Registry;
+use crate::engine::gate::{Gate, Status};
+use crate::engine::output::{self, Console};
+use crate::engine::report::{GateResult, Outcome, Report, SCHEMA};
+use crate::engine::scheduler::{Options, Run};
+use crate::exit::Exit;
+use crate::process::Cancel;
+use crate::settings::{Format, Settings};
+use crate::tools::Toolbox;
+
+/// What to run.
+#[derive(Debug)]
+pub struct Request {
+    /// Pipeline name, or `gate` for an ad-hoc selection.
+    pub label: String,
+    pub gates: Vec<String>,
+    /// Gates whose skip is tolerated under `CI=true`.
+    pub optional: Vec<String>,
+}
+
+/// Runs the request and returns the exit code; reports land in `target/xtask/runs/<id>/`.
+pub fn run(
+    settings: &Settings,
+    registry: &Registry,
+    toolbox: Arc<Toolbox>,
+    request: &Request,
+    cancel: &Cancel,
+) -> Result<Exit> {
+    let started = Instant::now();
+    let started_at = SystemTime::now();
+    let gates = registry.order(&request.gates)?;
+    let keys = keys(&settings.root, &gates, &toolbox)?;
+    let run_id = run_id(started_at);
+    let run_dir = settings.root.join("target/xtask/runs").join(&run_id);
+    std::fs::create_dir_all(run_dir.join("gates"))
+        .with_context(|| format!("cannot create {}", run_dir.display()))?;
+    let console = Console::new(settings.mode, run_dir.clone());
+    let store = LocalStore::new(settings.root.join("target/xtask/cache"));
+    let required: BTreeSet<String> = gates
+        .iter()
+        .map(|g| g.spec().name.clone())
+        .filter(|n| !request.optional.contains(n))
+        .collect();
+    let run = Run {
+        root: settings.root.clone(),
+        run_id: run_id.clone(),
+        run_dir: run_dir.clone(),
+        gates,
+        keys,
+        required,
+        store: &store,
+        toolbox,
+        cancel: cancel.clone(),
+        output: &console,
+        options: Options {
+            jobs: settings.jobs,
+            keep_going: settings.keep_going,
+            use_cache: settings.use_cache,
+        },
+    };
+    let results = run.execute();
+    let report = report(
+        settings,
+        request,
+        run_id,
+        started_at,
+        started,
+        results,
+        cancel.is_cancelled(),
+    );
+    report.write(&run_dir)?;
+    link_latest(&settings.root, &report.run_id);
+    publish(settings, &report)?;
+    Ok(exit_code(&report))
+}
+
+fn keys(
+    root: &Path,
+    gates: &[Arc<dyn Gate>],
+    toolbox: &Toolbox,
+) -> Result<BTreeMap<String, String>> {
+    let snapshot = Snapshot::scan(root)?;
+    let pins = toolbox.pins();
+    gates
+        .iter()
+        .map(|g| {
+            Ok((
+                g.spec().name.clone(),
+                cache::key(g.spec(), &snapshot, &pins)?,
+            ))
+        })
+        .collect()
+}
+
+fn run_id(at: SystemTime) -> String {
+    let stamp = humantime::format_rfc3339_millis(at).to_string();
+    let compact: String = stamp
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    format!("{compact}-{}", std::process::id())
+}
+
+fn report(
+    settings: &Settings,
+    request: &Request,
+    run_id: String,
+    started_at: SystemTime,
+    started: Instant,
+    gates: Vec<GateResult>,
+    interrupted: bool,
+) -> Report {
+    let required_skips: Vec<String> = if settings.ci {
+        gates
+            .iter()
+            .filter(|g| g.required && g.status == Status::Skipped)
+            .map(|g| g.name.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let failed = gates.iter().any(|g| g.status == Status::Failed) || !required_skips.is_empty();
+    let outcome = match (interrupted, failed) {
+        (true, _) => Outcome::Interrupted,
+        (false, true) => Outcome::Failed,
+        (false, false) => Outcome::Passed,
+    };
+    let mut report = Report {
+        schema: SCHEMA.to_owned(),
+        run_id,
+        pipeline: request.label.clone(),
+        started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        gates_duration_ms: gates.iter().map(|g| g.duration_ms).sum(),
+        outcome,
+        exit_code: 0,
+        gates,
+        required_skips,
+    };
+    report.exit_code = exit_code(&report) as u8;
+    report
+}
+
+/// 130 when interrupted, 3 when a gate lacked its tool, 1 on any other failure, else 0.
+fn exit_code(report: &Report) -> Exit {
+    match report.outcome {
+        Outcome::Interrupted => Exit::Interrupted,
+        Outcome::Passed => Exit::Ok,
+        Outcome::Failed if report.gates.iter().any(|g| g.missing_tool) => Exit::MissingTool,
+        Outcome::Failed => Exit::GateFailed,
+    }
+}
+
+/// `target/xtask/runs/latest` points at the newest run.
+fn link_latest(root: &Path, run_id: &str) {
+    let link = root.join("target/xtask/runs/latest");
+    let _ = std::fs::remove_file(&link);
+    let _ = std::os::unix::fs::symlink(run_id, &link);
+}
+
+/// Final table on stderr, JSON on stdout when asked, summary into `$GITHUB_STEP_SUMMARY`.
+fn publish(settings: &Settings, report: &Report) -> Result<()> {
+    eprint!("{}", output::table(report));
+    if settings.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    }
+    if let Some(path) = &settings.step_summary {
+        append(path, &report.markdown()).with_context(|| {
+            format!("cannot append to $GITHUB_STEP_SUMMARY ({})", path.display())
+        })?;
+    }
+    Ok(())
+}
+
+fn append(path: &PathBuf, text: &str) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    file.write_all(text.as_bytes())
+}

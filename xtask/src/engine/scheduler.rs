@@ -1,0 +1,315 @@
+//! Runs gates concurrently up to `--jobs`, honouring dependencies, resources and the cache.
+//!
+//! Synchronisation is one channel: each running gate has a thread that sends exactly one
+//! message back; the scheduler thread alone owns all state. A failed gate stops its dependents
+//! (and, without `--keep-going`, everything not yet started); Ctrl-C kills every running tool.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::engine::cache::{Entry, Store};
+use crate::engine::gate::{Gate, RunCtx, Status, Verdict};
+use crate::engine::output::Output;
+use crate::engine::report::GateResult;
+use crate::exit::Failure;
+use crate::process::Cancel;
+use crate::tools::Toolbox;
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub jobs: usize,
+    pub keep_going: bool,
+    pub use_cache: bool,
+}
+
+/// Everything one run shares.
+pub struct Run<'a> {
+    pub root: PathBuf,
+    pub run_id: String,
+    pub run_dir: PathBuf,
+    pub gates: Vec<Arc<dyn Gate>>,
+    /// Cache key per gate name.
+    pub keys: BTreeMap<String, String>,
+    pub required: BTreeSet<String>,
+    pub store: &'a dyn Store,
+    pub toolbox: Arc<Toolbox>,
+    pub cancel: Cancel,
+    pub output: &'a dyn Output,
+    pub options: Options,
+}
+
+impl std::fmt::Debug for Run<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("run_id", &self.run_id)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+enum State {
+    Pending,
+    Running,
+    Done(Status),
+}
+
+type Message = (String, Result<Verdict>, Duration, bool);
+
+impl Run<'_> {
+    /// Runs every gate and returns one result per gate, in plan order.
+    pub fn execute(&self) -> Vec<GateResult> {
+        let mut state: BTreeMap<String, State> = self
+            .gates
+            .iter()
+            .map(|g| (g.spec().name.clone(), State::Pending))
+            .collect();
+        let mut results: BTreeMap<String, GateResult> = BTreeMap::new();
+        let mut held: BTreeSet<String> = BTreeSet::new();
+        let mut stop: Option<String> = None;
+        let (tx, rx) = mpsc::channel::<Message>();
+        loop {
+            if self.cancel.is_cancelled() && stop.is_none() {
+                stop = Some("interrupted".to_owned());
+            }
+            self.schedule(&mut state, &mut results, &mut held, stop.as_deref(), &tx);
+            if !state.values().any(|s| matches!(s, State::Running)) {
+                break;
+            }
+            let Ok((name, verdict, elapsed, interrupted)) =
+                rx.recv_timeout(Duration::from_millis(50))
+            else {
+                continue;
+            };
+            let result = self.finish(&name, verdict, elapsed, interrupted);
+            for r in &self.gate(&name).spec().resources {
+                held.remove(r);
+            }
+            if !result.status.ok()
+                && result.status != Status::Skipped
+                && stop.is_none()
+                && !self.options.keep_going
+            {
+                stop = Some(format!("`{name}` failed"));
+            }
+            state.insert(name.clone(), State::Done(result.status));
+            results.insert(name, result);
+        }
+        self.gates
+            .iter()
+            .filter_map(|g| results.remove(&g.spec().name))
+            .collect()
+    }
+
+    fn gate(&self, name: &str) -> &Arc<dyn Gate> {
+        self.gates
+            .iter()
+            .find(|g| g.spec().name == name)
+            .expect("scheduled gates come from the plan")
+    }
+
+    /// Starts or settles every pending gate that can be decided now.
+    fn schedule(
+        &self,
+        state: &mut BTreeMap<String, State>,
+        results: &mut BTreeMap<String, GateResult>,
+        held: &mut BTreeSet<String>,
+        stop: Option<&str>,
+        tx: &mpsc::Sender<Message>,
+    ) {
+        for gate in &self.gates {
+            let spec = gate.spec();
+            if !matches!(state.get(&spec.name), Some(State::Pending)) {
+                continue;
+            }
+            let result = match self.readiness(spec.deps.as_slice(), state, stop) {
+                Readiness::Waiting => continue,
+                Readiness::Blocked(reason) => Some(self.not_run(&spec.name, reason)),
+                Readiness::Ready => self.cached(&spec.name),
+            };
+            if let Some(result) = result {
+                state.insert(spec.name.clone(), State::Done(result.status));
+                results.insert(spec.name.clone(), result);
+                continue;
+            }
+            let running = state
+                .values()
+                .filter(|s| matches!(s, State::Running))
+                .count();
+            if running >= self.options.jobs.max(1)
+                || spec.resources.iter().any(|r| held.contains(r))
+            {
+                continue;
+            }
+            held.extend(spec.resources.iter().cloned());
+            state.insert(spec.name.clone(), State::Running);
+            self.spawn(gate.clone(), tx.clone());
+        }
+    }
+
+    fn readiness(
+        &self,
+        deps: &[String],
+        state: &BTreeMap<String, State>,
+        stop: Option<&str>,
+    ) -> Readiness {
+        if let Some(why) = stop {
+            return Readiness::Blocked(format!(
+                "not run: {why} (use --keep-going to run independent gates)"
+            ));
+        }
+        for dep in deps {
+            match state.get(dep) {
+                Some(State::Done(s)) if s.ok() => {}
+                Some(State::Done(Status::Skipped)) => {
+                    return Readiness::Blocked(format!("not run: dependency `{dep}` was skipped"));
+                }
+                Some(State::Done(_)) => {
+                    return Readiness::Blocked(format!("not run: dependency `{dep}` failed"));
+                }
+                _ => return Readiness::Waiting,
+            }
+        }
+        Readiness::Ready
+    }
+
+    fn not_run(&self, name: &str, reason: String) -> GateResult {
+        let _ = std::fs::write(self.log_path(name), format!("{reason}\n"));
+        let result = self.result(name, Verdict::skipped(reason), Duration::ZERO);
+        self.output.finished(&result);
+        result
+    }
+
+    fn cached(&self, name: &str) -> Option<GateResult> {
+        if !self.options.use_cache {
+            return None;
+        }
+        let entry = self.store.get(self.keys.get(name)?)?;
+        let log = self.log_path(name);
+        let note = format!(
+            "cached: passed at {} in run {} ({} ms); key {}\n",
+            entry.passed_at, entry.run_id, entry.duration_ms, entry.key
+        );
+        let _ = std::fs::write(&log, note);
+        let mut verdict = Verdict::passed(entry.summary);
+        verdict.status = Status::Cached;
+        let result = self.result(name, verdict, Duration::ZERO);
+        self.output.finished(&result);
+        Some(result)
+    }
+
+    fn spawn(&self, gate: Arc<dyn Gate>, tx: mpsc::Sender<Message>) {
+        let spec = gate.spec().clone();
+        self.output.started(&spec.name);
+        let ctx = RunCtx::new(
+            &self.root,
+            self.log_path(&spec.name),
+            self.toolbox.clone(),
+            self.cancel.clone(),
+            spec.timeout,
+        );
+        let cancel = self.cancel.clone();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            let verdict = ctx.and_then(|ctx| {
+                let verdict = gate.run(&ctx);
+                if let Err(e) = &verdict {
+                    ctx.log(&format!("error: {e:#}"));
+                }
+                verdict
+            });
+            let _ = tx.send((spec.name, verdict, start.elapsed(), cancel.is_cancelled()));
+        });
+    }
+
+    fn finish(
+        &self,
+        name: &str,
+        verdict: Result<Verdict>,
+        elapsed: Duration,
+        interrupted: bool,
+    ) -> GateResult {
+        let (verdict, missing) = match verdict {
+            Ok(v) => (v, false),
+            Err(e) => self.error_verdict(name, &e, interrupted),
+        };
+        if verdict.status == Status::Passed && self.options.use_cache {
+            self.remember(name, &verdict, elapsed);
+        }
+        let mut result = self.result(name, verdict, elapsed);
+        result.missing_tool = missing;
+        self.output.finished(&result);
+        result
+    }
+
+    fn error_verdict(&self, name: &str, e: &anyhow::Error, interrupted: bool) -> (Verdict, bool) {
+        let failure = e.chain().find_map(|c| c.downcast_ref::<Failure>());
+        let timeout = self.gate(name).spec().timeout;
+        let reason = match failure {
+            Some(Failure::Interrupted) => {
+                "interrupted: every process of the gate was killed".to_owned()
+            }
+            Some(Failure::TimedOut) => format!(
+                "timed out after {}s; raise its timeout or find the hang in the log",
+                timeout.as_secs()
+            ),
+            _ if interrupted => "interrupted".to_owned(),
+            _ => format!("{e:#}"),
+        };
+        (
+            Verdict::failed(reason),
+            matches!(failure, Some(Failure::MissingTool(_))),
+        )
+    }
+
+    fn remember(&self, name: &str, verdict: &Verdict, elapsed: Duration) {
+        let Some(key) = self.keys.get(name) else {
+            return;
+        };
+        let entry = Entry {
+            gate: name.to_owned(),
+            key: key.clone(),
+            passed_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            summary: verdict.summary.clone(),
+            run_id: self.run_id.clone(),
+        };
+        if let Err(e) = self.store.put(&entry) {
+            self.output.note(&format!(
+                "warning: cannot store cache entry for `{name}`: {e:#}"
+            ));
+        }
+    }
+
+    fn log_path(&self, name: &str) -> PathBuf {
+        self.run_dir.join("gates").join(format!("{name}.log"))
+    }
+
+    fn result(&self, name: &str, verdict: Verdict, elapsed: Duration) -> GateResult {
+        let gate = self.gate(name);
+        GateResult {
+            name: name.to_owned(),
+            description: gate.spec().description.clone(),
+            status: verdict.status,
+            required: self.required.contains(name),
+            duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            log: PathBuf::from("gates").join(format!("{name}.log")),
+            reason: verdict.reason,
+            summary: verdict.summary,
+            diagnostics: verdict.diagnostics,
+            cache_key: self.keys.get(name).cloned(),
+            missing_tool: false,
+        }
+    }
+}
+
+enum Readiness {
+    Ready,
+    Waiting,
+    Blocked(String),
+}

@@ -1,0 +1,137 @@
+//! `deny` (licences, bans, sources) and `advisories` (RustSec), both through cargo-deny.
+//!
+//! They are two gates because the advisory database lives on the network: when it cannot be
+//! fetched, `advisories` is `skipped` with that reason, never passed, while `deny` still judges.
+
+use anyhow::Result;
+
+use crate::engine::gate::{Gate, GateSpec, RunCtx, Step, Verdict, code};
+
+const INPUTS: &[&str] = &["Cargo.lock", "**/Cargo.toml", "deny.toml"];
+
+pub struct Deny(GateSpec);
+
+impl Deny {
+    pub fn new() -> Deny {
+        Deny(
+            super::Decl {
+                name: "deny",
+                description: "cargo-deny: licence allow-list, banned crates, allowed sources",
+                deps: &[],
+                globs: INPUTS,
+                tools: &["cargo-deny"],
+                env: &[],
+                cargo: false,
+                timeout_secs: 600,
+            }
+            .spec(1),
+        )
+    }
+}
+
+impl Gate for Deny {
+    fn spec(&self) -> &GateSpec {
+        &self.0
+    }
+
+    fn steps(&self) -> Vec<Step> {
+        let args = [
+            "deny",
+            "--all-features",
+            "--locked",
+            "check",
+            "bans",
+            "licenses",
+            "sources",
+        ];
+        vec![Step::new("cargo", &args).tool("cargo-deny")]
+    }
+}
+
+pub struct Advisories(GateSpec);
+
+impl Advisories {
+    pub fn new() -> Advisories {
+        let mut spec = super::Decl {
+            name: "advisories",
+            description: "cargo-deny: no dependency has a RustSec advisory (needs the advisory database)",
+            deps: &[],
+            globs: INPUTS,
+            tools: &["cargo-deny"],
+            env: &[],
+            cargo: false,
+            timeout_secs: 600,
+        }
+        .spec(1);
+        // The database changes daily: a pass is only reused on the same (UTC) day.
+        let day = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        spec.inputs.facts.push(format!("day={}", &day[..10]));
+        Advisories(spec)
+    }
+}
+
+impl Gate for Advisories {
+    fn spec(&self) -> &GateSpec {
+        &self.0
+    }
+
+    fn steps(&self) -> Vec<Step> {
+        vec![
+            Step::new(
+                "cargo",
+                &["deny", "--all-features", "--locked", "check", "advisories"],
+            )
+            .tool("cargo-deny"),
+        ]
+    }
+
+    fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
+        let step = &self.steps()[0];
+        let out = ctx.exec(step)?;
+        if out.success() {
+            return Ok(Verdict::passed(None));
+        }
+        let text = out.combined();
+        if let Some(why) = fetch_failure(&text) {
+            return Ok(Verdict::skipped(format!(
+                "advisory database unavailable: {why}"
+            )));
+        }
+        Ok(Verdict::failed(format!(
+            "`{step}` exited with {}: see the advisories in the log",
+            code(&out)
+        )))
+    }
+}
+
+/// Recognises cargo-deny's complaint that it could not fetch or open the advisory database.
+fn fetch_failure(output: &str) -> Option<String> {
+    let markers = [
+        "failed to fetch",
+        "failed to open advisory database",
+        "unable to fetch",
+        "failed to clone",
+        "advisory database",
+    ];
+    output
+        .lines()
+        .filter(|l| l.contains("error") || l.contains("ERROR"))
+        .find(|l| {
+            let l = l.to_lowercase();
+            markers.iter().any(|m| l.contains(m))
+        })
+        .map(|l| l.trim().chars().take(200).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fetch_failure_is_told_from_a_found_advisory() {
+        let offline = "2026-11-21 ERROR failed to fetch advisory database: network unreachable\n";
+        assert!(fetch_failure(offline).is_some());
+        let found = "error[vulnerability]: Use-after-free in foo\n  ID: RUSTSEC-2026-0001\nadvisories FAILED\n";
+        assert_eq!(fetch_failure(found), None);
+    }
+}

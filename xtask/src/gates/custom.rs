@@ -1,0 +1,88 @@
+//! Gates declared in `gatehouse.toml`: one command each; exit 0 passes, 77 skips, anything else fails.
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::config::CustomGate;
+use crate::engine::gate::{Gate, GateSpec, Inputs, RunCtx, Step, Verdict, code};
+
+/// The automake convention for "this test cannot run here".
+pub const SKIP_CODE: i32 = 77;
+
+#[derive(Debug)]
+pub struct Custom {
+    spec: GateSpec,
+    def: CustomGate,
+}
+
+impl Custom {
+    pub fn new(name: &str, def: &CustomGate) -> Custom {
+        let spec = GateSpec {
+            name: name.to_owned(),
+            description: def.description.clone(),
+            version: def.version,
+            deps: def.deps.clone(),
+            inputs: Inputs {
+                globs: def.inputs.clone(),
+                tools: def.tools.clone(),
+                env: def.env.clone(),
+                facts: vec![format!("run={:?}", def.run)],
+            },
+            resources: def.resources.clone(),
+            timeout: Duration::from_secs(def.timeout_secs),
+        };
+        Custom {
+            spec,
+            def: def.clone(),
+        }
+    }
+}
+
+impl Gate for Custom {
+    fn spec(&self) -> &GateSpec {
+        &self.spec
+    }
+
+    fn steps(&self) -> Vec<Step> {
+        let (program, args) = self
+            .def
+            .run
+            .split_first()
+            .map_or(("true", &[][..]), |(p, a)| (p.as_str(), a));
+        let mut step = Step::new(program, &[]).args(args.iter().cloned());
+        step.tool = self.def.tools.iter().find(|t| *t == program).cloned();
+        vec![step]
+    }
+
+    fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
+        for tool in &self.def.tools {
+            ctx.toolbox
+                .ensure(tool, &ctx.cancel, &|line| ctx.log(line))?;
+        }
+        let step = &self.steps()[0];
+        let out = ctx.exec(step)?;
+        match out.code {
+            Some(0) => Ok(Verdict::passed(None)),
+            Some(SKIP_CODE) => {
+                let reason = out
+                    .combined()
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned();
+                Ok(Verdict::skipped(if reason.is_empty() {
+                    "the gate's command exited 77 (skip)".into()
+                } else {
+                    reason
+                }))
+            }
+            _ => Ok(Verdict::failed(format!(
+                "`{step}` exited with {}",
+                code(&out)
+            ))),
+        }
+    }
+}

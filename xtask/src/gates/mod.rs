@@ -1,0 +1,99 @@
+//! The built-in gates, one module each, and gates declared in `gatehouse.toml`.
+
+mod advisories;
+mod clippy;
+mod custom;
+mod doc;
+mod fmt;
+mod secrets;
+mod test;
+mod workflows;
+mod yaml;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::engine::gate::{CARGO_TARGET, Gate, GateSpec, Inputs};
+
+pub use custom::Custom;
+
+/// Every built-in gate, in no particular order (the registry sorts).
+pub fn builtin() -> Vec<Arc<dyn Gate>> {
+    vec![
+        Arc::new(fmt::Fmt::new()),
+        Arc::new(clippy::Clippy::new()),
+        Arc::new(doc::Doc::new()),
+        Arc::new(test::Test::new()),
+        Arc::new(advisories::Deny::new()),
+        Arc::new(advisories::Advisories::new()),
+        Arc::new(secrets::Secrets::new()),
+        Arc::new(workflows::Workflows::new()),
+        Arc::new(yaml::Yaml::new()),
+    ]
+}
+
+/// Built-in gates plus the workspace's own.
+pub fn all(config: &Config) -> Vec<Arc<dyn Gate>> {
+    let mut gates = builtin();
+    for (name, def) in &config.gates {
+        gates.push(Arc::new(Custom::new(name, def)));
+    }
+    gates
+}
+
+/// Files that decide the result of anything cargo builds.
+const RUST_INPUTS: &[&str] = &[
+    "**/*.rs",
+    "**/Cargo.toml",
+    "Cargo.lock",
+    "rust-toolchain.toml",
+    ".cargo/config.toml",
+    "clippy.toml",
+    "!**/tests/fixtures/**",
+];
+
+/// Declaration shorthand shared by the built-in gates.
+struct Decl<'a> {
+    name: &'a str,
+    description: &'a str,
+    deps: &'a [&'a str],
+    globs: &'a [&'a str],
+    tools: &'a [&'a str],
+    env: &'a [&'a str],
+    cargo: bool,
+    timeout_secs: u64,
+}
+
+impl Decl<'_> {
+    fn spec(&self, version: u32) -> GateSpec {
+        let owned = |xs: &[&str]| xs.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        GateSpec {
+            name: self.name.to_owned(),
+            description: self.description.to_owned(),
+            version,
+            deps: owned(self.deps),
+            inputs: Inputs {
+                globs: owned(self.globs),
+                tools: owned(self.tools),
+                env: owned(self.env),
+                facts: Vec::new(),
+            },
+            resources: if self.cargo {
+                vec![CARGO_TARGET.to_owned()]
+            } else {
+                Vec::new()
+            },
+            timeout: Duration::from_secs(self.timeout_secs),
+        }
+    }
+}
+
+/// Turns an absolute path a tool printed into one relative to the workspace root.
+fn relative(root: &std::path::Path, file: &str) -> String {
+    let p = std::path::Path::new(file);
+    p.strip_prefix(root)
+        .unwrap_or(p)
+        .to_string_lossy()
+        .into_owned()
+}

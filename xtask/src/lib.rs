@@ -1,0 +1,54 @@
+//! gatehouse: every production-readiness gate of a Rust service, encoded in one `cargo xtask`.
+//!
+//! `cli` (grammar) → `settings` (plain config) → `commands` → `engine` (graph, scheduler, cache,
+//! reports) → `gates` (one module per gate). External programs run only through `process`.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod engine;
+pub mod exit;
+pub mod gates;
+pub mod process;
+pub mod settings;
+pub mod tools;
+
+use crate::cli::{Cli, Command, ToolsAction};
+use crate::commands::Workspace;
+use crate::exit::Exit;
+use crate::process::Cancel;
+use crate::settings::{Environment, Settings};
+
+/// Runs a parsed command line; returns the exit code after printing any error.
+pub fn run(cli: Cli, env: &Environment, cancel: &Cancel) -> Exit {
+    match dispatch(cli, env, cancel) {
+        Ok(exit) => exit,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            exit::exit_for(&err)
+        }
+    }
+}
+
+fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit> {
+    if let Command::Completions { shell } = cli.command {
+        return Ok(commands::completions(shell));
+    }
+    let root = config::find_root(cli.global.root.clone())?;
+    let settings = Settings::new(&cli.global, root, env);
+    let ws = Workspace::load(&settings)?;
+    match &cli.command {
+        Command::Ci => commands::ci(&settings, &ws, cancel),
+        Command::Gate { names } => commands::gate(&settings, &ws, names, cancel),
+        Command::List => commands::list(&settings, &ws),
+        Command::Plan { pipeline } => commands::plan(&settings, &ws, pipeline),
+        Command::Tools {
+            action: None | Some(ToolsAction::List),
+        } => commands::tools_list(&settings, &ws),
+        Command::Tools {
+            action: Some(ToolsAction::Install { names }),
+        } => commands::tools_install(&ws, names, cancel),
+        Command::Doctor => commands::doctor(&settings, &ws),
+        Command::Completions { .. } => Ok(Exit::Ok),
+    }
+}

@@ -1,0 +1,355 @@
+//! Tool provisioning: the pinned manifest (`[tools]` in `gatehouse.toml`), lookup, install, doctor.
+//!
+//! Tools install into a cache directory outside the repository, one versioned directory per
+//! tool, marked complete only after the installer succeeded; a half-finished install is redone.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::config::{Source, ToolDef};
+use crate::exit::Failure;
+use crate::process::{self, Cancel};
+
+const COMPLETE: &str = ".gatehouse-complete";
+
+/// Finds and installs the manifest's tools.
+#[derive(Debug)]
+pub struct Toolbox {
+    pub dir: PathBuf,
+    pub manifest: BTreeMap<String, ToolDef>,
+    /// The pinned Rust toolchain (from `rust-toolchain.toml`), for rustup components and targets.
+    pub toolchain: String,
+    /// apt may run: root, or `CI=true`.
+    pub allow_apt: bool,
+    install_lock: Mutex<()>,
+}
+
+/// What `doctor` reports for one tool.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    pub name: String,
+    pub source: Source,
+    pub wanted: String,
+    pub found: Option<String>,
+    pub path: Option<PathBuf>,
+    pub status: &'static str,
+}
+
+enum Found {
+    /// Usable; the directory to put first on PATH, if any.
+    Ok(Option<PathBuf>),
+    WrongVersion(String),
+    Missing,
+}
+
+impl Toolbox {
+    pub fn new(root: &Path, manifest: BTreeMap<String, ToolDef>, allow_apt: bool) -> Toolbox {
+        Toolbox {
+            dir: cache_dir(),
+            manifest,
+            toolchain: pinned_toolchain(root),
+            allow_apt,
+            install_lock: Mutex::new(()),
+        }
+    }
+
+    /// Pinned version per tool, for cache keys.
+    pub fn pins(&self) -> BTreeMap<String, String> {
+        self.manifest
+            .iter()
+            .map(|(n, d)| (n.clone(), format!("{:?}:{}", d.source, d.version)))
+            .collect()
+    }
+
+    fn def(&self, name: &str) -> Result<&ToolDef> {
+        self.manifest.get(name).ok_or_else(|| {
+            Failure::Config(format!(
+                "tool `{name}` is not in the manifest: add [tools.{name}] to gatehouse.toml"
+            ))
+            .into()
+        })
+    }
+
+    /// Makes sure `name` is installed at its pinned version; returns directories to put on PATH.
+    pub fn ensure(&self, name: &str, cancel: &Cancel, log: &dyn Fn(&str)) -> Result<Vec<PathBuf>> {
+        let def = self.def(name)?;
+        if let Found::Ok(dir) = self.find(name, def) {
+            return Ok(dir.into_iter().collect());
+        }
+        let _guard = self
+            .install_lock
+            .lock()
+            .map_err(|_| anyhow::anyhow!("tool install lock poisoned"))?;
+        // Another gate may have installed it while we waited.
+        if let Found::Ok(dir) = self.find(name, def) {
+            return Ok(dir.into_iter().collect());
+        }
+        log(&format!(
+            "installing {name} {} ({:?}) …",
+            def.version, def.source
+        ));
+        eprintln!(
+            "[gatehouse] installing tool {name} {} from {:?} …",
+            def.version, def.source
+        );
+        self.install(name, def, cancel)?;
+        match self.find(name, def) {
+            Found::Ok(dir) => Ok(dir.into_iter().collect()),
+            Found::WrongVersion(v) => Err(Failure::MissingTool(format!(
+                "{name}: installed, but it reports `{v}` instead of {}; check [tools.{name}] in gatehouse.toml",
+                def.version
+            ))
+            .into()),
+            Found::Missing => Err(Failure::MissingTool(format!("{name}: installed, but `{}` is still not found", bin(name, def))).into()),
+        }
+    }
+
+    pub fn health(&self) -> Vec<Health> {
+        self.manifest
+            .iter()
+            .map(|(name, def)| {
+                let (status, found, path) = match self.find(name, def) {
+                    Found::Ok(dir) => ("ok", Some(def.version.clone()), dir),
+                    Found::WrongVersion(v) => ("wrong version", Some(v), None),
+                    Found::Missing => ("missing", None, None),
+                };
+                Health {
+                    name: name.clone(),
+                    source: def.source,
+                    wanted: def.version.clone(),
+                    found,
+                    path,
+                    status,
+                }
+            })
+            .collect()
+    }
+
+    fn home(&self, name: &str, def: &ToolDef) -> PathBuf {
+        let kind = match def.source {
+            Source::Cargo => "cargo",
+            Source::Pip => "venvs",
+            Source::Npm => "npm",
+            _ => "other",
+        };
+        self.dir.join(kind).join(format!("{name}-{}", def.version))
+    }
+
+    fn owned_bin_dir(&self, name: &str, def: &ToolDef) -> PathBuf {
+        let home = self.home(name, def);
+        match def.source {
+            Source::Npm => home.join("node_modules/.bin"),
+            _ => home.join("bin"),
+        }
+    }
+
+    fn find(&self, name: &str, def: &ToolDef) -> Found {
+        match def.source {
+            Source::RustupComponent => self.rustup_has("component", &package(name, def)),
+            Source::RustupTarget => self.rustup_has("target", &package(name, def)),
+            Source::RustupToolchain => rustup_toolchain(&def.version),
+            Source::Cargo | Source::Pip | Source::Npm => {
+                let dir = self.owned_bin_dir(name, def);
+                if self.home(name, def).join(COMPLETE).is_file()
+                    && dir.join(bin(name, def)).is_file()
+                {
+                    return Found::Ok(Some(dir));
+                }
+                // A matching copy on PATH (e.g. cargo-nextest on CI images) is as good as ours.
+                match on_path(name, def) {
+                    Found::Ok(d) => Found::Ok(d),
+                    _ => Found::Missing,
+                }
+            }
+            Source::Debian | Source::System => on_path(name, def),
+        }
+    }
+
+    fn rustup_has(&self, what: &str, item: &str) -> Found {
+        let sh = match xshell::Shell::new() {
+            Ok(sh) => sh,
+            Err(_) => return Found::Missing,
+        };
+        let tc = &self.toolchain;
+        let listed = process::probe(
+            xshell::cmd!(sh, "rustup {what} list --installed --toolchain {tc}").into(),
+        );
+        match listed {
+            Some(text)
+                if text
+                    .lines()
+                    .any(|l| l == item || l.starts_with(&format!("{item}-"))) =>
+            {
+                Found::Ok(None)
+            }
+            _ => Found::Missing,
+        }
+    }
+
+    fn install(&self, name: &str, def: &ToolDef, cancel: &Cancel) -> Result<()> {
+        let logs = self.dir.join("logs");
+        std::fs::create_dir_all(&logs)
+            .with_context(|| format!("cannot create tool cache {}", logs.display()))?;
+        let log = logs.join(format!("{name}-{}.log", def.version));
+        let sh = xshell::Shell::new()?;
+        let home = self.home(name, def);
+        let (v, pkg, tc) = (&def.version, package(name, def), &self.toolchain);
+        let run = |cmd: xshell::Cmd<'_>| process::run_logged(cmd.into(), &log, cancel);
+        if matches!(def.source, Source::Cargo | Source::Pip | Source::Npm) && home.exists() {
+            std::fs::remove_dir_all(&home)
+                .with_context(|| format!("cannot clear half-installed {}", home.display()))?;
+        }
+        match def.source {
+            Source::RustupComponent => run(xshell::cmd!(
+                sh,
+                "rustup component add {pkg} --toolchain {tc}"
+            ))?,
+            Source::RustupTarget => {
+                run(xshell::cmd!(sh, "rustup target add {pkg} --toolchain {tc}"))?
+            }
+            Source::RustupToolchain => run(xshell::cmd!(
+                sh,
+                "rustup toolchain install {v} --profile minimal"
+            ))?,
+            Source::Cargo => run(xshell::cmd!(
+                sh,
+                "cargo install --locked {pkg} --version {v} --root {home}"
+            ))?,
+            Source::Pip => {
+                run(xshell::cmd!(sh, "python3 -m venv {home}"))?;
+                let pip = home.join("bin/pip");
+                let with = &def.with;
+                run(xshell::cmd!(
+                    sh,
+                    "{pip} install --disable-pip-version-check --quiet {pkg}=={v} {with...}"
+                ))?;
+            }
+            Source::Npm => {
+                let spec = format!("{pkg}@{v}");
+                run(xshell::cmd!(
+                    sh,
+                    "npm install --no-audit --no-fund --prefix {home} {spec}"
+                ))?;
+            }
+            Source::Debian => self.apt(&sh, &pkg, &log, cancel)?,
+            Source::System => {
+                let remedy = def.remedy.as_deref().unwrap_or("install it");
+                return Err(
+                    Failure::MissingTool(format!("{name} {v} is not installed: {remedy}")).into(),
+                );
+            }
+        }
+        if matches!(def.source, Source::Cargo | Source::Pip | Source::Npm) {
+            std::fs::write(home.join(COMPLETE), v)?;
+        }
+        Ok(())
+    }
+
+    fn apt(&self, sh: &xshell::Shell, pkg: &str, log: &Path, cancel: &Cancel) -> Result<()> {
+        if !self.allow_apt {
+            return Err(Failure::MissingTool(format!(
+                "Debian package `{pkg}` is missing; install it with: sudo apt-get update && sudo apt-get install -y --no-install-recommends {pkg}"
+            ))
+            .into());
+        }
+        let _env = sh.push_env("DEBIAN_FRONTEND", "noninteractive");
+        process::run_logged(xshell::cmd!(sh, "apt-get update -qq").into(), log, cancel)
+            .map_err(|e| Failure::MissingTool(format!("apt-get update failed: {e:#}")))?;
+        process::run_logged(
+            xshell::cmd!(sh, "apt-get install -y -qq --no-install-recommends {pkg}").into(),
+            log,
+            cancel,
+        )
+        .map_err(|e| Failure::MissingTool(format!("apt-get install {pkg} failed: {e:#}")).into())
+    }
+}
+
+fn package(name: &str, def: &ToolDef) -> String {
+    def.package.clone().unwrap_or_else(|| name.to_owned())
+}
+
+fn bin(name: &str, def: &ToolDef) -> String {
+    def.bin.clone().unwrap_or_else(|| name.to_owned())
+}
+
+/// Looks `bin` up on PATH and checks that its version output mentions the pinned version.
+fn on_path(name: &str, def: &ToolDef) -> Found {
+    let bin = bin(name, def);
+    let Some(path) = which(&bin) else {
+        return Found::Missing;
+    };
+    let Ok(sh) = xshell::Shell::new() else {
+        return Found::Missing;
+    };
+    let default = vec!["--version".to_owned()];
+    let args = def.version_args.as_ref().unwrap_or(&default);
+    let text = process::probe(xshell::cmd!(sh, "{path} {args...}").into()).unwrap_or_default();
+    if text.contains(&def.version) {
+        Found::Ok(path.parent().map(Path::to_path_buf))
+    } else {
+        Found::WrongVersion(
+            text.lines()
+                .next()
+                .unwrap_or("no version output")
+                .trim()
+                .to_owned(),
+        )
+    }
+}
+
+fn rustup_toolchain(version: &str) -> Found {
+    let Ok(sh) = xshell::Shell::new() else {
+        return Found::Missing;
+    };
+    let listed =
+        process::probe(xshell::cmd!(sh, "rustup toolchain list").into()).unwrap_or_default();
+    if listed.lines().any(|l| l.starts_with(version)) {
+        Found::Ok(None)
+    } else {
+        Found::Missing
+    }
+}
+
+/// The first executable called `bin` on PATH.
+pub fn which(bin: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(bin))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// `GATEHOUSE_TOOLS_DIR`, else `$XDG_CACHE_HOME/gatehouse/tools`, else `~/.cache/gatehouse/tools`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("GATEHOUSE_TOOLS_DIR") {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("gatehouse").join("tools")
+}
+
+/// The channel in `rust-toolchain.toml`, or `stable`.
+fn pinned_toolchain(root: &Path) -> String {
+    let text = std::fs::read_to_string(root.join("rust-toolchain.toml")).unwrap_or_default();
+    let parsed: Option<toml::Table> = toml::from_str(&text).ok();
+    parsed
+        .and_then(|t| {
+            t.get("toolchain")?
+                .get("channel")?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "stable".to_owned())
+}
