@@ -46,7 +46,7 @@ impl Workspace {
         Ok(ws)
     }
 
-    /// Every pipeline names known gates, and every gate's tools are in the manifest.
+    /// Every pipeline names known gates whose tools are all in the manifest.
     fn check_pipelines(&self) -> Result<()> {
         for (name, pipeline) in &self.config.pipelines {
             for gate in &pipeline.gates {
@@ -57,8 +57,14 @@ impl Workspace {
                     ))
                 })?;
             }
+            self.check_tools(&pipeline.gates)?;
         }
-        for gate in self.registry.all() {
+        Ok(())
+    }
+
+    /// The named gates and their dependencies only use tools from the manifest.
+    pub fn check_tools(&self, gates: &[String]) -> Result<()> {
+        for gate in self.registry.order(gates)? {
             for tool in &gate.spec().inputs.tools {
                 if !self.config.tools.contains_key(tool) {
                     return Err(Failure::Config(format!(
@@ -94,9 +100,7 @@ pub fn gate(
     names: &[String],
     cancel: &Cancel,
 ) -> Result<Exit> {
-    for name in names {
-        ws.registry.get(name)?;
-    }
+    ws.check_tools(names)?;
     let request = Request {
         label: "gate".to_owned(),
         gates: names.to_vec(),

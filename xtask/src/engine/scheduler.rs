@@ -158,11 +158,7 @@ impl Run<'_> {
         state: &BTreeMap<String, State>,
         stop: Option<&str>,
     ) -> Readiness {
-        if let Some(why) = stop {
-            return Readiness::Blocked(format!(
-                "not run: {why} (use --keep-going to run independent gates)"
-            ));
-        }
+        let mut waiting = false;
         for dep in deps {
             match state.get(dep) {
                 Some(State::Done(s)) if s.ok() => {}
@@ -172,10 +168,16 @@ impl Run<'_> {
                 Some(State::Done(_)) => {
                     return Readiness::Blocked(format!("not run: dependency `{dep}` failed"));
                 }
-                _ => return Readiness::Waiting,
+                _ => waiting = true,
             }
         }
-        Readiness::Ready
+        match (stop, waiting) {
+            (Some(why), _) => Readiness::Blocked(format!(
+                "not run: {why} (use --keep-going to run independent gates)"
+            )),
+            (None, true) => Readiness::Waiting,
+            (None, false) => Readiness::Ready,
+        }
     }
 
     fn not_run(&self, name: &str, reason: String) -> GateResult {

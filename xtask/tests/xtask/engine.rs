@@ -1,0 +1,433 @@
+//! The engine against the fixture workspace: order, cycles, cache, failures, skips, exit codes, reports.
+
+use crate::support::{Fixture, gate_entry, reason, status};
+
+#[test]
+fn dependencies_run_first_and_the_report_lists_them_in_order() {
+    let fx = Fixture::new("engine");
+    let run = fx.run(&["--jobs", "4", "plan", "chain"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (a, b, c) = (
+        run.stdout.find("\na —"),
+        run.stdout.find("\nb —"),
+        run.stdout.find("\nc —"),
+    );
+    assert!(
+        a < b && b < c,
+        "plan must list a, b, c in order:\n{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("$ sh -c 'echo c >> ran.log'"),
+        "plan shows exact commands:\n{}",
+        run.stdout
+    );
+    assert_eq!(fx.read("ran.log"), "", "plan runs nothing");
+
+    let run = fx.run(&["--jobs", "4", "gate", "c"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(fx.read("ran.log"), "a\nb\nc\n");
+    let names: Vec<_> = fx.report()["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["a", "b", "c"]);
+}
+
+#[test]
+fn a_dependency_cycle_is_rejected_with_exit_2_naming_the_cycle() {
+    let fx = Fixture::new("engine");
+    let config = fx
+        .read("gatehouse.toml")
+        .replace("deps = [\"a\"]", "deps = [\"a\", \"c\"]");
+    fx.write("gatehouse.toml", &config);
+    let run = fx.run(&["list"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("dependency cycle between gates: b -> c -> b"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_rerun_with_nothing_changed_is_cached_and_runs_no_tool() {
+    let fx = Fixture::new("engine");
+    assert_eq!(fx.run(&["gate", "c"]).code, 0);
+    let run = fx.run(&["gate", "c"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = fx.report();
+    for gate in ["a", "b", "c"] {
+        assert_eq!(status(&report, gate), "cached", "{gate}");
+    }
+    assert_eq!(
+        fx.read("ran.log"),
+        "a\nb\nc\n",
+        "cached gates spend no tool time"
+    );
+    assert!(
+        fx.read("target/xtask/runs/latest/gates/b.log")
+            .starts_with("cached: passed at")
+    );
+}
+
+#[test]
+fn changing_one_input_reruns_exactly_the_gates_that_read_it() {
+    let fx = Fixture::new("engine");
+    assert_eq!(fx.run(&["gate", "c"]).code, 0);
+    fx.write("b.txt", "changed\n");
+    assert_eq!(fx.run(&["gate", "c"]).code, 0);
+    let report = fx.report();
+    assert_eq!(status(&report, "a"), "cached");
+    assert_eq!(status(&report, "b"), "passed");
+    assert_eq!(status(&report, "c"), "passed");
+    assert_eq!(fx.read("ran.log"), "a\nb\nc\nb\nc\n");
+}
+
+#[test]
+fn an_env_input_and_no_cache_both_force_a_rerun() {
+    let fx = Fixture::new("engine");
+    assert_eq!(fx.run(&["gate", "c"]).code, 0);
+    assert_eq!(
+        fx.run_with(&["gate", "c"], &[("FIXTURE_FLAVOUR", "spicy")])
+            .code,
+        0
+    );
+    assert_eq!(status(&fx.report(), "c"), "passed");
+    assert_eq!(status(&fx.report(), "b"), "cached");
+    assert_eq!(fx.run(&["--no-cache", "gate", "a"]).code, 0);
+    assert_eq!(status(&fx.report(), "a"), "passed");
+}
+
+#[test]
+fn a_failure_stops_its_dependents_and_everything_not_started() {
+    let fx = Fixture::new("engine");
+    let run = fx.run(&[
+        "--jobs",
+        "1",
+        "--no-cache",
+        "gate",
+        "broken",
+        "after-broken",
+        "independent",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = fx.report();
+    assert_eq!(status(&report, "broken"), "failed");
+    assert_eq!(status(&report, "after-broken"), "skipped");
+    assert!(
+        reason(&report, "after-broken").contains("not run"),
+        "{}",
+        reason(&report, "after-broken")
+    );
+    assert_eq!(status(&report, "independent"), "skipped");
+    assert!(reason(&report, "independent").contains("--keep-going"));
+    assert!(fx.run_file("gates/broken.log").contains("something broke"));
+    assert_eq!(fx.read("ran.log"), "");
+}
+
+#[test]
+fn keep_going_runs_independent_gates_but_never_dependents() {
+    let fx = Fixture::new("engine");
+    let run = fx.run(&[
+        "--jobs",
+        "1",
+        "--keep-going",
+        "gate",
+        "broken",
+        "after-broken",
+        "independent",
+    ]);
+    assert_eq!(run.code, 1);
+    let report = fx.report();
+    assert_eq!(status(&report, "independent"), "passed");
+    assert_eq!(status(&report, "after-broken"), "skipped");
+    assert_eq!(
+        reason(&report, "after-broken"),
+        "not run: dependency `broken` failed"
+    );
+    assert_eq!(fx.read("ran.log"), "independent\n");
+}
+
+#[test]
+fn failures_are_never_cached() {
+    let fx = Fixture::new("engine");
+    assert_eq!(fx.run(&["gate", "broken"]).code, 1);
+    assert_eq!(fx.run(&["gate", "broken"]).code, 1);
+    assert_eq!(status(&fx.report(), "broken"), "failed");
+}
+
+#[test]
+fn a_gate_that_cannot_run_is_skipped_with_its_reason() {
+    let fx = Fixture::new("engine");
+    let run = fx.run(&["gate", "cannot-run"]);
+    assert_eq!(
+        run.code, 0,
+        "outside CI a skip is reported, not failed: {}",
+        run.stderr
+    );
+    let report = fx.report();
+    assert_eq!(status(&report, "cannot-run"), "skipped");
+    assert_eq!(reason(&report, "cannot-run"), "SKIPPED: needs a GPU");
+    assert!(
+        fx.run_file("junit.xml")
+            .contains("<skipped message=\"SKIPPED: needs a GPU\"/>")
+    );
+}
+
+#[test]
+fn under_ci_a_required_skip_fails_the_run_and_an_optional_one_does_not() {
+    let fx = Fixture::new("engine");
+    let ci = [("CI", "true")];
+    let tolerant = fx.read("gatehouse.toml").replace(
+        "[pipelines.ci]\ngates = [\"fmt\", \"after-fmt\"]",
+        "[pipelines.ci]\ngates = [\"cannot-run\", \"a\"]",
+    );
+    fx.write("gatehouse.toml", &tolerant);
+    let run = fx.run_with(&["ci"], &ci);
+    assert_eq!(run.code, 1, "a required skip fails CI: {}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("required gate `cannot-run` was skipped while CI=true"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(fx.report()["required_skips"][0], "cannot-run");
+
+    let tolerant = tolerant.replace(
+        "gates = [\"cannot-run\", \"a\"]\n\n",
+        "gates = [\"cannot-run\", \"a\"]\noptional = [\"cannot-run\"]\n\n",
+    );
+    fx.write("gatehouse.toml", &tolerant);
+    let run = fx.run_with(&["ci"], &ci);
+    assert_eq!(
+        run.code, 0,
+        "an optional skip does not fail CI: {}",
+        run.stderr
+    );
+    assert_eq!(status(&fx.report(), "cannot-run"), "skipped");
+    assert_eq!(gate_entry(&fx.report(), "cannot-run")["required"], false);
+}
+
+#[test]
+fn an_unknown_gate_exits_2_and_lists_the_known_gates() {
+    let fx = Fixture::new("engine");
+    let run = fx.run(&["gate", "fmtt"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains(
+            "unknown gate `fmtt`; known gates: a, advisories, after-broken, after-fmt, b, broken, c"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(", yaml"),
+        "built-in gates are listed too: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_unknown_pipeline_exits_2() {
+    let fx = Fixture::new("engine");
+    let run = fx.run(&["plan", "nightly"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("unknown pipeline `nightly`; known pipelines: chain, ci, failing"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_malformed_configuration_exits_2_naming_the_file_and_the_key() {
+    let fx = Fixture::new("engine");
+    fx.write(
+        "gatehouse.toml",
+        &fx.read("gatehouse.toml")
+            .replace("timeout_secs = 1\n", "timeout_secs = \"soon\"\n"),
+    );
+    let run = fx.run(&["list"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("gatehouse.toml"), "{}", run.stderr);
+    assert!(run.stderr.contains("timeout_secs"), "{}", run.stderr);
+
+    let fx = Fixture::new("engine");
+    fx.write(
+        "gatehouse.toml",
+        &fx.read("gatehouse.toml").replace(
+            "description = \"c after b after a\"",
+            "descripton = \"typo\"",
+        ),
+    );
+    let run = fx.run(&["list"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("descripton"), "{}", run.stderr);
+
+    let fx = Fixture::new("engine");
+    fx.write(
+        "gatehouse.toml",
+        &fx.read("gatehouse.toml")
+            .replace("gates = [\"c\"]", "gates = [\"d\"]"),
+    );
+    let run = fx.run(&["list"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("pipelines.chain.gates: unknown gate `d`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_missing_tool_exits_3_with_the_remedy() {
+    let fx = Fixture::new("engine");
+    let run = fx.run(&["gate", "needs-missing-tool"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(reason(&fx.report(), "needs-missing-tool").contains("this fixture proves exit code 3"));
+    let doctor = fx.run(&["doctor"]);
+    assert_eq!(doctor.code, 3);
+    assert!(
+        doctor.stdout.contains("gatehouse-no-such-tool") && doctor.stdout.contains("missing"),
+        "{}",
+        doctor.stdout
+    );
+}
+
+#[test]
+fn a_gate_past_its_timeout_fails_and_says_so() {
+    let fx = Fixture::new("engine");
+    let run = fx.run(&["gate", "slow"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        reason(&fx.report(), "slow").starts_with("timed out after 1s"),
+        "{}",
+        reason(&fx.report(), "slow")
+    );
+}
+
+#[test]
+fn a_misformatted_file_fails_fmt_and_stops_its_dependents() {
+    let fx = Fixture::new("engine");
+    fx.write("src/lib.rs", "pub fn answer()->u32{42}\n");
+    let run = fx.run(&["ci"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report = fx.report();
+    assert_eq!(status(&report, "fmt"), "failed");
+    assert_eq!(status(&report, "after-fmt"), "skipped");
+    assert_eq!(
+        reason(&report, "after-fmt"),
+        "not run: dependency `fmt` failed"
+    );
+    assert_eq!(
+        gate_entry(&report, "fmt")["diagnostics"][0]["file"],
+        "src/lib.rs"
+    );
+    let junit = fx.run_file("junit.xml");
+    assert!(
+        junit.contains("<testcase classname=\"gatehouse\" name=\"fmt\""),
+        "{junit}"
+    );
+    assert!(junit.contains("<failure message="), "{junit}");
+    let log = fx.run_file("gates/fmt.log");
+    assert!(
+        log.contains("Diff in") && log.contains("+pub fn answer() -> u32 {"),
+        "the log shows the diff:\n{log}"
+    );
+    assert!(!fx.read("ran.log").contains("after-fmt"));
+}
+
+#[test]
+fn the_report_follows_the_versioned_schema() {
+    let fx = Fixture::new("engine");
+    let run = fx.run(&[
+        "--format",
+        "json",
+        "--keep-going",
+        "gate",
+        "a",
+        "broken",
+        "cannot-run",
+    ]);
+    assert_eq!(run.code, 1);
+    let stdout: serde_json::Value =
+        serde_json::from_str(&run.stdout).expect("--format json prints the report");
+    let report = fx.report();
+    assert_eq!(stdout, report);
+    assert_eq!(report["schema"], "gatehouse.report/v1");
+    assert_eq!(report["outcome"], "failed");
+    assert_eq!(report["exit_code"], 1);
+    for key in [
+        "run_id",
+        "pipeline",
+        "started_at",
+        "duration_ms",
+        "gates_duration_ms",
+        "gates",
+    ] {
+        assert!(!report[key].is_null(), "report.json lacks `{key}`");
+    }
+    for gate in report["gates"].as_array().unwrap() {
+        for key in [
+            "name",
+            "status",
+            "required",
+            "duration_ms",
+            "log",
+            "reason",
+            "cache_key",
+        ] {
+            assert!(gate.get(key).is_some(), "gate entry lacks `{key}`: {gate}");
+        }
+        let log = fx
+            .path("target/xtask/runs/latest")
+            .join(gate["log"].as_str().unwrap());
+        assert!(
+            log.is_file(),
+            "every gate has a log file: {}",
+            log.display()
+        );
+    }
+    assert_eq!(status(&report, "a"), "passed");
+    assert_eq!(status(&report, "broken"), "failed");
+    assert_eq!(status(&report, "cannot-run"), "skipped");
+    let summary = fx.run_file("summary.md");
+    assert!(summary.contains("| `broken` | ❌ failed |"), "{summary}");
+}
+
+#[test]
+fn github_actions_gets_groups_annotations_and_a_step_summary() {
+    let fx = Fixture::new("engine");
+    fx.write("src/lib.rs", "pub fn answer()->u32{42}\n");
+    let summary = fx.path("step-summary.md");
+    let summary_path = summary.to_string_lossy().into_owned();
+    let env = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_STEP_SUMMARY", summary_path.as_str()),
+    ];
+    let run = fx.run_with(&["ci"], &env);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("::group::fmt (failed)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("::endgroup::"));
+    assert!(
+        run.stderr
+            .contains("::error file=src/lib.rs,line=1,title=fmt::"),
+        "{}",
+        run.stderr
+    );
+    let md = std::fs::read_to_string(&summary).expect("step summary written");
+    assert!(
+        md.contains("## gatehouse `ci`: failed") && md.contains("| `fmt` | ❌ failed |"),
+        "{md}"
+    );
+}

@@ -1,0 +1,6 @@
+//! xtask's integration tests: the real binary against a small fixture workspace.
+
+mod cli;
+mod engine;
+mod interrupt;
+mod support;

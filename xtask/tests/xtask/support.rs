@@ -1,0 +1,122 @@
+//! Test seam: a scratch copy of a fixture workspace and a way to run the xtask binary on it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// A fixture workspace copied into a temp dir.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Fixture {
+    pub fn new(name: &str) -> Fixture {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name);
+        let dir = tempfile::tempdir().expect("temp dir");
+        copy_dir(&src, dir.path());
+        Fixture { dir }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        std::fs::write(self.path(rel), text).expect("write fixture file");
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_default()
+    }
+
+    /// A command running xtask on this fixture, with the CI variables of the outer run removed.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "tests drive the xtask binary as a user would"
+    )]
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.arg("--root")
+            .arg(self.root())
+            .args(args)
+            .current_dir(self.root());
+        for var in [
+            "CI",
+            "GITHUB_ACTIONS",
+            "GITHUB_STEP_SUMMARY",
+            "FIXTURE_FLAVOUR",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[])
+    }
+
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(args);
+        cmd.envs(env.iter().copied());
+        let out: Output = cmd.output().expect("run xtask");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The newest run's `report.json`.
+    pub fn report(&self) -> Value {
+        let text = self.read("target/xtask/runs/latest/report.json");
+        serde_json::from_str(&text).expect("report.json is JSON")
+    }
+
+    pub fn run_file(&self, name: &str) -> String {
+        self.read(&format!("target/xtask/runs/latest/{name}"))
+    }
+}
+
+/// The status of one gate in a report.
+pub fn status<'a>(report: &'a Value, gate: &str) -> &'a str {
+    gate_entry(report, gate)["status"]
+        .as_str()
+        .unwrap_or("absent")
+}
+
+pub fn reason<'a>(report: &'a Value, gate: &str) -> &'a str {
+    gate_entry(report, gate)["reason"].as_str().unwrap_or("")
+}
+
+pub fn gate_entry<'a>(report: &'a Value, gate: &str) -> &'a Value {
+    report["gates"]
+        .as_array()
+        .and_then(|gates| gates.iter().find(|g| g["name"] == gate))
+        .unwrap_or(&Value::Null)
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).expect("mkdir");
+    for entry in std::fs::read_dir(src).expect("read fixture dir") {
+        let entry = entry.expect("dir entry");
+        let to = dst.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to).expect("copy fixture file");
+        }
+    }
+}
