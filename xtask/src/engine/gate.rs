@@ -250,8 +250,8 @@ impl RunCtx {
 
     /// Runs one step in the root, with its tool provisioned first.
     pub fn exec(&self, step: &Step) -> Result<Output> {
-        self.log(&format!("$ {step}"));
         let path = self.path_for(step)?;
+        self.log(&format!("$ {step}"));
         let sh = xshell::Shell::new()?;
         sh.change_dir(&self.root);
         let program = &step.program;

@@ -203,5 +203,17 @@ pub fn table(report: &Report) -> String {
             "required gate `{name}` was skipped while CI=true: the run fails\n"
         ));
     }
+    out.push_str(&closing_line(report));
     out
+}
+
+/// `gates: N passed, N failed, N skipped` alone on the last line (cached passes count as passed).
+pub fn closing_line(report: &Report) -> String {
+    let count = |f: &dyn Fn(Status) -> bool| report.gates.iter().filter(|g| f(g.status)).count();
+    format!(
+        "gates: {} passed, {} failed, {} skipped\n",
+        count(&Status::ok),
+        count(&|s| s == Status::Failed),
+        count(&|s| s == Status::Skipped)
+    )
 }
