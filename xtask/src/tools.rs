@@ -84,7 +84,8 @@ impl Toolbox {
             .install_lock
             .lock()
             .map_err(|_| anyhow::anyhow!("tool install lock poisoned"))?;
-        // Another gate may have installed it while we waited.
+        let _flock = self.lock_cache()?;
+        // Another gate or xtask process may have installed it while we waited.
         if let Found::Ok(dir) = self.find(name, def) {
             return Ok(dir.into_iter().collect());
         }
@@ -106,6 +107,17 @@ impl Toolbox {
             .into()),
             Found::Missing => Err(Failure::MissingTool(format!("{name}: installed, but `{}` is still not found", bin(name, def))).into()),
         }
+    }
+
+    /// Serialises installs across xtask processes sharing the tool cache.
+    fn lock_cache(&self) -> Result<nix::fcntl::Flock<std::fs::File>> {
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create tool cache {}", self.dir.display()))?;
+        let path = self.dir.join(".install.lock");
+        let file = std::fs::File::create(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| anyhow::anyhow!("cannot lock {}: {e}", path.display()))
     }
 
     pub fn health(&self) -> Vec<Health> {
