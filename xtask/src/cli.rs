@@ -77,6 +77,11 @@ pub enum Command {
     },
     /// Check every pinned tool: wanted version, found version, status.
     Doctor,
+    /// Start, stop or inspect the local stack (PostgreSQL) in the background; state under target/.
+    Dev {
+        #[command(subcommand)]
+        action: DevAction,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell to generate completions for.
@@ -94,4 +99,14 @@ pub enum ToolsAction {
         #[arg(value_name = "TOOL")]
         names: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevAction {
+    /// Start the local stack (if not running) and print its connection settings.
+    Up,
+    /// Stop the local stack and delete its data; nothing is left running.
+    Down,
+    /// Show whether the local stack is running, and its connection settings.
+    Status,
 }

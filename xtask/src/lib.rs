@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod dev;
 pub mod engine;
 pub mod exit;
 pub mod gates;
@@ -13,7 +14,7 @@ pub mod process;
 pub mod settings;
 pub mod tools;
 
-use crate::cli::{Cli, Command, ToolsAction};
+use crate::cli::{Cli, Command, DevAction, ToolsAction};
 use crate::commands::Workspace;
 use crate::exit::Exit;
 use crate::process::Cancel;
@@ -49,6 +50,15 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
             action: Some(ToolsAction::Install { names }),
         } => commands::tools_install(&ws, names, cancel),
         Command::Doctor => commands::doctor(&settings, &ws),
+        Command::Dev {
+            action: DevAction::Up,
+        } => dev::up(&settings, &ws),
+        Command::Dev {
+            action: DevAction::Down,
+        } => dev::down(&settings),
+        Command::Dev {
+            action: DevAction::Status,
+        } => dev::status(&settings),
         Command::Completions { .. } => Ok(Exit::Ok),
     }
 }

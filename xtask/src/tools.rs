@@ -365,3 +365,41 @@ fn pinned_toolchain(root: &Path) -> String {
         })
         .unwrap_or_else(|| "stable".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn debian(package: &str) -> ToolDef {
+        ToolDef {
+            source: Source::Debian,
+            version: "1.0".into(),
+            package: Some(package.into()),
+            bin: Some("gatehouse-test-no-such-binary".into()),
+            version_args: None,
+            with: Vec::new(),
+            remedy: None,
+        }
+    }
+
+    #[test]
+    fn without_root_or_ci_a_missing_debian_package_prints_the_apt_command() {
+        let manifest = BTreeMap::from([("pg".to_owned(), debian("postgresql-15"))]);
+        let toolbox = Toolbox::new(Path::new("/nonexistent"), manifest, false);
+        let err = toolbox
+            .ensure("pg", &Cancel::default(), &|_| {})
+            .unwrap_err();
+        assert_eq!(crate::exit::exit_for(&err), crate::exit::Exit::MissingTool);
+        assert!(
+            err.to_string().contains("sudo apt-get update && sudo apt-get install -y --no-install-recommends postgresql-15"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn pins_name_the_source_and_version() {
+        let manifest = BTreeMap::from([("pg".to_owned(), debian("postgresql-15"))]);
+        let toolbox = Toolbox::new(Path::new("/nonexistent"), manifest, false);
+        assert_eq!(toolbox.pins()["pg"], "Debian:1.0");
+    }
+}

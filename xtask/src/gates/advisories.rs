@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 
-use crate::engine::gate::{Gate, GateSpec, RunCtx, Step, Verdict, code};
+use crate::engine::gate::{Diagnostic, Gate, GateSpec, RunCtx, Step, Verdict, code};
 
 const INPUTS: &[&str] = &["Cargo.lock", "**/Cargo.toml", "deny.toml"];
 
@@ -46,6 +46,47 @@ impl Gate for Deny {
         ];
         vec![Step::new("cargo", &args).tool("cargo-deny")]
     }
+
+    fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
+        let step = &self.steps()[0];
+        let out = ctx.exec(step)?;
+        if out.success() {
+            return Ok(Verdict::passed(None));
+        }
+        let diagnostics = findings(&ctx.root, &out.combined());
+        let errors: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+        let mut verdict = Verdict::failed(if errors.is_empty() {
+            format!("`{step}` exited with {}; see the log", code(&out))
+        } else {
+            errors.join("; ")
+        });
+        verdict.diagnostics = diagnostics;
+        Ok(verdict)
+    }
+}
+
+/// Pairs each `error[...]: message` of cargo-deny with the `┌─ file:line:col` that follows it.
+fn findings(root: &std::path::Path, output: &str) -> Vec<Diagnostic> {
+    let mut found = Vec::new();
+    let mut pending: Option<String> = None;
+    for line in output.lines() {
+        if line.starts_with("error[") {
+            pending = line.split_once(": ").map(|(_, m)| m.trim().to_owned());
+        } else if let (Some(at), Some(message)) = (line.split("┌─ ").nth(1), pending.as_ref()) {
+            let mut parts = at.trim().rsplitn(3, ':');
+            let (_col, line_no, file) = (parts.next(), parts.next(), parts.next());
+            if let (Some(file), Some(Ok(n))) = (file, line_no.map(str::parse)) {
+                found.push(Diagnostic {
+                    file: super::relative(root, file),
+                    line: n,
+                    level: "error".into(),
+                    message: message.clone(),
+                });
+            }
+            pending = None;
+        }
+    }
+    found
 }
 
 pub struct Advisories(GateSpec);
@@ -126,6 +167,18 @@ fn fetch_failure(output: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deny_errors_point_at_the_manifest_line() {
+        let out = "error[wildcard]: found 1 wildcard dependency for crate 'xtask'\n   ┌─ /w/xtask/Cargo.toml:11:12\n   │\nwarning[license-not-encountered]: license was not encountered\n   ┌─ /w/deny.toml:16:4\n";
+        let d = findings(std::path::Path::new("/w"), out);
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].file.as_str(), d[0].line), ("xtask/Cargo.toml", 11));
+        assert_eq!(
+            d[0].message,
+            "found 1 wildcard dependency for crate 'xtask'"
+        );
+    }
 
     #[test]
     fn a_fetch_failure_is_told_from_a_found_advisory() {

@@ -20,6 +20,9 @@ fn valid_command_lines_parse() {
         "cargo-xtask doctor",
         "cargo-xtask completions bash",
         "cargo-xtask completions zsh",
+        "cargo-xtask dev up",
+        "cargo-xtask dev down",
+        "cargo-xtask dev status",
     ];
     for line in valid {
         let parsed = Cli::try_parse_from(line.split_whitespace());
@@ -39,6 +42,8 @@ fn invalid_command_lines_are_usage_errors() {
         "cargo-xtask deploy",
         "cargo-xtask completions tcsh",
         "cargo-xtask tools remove x",
+        "cargo-xtask dev",
+        "cargo-xtask dev restart",
     ];
     for line in invalid {
         let err = Cli::try_parse_from(line.split_whitespace()).err();

@@ -431,3 +431,57 @@ fn github_actions_gets_groups_annotations_and_a_step_summary() {
         "{md}"
     );
 }
+
+#[test]
+fn independent_gates_run_concurrently_up_to_jobs() {
+    let fx = Fixture::new("engine");
+    let run = fx.run(&["--jobs", "2", "gate", "meet-1", "meet-2"]);
+    assert_eq!(
+        run.code, 0,
+        "two independent gates overlap with --jobs 2: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn gates_holding_the_same_resource_never_overlap() {
+    let fx = Fixture::new("engine");
+    let run = fx.run(&["--jobs", "4", "gate", "holds-1", "holds-2"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = fx.report();
+    assert_eq!(
+        (status(&report, "holds-1"), status(&report, "holds-2")),
+        ("passed", "passed")
+    );
+}
+
+#[test]
+fn list_and_plan_speak_json_too() {
+    let fx = Fixture::new("engine");
+    let list: serde_json::Value =
+        serde_json::from_str(&fx.run(&["--format", "json", "list"]).stdout).expect("list json");
+    let c = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "c")
+        .expect("gate c listed");
+    assert_eq!(c["deps"][0], "b");
+    assert_eq!(c["inputs"]["env"][0], "FIXTURE_FLAVOUR");
+    let plan: serde_json::Value =
+        serde_json::from_str(&fx.run(&["--format", "json", "plan", "chain"]).stdout)
+            .expect("plan json");
+    assert_eq!(plan["gates"][2]["commands"][0], "sh -c 'echo c >> ran.log'");
+}
+
+#[test]
+fn completions_are_generated_for_the_cargo_xtask_command() {
+    let fx = Fixture::new("engine");
+    let run = fx.run(&["completions", "bash"]);
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stdout.contains("cargo-xtask") && run.stdout.contains("doctor"),
+        "{}",
+        &run.stdout[..200.min(run.stdout.len())]
+    );
+}

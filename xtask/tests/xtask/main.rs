@@ -1,6 +1,7 @@
 //! xtask's integration tests: the real binary against a small fixture workspace.
 
 mod cli;
+mod dev;
 mod engine;
 mod interrupt;
 mod support;

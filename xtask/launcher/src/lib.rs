@@ -1,0 +1,8 @@
+//! Real local components started without Docker: one copy of this code serves xtask
+//! (`cargo xtask dev up`, data gates) and the app's integration tests.
+
+mod postgres;
+mod system;
+
+pub use postgres::{Postgres, PostgresState, psql};
+pub use system::free_port;

@@ -1,0 +1,260 @@
+//! Ephemeral PostgreSQL from the system's binaries: `initdb` + `postgres` on 127.0.0.1 and a free port.
+//!
+//! `initdb` refuses to run as root, so as root the server runs as the `postgres` user, in a
+//! directory handed to that user; a developer who is not root runs it as themselves.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use nix::sys::signal::Signal;
+use nix::unistd::{Gid, Uid, User, chown};
+use serde::{Deserialize, Serialize};
+
+use crate::system::{alive, free_port, stop, wait_until};
+
+/// How to reach a running server; written to disk by `cargo xtask dev up`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PostgresState {
+    pub pid: i32,
+    pub port: u16,
+    /// Holds `data/`, the socket and the server's log.
+    pub base_dir: PathBuf,
+    pub user: String,
+}
+
+impl PostgresState {
+    /// A connection URL for `database` (trust authentication on loopback).
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "postgres://{}@127.0.0.1:{}/{database}",
+            self.user, self.port
+        )
+    }
+
+    pub fn is_running(&self) -> bool {
+        alive(self.pid) && ready(self.port)
+    }
+
+    /// Fast shutdown (SIGINT), SIGKILL after 10 s.
+    pub fn stop(&self) {
+        stop(self.pid, Signal::SIGINT, Duration::from_secs(10));
+    }
+
+    /// Stops the server and deletes its directory (data, socket, log).
+    pub fn stop_and_remove(&self) -> Result<()> {
+        self.stop();
+        match std::fs::remove_dir_all(&self.base_dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("cannot remove {}", self.base_dir.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A server owned by this process: stopped, and its directory deleted, on drop.
+#[derive(Debug)]
+pub struct Postgres {
+    pub state: PostgresState,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Postgres {
+    /// Starts a throw-away server in a temporary directory.
+    pub fn ephemeral() -> Result<Postgres> {
+        let dir = tempfile::Builder::new()
+            .prefix("gatehouse-pg-")
+            .tempdir()
+            .context("cannot create a temp dir for PostgreSQL")?;
+        let (state, child) = start(dir.path())?;
+        Ok(Postgres {
+            state,
+            child: Some(child),
+            _dir: Some(dir),
+        })
+    }
+
+    /// Starts a server that outlives this process (for `cargo xtask dev up`). Its directory is a
+    /// fresh temp dir, reachable by the `postgres` user even when the workspace is not.
+    pub fn detached() -> Result<PostgresState> {
+        let dir = tempfile::Builder::new()
+            .prefix("gatehouse-dev-pg-")
+            .tempdir()
+            .context("cannot create a temp dir for PostgreSQL")?;
+        let (state, _child) = start(&dir.keep())?;
+        Ok(state)
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        self.state.url(database)
+    }
+
+    /// Creates an empty database (one per test, say).
+    pub fn create_database(&self, name: &str) -> Result<()> {
+        let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        psql(&self.state, &sql).with_context(|| format!("cannot create database {name}"))
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.state.stop();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs one SQL statement as the superuser.
+pub fn psql(state: &PostgresState, sql: &str) -> Result<()> {
+    let sh = xshell::Shell::new()?;
+    let (port, user) = (state.port.to_string(), &state.user);
+    let cmd = xshell::cmd!(
+        sh,
+        "psql -X -q -h 127.0.0.1 -p {port} -U {user} -d postgres -v ON_ERROR_STOP=1 -c {sql}"
+    );
+    cmd.quiet()
+        .ignore_stdout()
+        .run()
+        .context("psql failed; is the psql client installed (Debian postgresql-client)?")?;
+    Ok(())
+}
+
+fn start(base: &Path) -> Result<(PostgresState, Child)> {
+    let bin = bin_dir()?;
+    let owner = Owner::detect()?;
+    let data = base.join("data");
+    owner.hand_over(base)?;
+    initdb(&bin, &data, base, &owner)?;
+    let port = free_port()?;
+    let child = spawn(&bin, &data, base, port, &owner)?;
+    let pid = i32::try_from(child.id()).context("pid out of range")?;
+    let state = PostgresState {
+        pid,
+        port,
+        base_dir: base.to_path_buf(),
+        user: "postgres".to_owned(),
+    };
+    if !wait_until(Duration::from_secs(20), || ready(port) || !alive(pid)) || !alive(pid) {
+        let log = std::fs::read_to_string(base.join("postgres.log")).unwrap_or_default();
+        state.stop();
+        bail!("PostgreSQL did not become ready on port {port}; its log:\n{log}");
+    }
+    Ok((state, child))
+}
+
+fn initdb(bin: &Path, data: &Path, base: &Path, owner: &Owner) -> Result<()> {
+    let sh = xshell::Shell::new()?;
+    let initdb = bin.join("initdb");
+    let cmd = xshell::cmd!(
+        sh,
+        "{initdb} -D {data} -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 -N"
+    );
+    let log = std::fs::File::create(base.join("initdb.log"))?;
+    owner.hand_over(&base.join("initdb.log"))?;
+    let mut cmd: std::process::Command = cmd.into();
+    owner.apply(&mut cmd);
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .status();
+    let status = status.with_context(|| format!("cannot run {}", initdb.display()))?;
+    if !status.success() {
+        let text = std::fs::read_to_string(base.join("initdb.log")).unwrap_or_default();
+        bail!("initdb failed ({status}):\n{text}");
+    }
+    Ok(())
+}
+
+fn spawn(bin: &Path, data: &Path, base: &Path, port: u16, owner: &Owner) -> Result<Child> {
+    let sh = xshell::Shell::new()?;
+    let postgres = bin.join("postgres");
+    let (port, sock) = (port.to_string(), base.to_path_buf());
+    let settings = [
+        "listen_addresses=127.0.0.1",
+        "fsync=off",
+        "synchronous_commit=off",
+        "full_page_writes=off",
+    ];
+    let settings = settings.iter().flat_map(|s| ["-c", s]);
+    let cmd = xshell::cmd!(sh, "{postgres} -D {data} -p {port} -k {sock} {settings...}");
+    let log = std::fs::File::create(base.join("postgres.log"))?;
+    let mut cmd: std::process::Command = cmd.into();
+    owner.apply(&mut cmd);
+    // Its own process group: a Ctrl-C meant for a test runner or xtask does not reach it.
+    cmd.process_group(0)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    cmd.spawn()
+        .with_context(|| format!("cannot start {}", postgres.display()))
+}
+
+/// Ready to accept connections (not merely listening).
+fn ready(port: u16) -> bool {
+    let Ok(sh) = xshell::Shell::new() else {
+        return false;
+    };
+    let port = port.to_string();
+    xshell::cmd!(sh, "pg_isready -q -h 127.0.0.1 -p {port} -U postgres")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
+}
+
+/// `PG_BIN`, else the newest `/usr/lib/postgresql/<v>/bin`, else the directory of `initdb` on PATH.
+fn bin_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("PG_BIN") {
+        return Ok(PathBuf::from(dir));
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .filter(|(_, bin): &(u32, PathBuf)| bin.join("initdb").is_file())
+        .collect();
+    versions.sort();
+    if let Some((_, bin)) = versions.pop() {
+        return Ok(bin);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).find(|d| d.join("initdb").is_file()).context(
+        "PostgreSQL server binaries not found: install Debian `postgresql` (cargo xtask tools install postgresql) or set PG_BIN",
+    )
+}
+
+/// Who runs the server: ourselves, or the `postgres` user when we are root.
+struct Owner(Option<(Uid, Gid)>);
+
+impl Owner {
+    fn detect() -> Result<Owner> {
+        if !Uid::effective().is_root() {
+            return Ok(Owner(None));
+        }
+        let user = User::from_name("postgres")?
+            .context("running as root, and there is no `postgres` user to run initdb as (install Debian `postgresql`)")?;
+        Ok(Owner(Some((user.uid, user.gid))))
+    }
+
+    fn hand_over(&self, path: &Path) -> Result<()> {
+        if let Some((uid, gid)) = self.0 {
+            chown(path, Some(uid), Some(gid))
+                .with_context(|| format!("cannot hand {} to the postgres user", path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn apply(&self, cmd: &mut std::process::Command) {
+        if let Some((uid, gid)) = self.0 {
+            cmd.uid(uid.as_raw()).gid(gid.as_raw());
+        }
+    }
+}
