@@ -256,7 +256,11 @@ impl RunCtx {
         sh.change_dir(&self.root);
         let program = &step.program;
         let args = &step.args;
-        let mut cmd = xshell::cmd!(sh, "{program} {args...}").env("PATH", path);
+        // Logs are files: no colour codes in them.
+        let mut cmd = xshell::cmd!(sh, "{program} {args...}")
+            .env("PATH", path)
+            .env("CARGO_TERM_COLOR", "never")
+            .env("NO_COLOR", "1");
         for (k, v) in &step.env {
             cmd = cmd.env(k, v);
         }

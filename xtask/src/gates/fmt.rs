@@ -34,7 +34,13 @@ impl Gate for Fmt {
     }
 
     fn steps(&self) -> Vec<Step> {
-        vec![Step::new("cargo", &["fmt", "--all", "--check"]).tool("rustfmt")]
+        vec![
+            Step::new(
+                "cargo",
+                &["fmt", "--all", "--check", "--", "--color", "never"],
+            )
+            .tool("rustfmt"),
+        ]
     }
 
     fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
