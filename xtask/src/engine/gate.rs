@@ -176,6 +176,25 @@ impl Verdict {
         }
     }
 
+    /// A failed step judged by its findings: `describe` words the reason when there are any;
+    /// without findings the reason names the step and its exit code.
+    pub fn failed_with(
+        step: &Step,
+        out: &Output,
+        diagnostics: Vec<Diagnostic>,
+        describe: impl FnOnce(&[Diagnostic]) -> String,
+    ) -> Verdict {
+        let reason = if diagnostics.is_empty() {
+            format!("`{step}` exited with {}; see the log", code(out))
+        } else {
+            describe(&diagnostics)
+        };
+        Verdict {
+            diagnostics,
+            ..Verdict::failed(reason)
+        }
+    }
+
     pub fn with_summary(mut self, summary: impl Into<String>) -> Verdict {
         self.summary = Some(summary.into());
         self

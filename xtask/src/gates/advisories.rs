@@ -54,14 +54,10 @@ impl Gate for Deny {
             return Ok(Verdict::passed(None));
         }
         let diagnostics = findings(&ctx.root, &out.combined());
-        let errors: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
-        let mut verdict = Verdict::failed(if errors.is_empty() {
-            format!("`{step}` exited with {}; see the log", code(&out))
-        } else {
-            errors.join("; ")
-        });
-        verdict.diagnostics = diagnostics;
-        Ok(verdict)
+        Ok(Verdict::failed_with(step, &out, diagnostics, |d| {
+            let messages: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
+            messages.join("; ")
+        }))
     }
 }
 
@@ -152,7 +148,6 @@ fn fetch_failure(output: &str) -> Option<String> {
         "failed to open advisory database",
         "unable to fetch",
         "failed to clone",
-        "advisory database",
     ];
     output
         .lines()
@@ -186,5 +181,8 @@ mod tests {
         assert!(fetch_failure(offline).is_some());
         let found = "error[vulnerability]: Use-after-free in foo\n  ID: RUSTSEC-2026-0001\nadvisories FAILED\n";
         assert_eq!(fetch_failure(found), None);
+        // Mentioning the database is not enough: only a failure to get it may turn into a skip.
+        let broken = "error: advisory database contains an unparsable advisory RUSTSEC-2026-0002\n";
+        assert_eq!(fetch_failure(broken), None);
     }
 }

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::engine::gate::{Diagnostic, Gate, GateSpec, RunCtx, Step, Verdict, code};
+use crate::engine::gate::{Diagnostic, Gate, GateSpec, RunCtx, Step, Verdict};
 
 pub struct Clippy(GateSpec);
 
@@ -54,17 +54,10 @@ impl Gate for Clippy {
         if out.success() {
             return Ok(Verdict::passed(None));
         }
-        let errors = diagnostics.iter().filter(|d| d.level == "error").count();
-        let mut verdict = if diagnostics.is_empty() {
-            Verdict::failed(format!("`{step}` exited with {}; see the log", code(&out)))
-        } else {
-            Verdict::failed(format!(
-                "{errors} error(s), {} diagnostic(s) in all",
-                diagnostics.len()
-            ))
-        };
-        verdict.diagnostics = diagnostics;
-        Ok(verdict)
+        Ok(Verdict::failed_with(step, &out, diagnostics, |d| {
+            let errors = d.iter().filter(|d| d.level == "error").count();
+            format!("{errors} error(s), {} diagnostic(s) in all", d.len())
+        }))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::engine::gate::{Diagnostic, Gate, GateSpec, RunCtx, Step, Verdict, code};
+use crate::engine::gate::{Diagnostic, Gate, GateSpec, RunCtx, Step, Verdict};
 
 pub struct Fmt(GateSpec);
 
@@ -50,16 +50,9 @@ impl Gate for Fmt {
             return Ok(Verdict::passed(None));
         }
         let diagnostics = diffs(&ctx.root, &out.stdout);
-        let mut verdict = if diagnostics.is_empty() {
-            Verdict::failed(format!("`{step}` exited with {}; see the log", code(&out)))
-        } else {
-            Verdict::failed(format!(
-                "{} hunk(s) need formatting: run `cargo fmt --all`",
-                diagnostics.len()
-            ))
-        };
-        verdict.diagnostics = diagnostics;
-        Ok(verdict)
+        Ok(Verdict::failed_with(step, &out, diagnostics, |d| {
+            format!("{} hunk(s) need formatting: run `cargo fmt --all`", d.len())
+        }))
     }
 }
 

@@ -55,6 +55,11 @@ impl Gate for Secrets {
             .filter(|f| !f.is_empty())
             .map(str::to_owned)
             .collect();
+        if files.is_empty() {
+            return Ok(Verdict::failed(
+                "git ls-files listed no tracked file: a scan of nothing is not a pass; `git add` the sources",
+            ));
+        }
         let mut scan = steps[1].clone();
         scan.args.truncate(2);
         scan.args.extend(files.iter().cloned());

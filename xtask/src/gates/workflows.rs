@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::engine::gate::{Gate, GateSpec, RunCtx, Step, Verdict, code};
+use crate::engine::gate::{Gate, GateSpec, RunCtx, Step, Verdict};
 
 pub struct Workflows(GateSpec);
 
@@ -42,15 +42,10 @@ impl Gate for Workflows {
         if out.success() {
             return Ok(Verdict::passed(None));
         }
-        let mut verdict = Verdict::failed(format!("actionlint exited with {}", code(&out)));
-        verdict.diagnostics = super::yaml::colon_diagnostics(&out.combined());
-        if !verdict.diagnostics.is_empty() {
-            verdict.reason = Some(format!(
-                "{} problem(s) in workflows",
-                verdict.diagnostics.len()
-            ));
-        }
-        Ok(verdict)
+        let diagnostics = super::yaml::colon_diagnostics(&out.combined());
+        Ok(Verdict::failed_with(step, &out, diagnostics, |d| {
+            format!("{} problem(s) in workflows", d.len())
+        }))
     }
 }
 

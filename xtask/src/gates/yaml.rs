@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::engine::gate::{Diagnostic, Gate, GateSpec, RunCtx, Step, Verdict, code};
+use crate::engine::gate::{Diagnostic, Gate, GateSpec, RunCtx, Step, Verdict};
 
 pub struct Yaml(GateSpec);
 
@@ -40,13 +40,9 @@ impl Gate for Yaml {
             return Ok(Verdict::passed(None));
         }
         let diagnostics = colon_diagnostics(&out.combined());
-        let mut verdict = Verdict::failed(if diagnostics.is_empty() {
-            format!("`{step}` exited with {}; see the log", code(&out))
-        } else {
-            format!("{} YAML problem(s)", diagnostics.len())
-        });
-        verdict.diagnostics = diagnostics;
-        Ok(verdict)
+        Ok(Verdict::failed_with(step, &out, diagnostics, |d| {
+            format!("{} YAML problem(s)", d.len())
+        }))
     }
 }
 
