@@ -1,49 +1,116 @@
-//! The service binary: settings, logs, migrations, serve until SIGTERM or Ctrl-C.
+//! The service binary.
+//!
+//! `app [serve]` serves until SIGTERM; `app seed` creates the first admin; `app keygen` prints a
+//! new signing key; `app openapi` prints the OpenAPI document.
 
-use std::time::Instant;
+use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use app::auth::keys::Keyset;
 use app::config::Settings;
-use app::startup::{self, AppState, MIGRATOR};
+use app::startup::{self, AppState, Application, MIGRATOR};
+use app::{openapi, seed, shutdown, telemetry};
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
-    let settings = Settings::from_env()?;
-    tracing::info!(config = ?settings, "starting");
-    let db = startup::pool(&settings)?;
-    MIGRATOR.run(&db).await.context("cannot apply migrations")?;
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.listen))?;
-    tracing::info!(addr = %listener.local_addr()?, "listening");
-    startup::serve(
-        listener,
-        AppState {
-            db,
-            started: Instant::now(),
+const USAGE: &str = "usage: app [serve | seed | keygen | openapi | help]
+
+  serve    serve the API (default); configuration from APP_* variables
+  seed     create the first admin from APP_SEED_ADMIN_EMAIL and APP_SEED_ADMIN_PASSWORD (idempotent)
+  keygen   print a new Ed25519 signing key (PKCS#8 PEM) for APP_JWT_PRIVATE_KEY
+  openapi  print the OpenAPI 3.1 document
+
+exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error";
+
+fn main() -> ExitCode {
+    let command = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "serve".to_owned());
+    match command.as_str() {
+        "keygen" => {
+            print!("{}", Keyset::generate_private_pem());
+            ExitCode::SUCCESS
+        }
+        "openapi" => match openapi::document().to_pretty_json() {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e.into()),
         },
-        shutdown_signal(),
-    )
-    .await
+        "serve" | "seed" => {
+            let settings = match Settings::from_env() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime");
+            let result = runtime.and_then(|rt| {
+                rt.block_on(async {
+                    if command == "seed" {
+                        run_seed(settings).await
+                    } else {
+                        serve(settings).await
+                    }
+                })
+            });
+            result.map_or_else(|e| fail(&e), |()| ExitCode::SUCCESS)
+        }
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        other => {
+            eprintln!("error: unknown command `{other}`\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
 }
 
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let term = async move {
-        match term.as_mut() {
-            Some(s) => {
-                s.recv().await;
-            }
-            None => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
+fn fail(error: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {error:#}");
+    ExitCode::FAILURE
+}
+
+async fn serve(settings: Settings) -> Result<()> {
+    let telemetry = telemetry::init(&settings.log)?;
+    tracing::info!(config = ?settings, "starting");
+    if settings.jwt.keys.is_development() {
+        tracing::warn!(
+            "signing tokens with the built-in development key; set APP_JWT_PRIVATE_KEY (see `app keygen`)"
+        );
     }
-    tracing::info!("shutting down");
+    let db = startup::pool(&settings)?;
+    MIGRATOR.run(&db).await.context("cannot apply migrations")?;
+    let app = Application::bind(AppState::new(settings, db)).await?;
+    tracing::info!(api = %app.api_addr(), ops = %app.ops_addr(), "listening");
+    let limiter = app.state().limiter.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            limiter.prune();
+        }
+    });
+    let result = app.run_until(shutdown::signal()).await;
+    tokio::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .ok();
+    result
+}
+
+async fn run_seed(settings: Settings) -> Result<()> {
+    let email = std::env::var("APP_SEED_ADMIN_EMAIL")
+        .context("APP_SEED_ADMIN_EMAIL: required by `app seed`")?;
+    let password = std::env::var("APP_SEED_ADMIN_PASSWORD")
+        .context("APP_SEED_ADMIN_PASSWORD: required by `app seed`")?;
+    let db = startup::pool(&settings)?;
+    MIGRATOR.run(&db).await.context("cannot apply migrations")?;
+    match seed::admin(&db, &email, &password).await? {
+        seed::Outcome::Created(id) => println!("created admin {email} ({id})"),
+        seed::Outcome::Promoted(id) => println!("granted admin to existing user {email} ({id})"),
+        seed::Outcome::AlreadyAdmin(id) => {
+            println!("{email} ({id}) is already an admin; nothing to do")
+        }
+    }
+    Ok(())
 }

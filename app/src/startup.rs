@@ -1,16 +1,29 @@
-//! Building the router and serving it: shared by `main` and the tests' `spawn_app`.
+//! Building the application (state, both listeners, middleware) and running it through a graceful
+//! drain: shared by `main` and the tests' `spawn_app`.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
+use crate::auth::ratelimit::LoginLimiter;
 use crate::config::Settings;
-use crate::ops;
+use crate::metrics::Metrics;
+use crate::shutdown::Drain;
+use crate::{error, middleware, openapi, ops};
 
 /// The embedded, reversible migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -18,32 +31,174 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub db: PgPool,
+    pub settings: Arc<Settings>,
+    pub metrics: Arc<Metrics>,
+    pub limiter: Arc<LoginLimiter>,
+    pub drain: Drain,
+    pub openapi: Arc<serde_json::Value>,
     pub started: Instant,
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .with_state(state)
+impl AppState {
+    pub fn new(settings: Settings, db: PgPool) -> AppState {
+        AppState {
+            metrics: Metrics::new(settings.database_max_connections),
+            limiter: Arc::new(LoginLimiter::new(
+                settings.login_limit_per_ip,
+                settings.login_limit_per_account,
+            )),
+            openapi: Arc::new(serde_json::to_value(openapi::document()).unwrap_or_default()),
+            settings: Arc::new(settings),
+            db,
+            drain: Drain::default(),
+            started: Instant::now(),
+        }
+    }
 }
 
 /// Connects lazily (the service starts, and reports not-ready, while the database is down).
 pub fn pool(settings: &Settings) -> Result<PgPool> {
     PgPoolOptions::new()
+        .max_connections(settings.database_max_connections)
         .acquire_timeout(Duration::from_secs(2))
         .connect_lazy(settings.database_url.expose())
         .context("APP_DATABASE_URL is not a valid PostgreSQL URL")
 }
 
-/// Serves until `shutdown` resolves.
-pub async fn serve(
-    listener: TcpListener,
+/// The API router with every middleware layer, outermost last.
+pub fn router(state: AppState) -> Router {
+    let (routes, _) = openapi::split();
+    let settings = &state.settings;
+    let mut app = routes
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+        .layer(from_fn_with_state(state.clone(), middleware::faults))
+        .layer(from_fn_with_state(state.clone(), middleware::timeout))
+        .layer(CompressionLayer::new());
+    if !settings.cors_allowed_origins.is_empty() {
+        let origins: Vec<HeaderValue> = settings
+            .cors_allowed_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        app = app.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods(tower_http::cors::Any)
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    header::IF_MATCH,
+                ])
+                .expose_headers([header::ETAG, header::LOCATION, middleware::REQUEST_ID]),
+        );
+    }
+    app.layer(from_fn_with_state(
+        state.clone(),
+        middleware::security_headers,
+    ))
+    .layer(from_fn_with_state(
+        state.clone(),
+        middleware::request_context,
+    ))
+    .layer(SetSensitiveRequestHeadersLayer::new([
+        header::AUTHORIZATION,
+        header::COOKIE,
+    ]))
+    .with_state(state)
+}
+
+/// The ops listener's router: metrics, kept off the public port.
+pub fn ops_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::metrics))
+        .with_state(state)
+}
+
+/// Both listeners bound, not yet serving.
+#[derive(Debug)]
+pub struct Application {
+    api: TcpListener,
+    ops: TcpListener,
     state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("server error")
+}
+
+impl Application {
+    pub async fn bind(state: AppState) -> Result<Application> {
+        let settings = &state.settings;
+        let api = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("APP_LISTEN: cannot listen on {}", settings.listen))?;
+        let ops = TcpListener::bind(settings.ops_listen)
+            .await
+            .with_context(|| format!("APP_OPS_LISTEN: cannot listen on {}", settings.ops_listen))?;
+        Ok(Application { api, ops, state })
+    }
+
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api
+            .local_addr()
+            .unwrap_or_else(|_| self.state.settings.listen)
+    }
+
+    pub fn ops_addr(&self) -> SocketAddr {
+        self.ops
+            .local_addr()
+            .unwrap_or_else(|_| self.state.settings.ops_listen)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `signal`, then drains: readiness 503 at once, keep serving for the drain
+    /// period, stop accepting, give in-flight requests until the deadline, close the pool.
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let Application { api, ops, state } = self;
+        let (stop, stopped) = watch::channel(false);
+        let wait = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let api_server = axum::serve(
+            api,
+            router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(wait(stopped.clone()));
+        let ops_server =
+            axum::serve(ops, ops_router(state.clone())).with_graceful_shutdown(wait(stopped));
+        let mut servers = tokio::spawn(async move {
+            tokio::try_join!(api_server.into_future(), ops_server.into_future())
+        });
+        tokio::select! {
+            result = &mut servers => return result.context("server task failed")?.map(|_| ()).context("server error"),
+            () = signal => {}
+        }
+        let settings = &state.settings;
+        tracing::info!(
+            drain_seconds = settings.drain.as_secs(),
+            "SIGTERM: readiness is now 503; draining"
+        );
+        state.drain.start();
+        tokio::time::sleep(settings.drain).await;
+        tracing::info!(
+            deadline_seconds = settings.shutdown_deadline.as_secs(),
+            "no longer accepting; finishing in-flight requests"
+        );
+        let _ = stop.send(true);
+        match tokio::time::timeout(settings.shutdown_deadline, &mut servers).await {
+            Ok(result) => {
+                result
+                    .context("server task failed")?
+                    .context("server error")?;
+            }
+            Err(_) => {
+                tracing::warn!("shutdown deadline passed; abandoning the requests still in flight");
+                servers.abort();
+            }
+        }
+        state.db.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
 }

@@ -27,7 +27,7 @@ impl Workspace {
     pub fn load(settings: &Settings) -> Result<Workspace> {
         let config = Config::load(&settings.root)?;
         let mut registry = Registry::default();
-        for gate in crate::gates::all(&config) {
+        for gate in crate::gates::all(&config, &settings.root) {
             registry.add(gate)?;
         }
         registry.validate()?;

@@ -1,4 +1,10 @@
-//! The service's integration tests: the real router on port 0 against a real, fresh PostgreSQL.
+//! The service's integration tests: the real router on port 0 against a real, fresh PostgreSQL
+//! (and, in `process`, the real binary).
 
+mod admin;
+mod auth;
 mod helpers;
 mod ops;
+mod process;
+mod security;
+mod tasks;

@@ -10,6 +10,7 @@ mod test;
 mod workflows;
 mod yaml;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use crate::engine::gate::{CARGO_TARGET, Gate, GateSpec, Inputs};
 pub use custom::Custom;
 
 /// Every built-in gate, in no particular order (the registry sorts).
-pub fn builtin() -> Vec<Arc<dyn Gate>> {
+pub fn builtin(root: &Path) -> Vec<Arc<dyn Gate>> {
     vec![
         Arc::new(fmt::Fmt::new()),
         Arc::new(clippy::Clippy::new()),
@@ -27,15 +28,15 @@ pub fn builtin() -> Vec<Arc<dyn Gate>> {
         Arc::new(test::Test::new()),
         Arc::new(advisories::Deny::new()),
         Arc::new(advisories::Advisories::new()),
-        Arc::new(secrets::Secrets::new()),
+        Arc::new(secrets::Secrets::new(root)),
         Arc::new(workflows::Workflows::new()),
         Arc::new(yaml::Yaml::new()),
     ]
 }
 
 /// Built-in gates plus the workspace's own.
-pub fn all(config: &Config) -> Vec<Arc<dyn Gate>> {
-    let mut gates = builtin();
+pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
+    let mut gates = builtin(root);
     for (name, def) in &config.gates {
         gates.push(Arc::new(Custom::new(name, def)));
     }
@@ -90,8 +91,8 @@ impl Decl<'_> {
 }
 
 /// Turns an absolute path a tool printed into one relative to the workspace root.
-fn relative(root: &std::path::Path, file: &str) -> String {
-    let p = std::path::Path::new(file);
+fn relative(root: &Path, file: &str) -> String {
+    let p = Path::new(file);
     p.strip_prefix(root)
         .unwrap_or(p)
         .to_string_lossy()

@@ -1,6 +1,9 @@
 //! `secrets`: detect-secrets over every tracked file against the committed baseline.
 
+use std::path::Path;
+
 use anyhow::Result;
+use sha2::{Digest, Sha256};
 
 use crate::engine::gate::{Diagnostic, Gate, GateSpec, RunCtx, Step, Verdict, code};
 
@@ -10,8 +13,8 @@ const BASELINE: &str = ".secrets.baseline";
 pub struct Secrets(GateSpec);
 
 impl Secrets {
-    pub fn new() -> Secrets {
-        Secrets(super::Decl {
+    pub fn new(root: &Path) -> Secrets {
+        let mut spec = super::Decl {
             name: "secrets",
             description: "detect-secrets: no secret outside the committed baseline in any tracked file",
             deps: &[],
@@ -21,8 +24,29 @@ impl Secrets {
             cargo: false,
             timeout_secs: 600,
         }
-        .spec(1))
+        .spec(1);
+        // What is scanned is what git tracks: staging a file must invalidate a cached pass.
+        spec.inputs
+            .facts
+            .push(format!("git-index={}", index_digest(root)));
+        Secrets(spec)
     }
+}
+
+/// A digest of the git index (`none` outside a checkout; a worktree's `.git` file is followed).
+fn index_digest(root: &Path) -> String {
+    let dot_git = root.join(".git");
+    let git_dir = match std::fs::read_to_string(&dot_git) {
+        Ok(link) => link
+            .strip_prefix("gitdir:")
+            .map(|p| root.join(p.trim()))
+            .unwrap_or(dot_git),
+        Err(_) => dot_git,
+    };
+    std::fs::read(git_dir.join("index")).map_or_else(
+        |_| "none".to_owned(),
+        |bytes| format!("{:x}", Sha256::digest(&bytes)),
+    )
 }
 
 impl Gate for Secrets {
@@ -115,5 +139,25 @@ mod tests {
             (d[0].file.as_str(), d[0].line, d[0].message.as_str()),
             ("config/prod.env", 3, "AWS Access Key")
         );
+    }
+
+    #[test]
+    fn staging_a_file_changes_the_cache_fact() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(index_digest(dir.path()), "none");
+        std::fs::create_dir(dir.path().join(".git")).unwrap();
+        std::fs::write(dir.path().join(".git/index"), b"one file").unwrap();
+        let before = index_digest(dir.path());
+        std::fs::write(dir.path().join(".git/index"), b"two files").unwrap();
+        assert_ne!(index_digest(dir.path()), before);
+    }
+
+    #[test]
+    fn a_worktree_link_is_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        std::fs::write(dir.path().join("real/index"), b"tracked").unwrap();
+        std::fs::write(dir.path().join(".git"), "gitdir: real\n").unwrap();
+        assert_ne!(index_digest(dir.path()), "none");
     }
 }

@@ -1,0 +1,378 @@
+//! The real binary as a child process: JSON logs without secrets, OTLP traces matching the logs,
+//! the SIGTERM drain, configuration errors, `seed` and `keygen`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing;
+use launcher::Postgres;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, body};
+
+struct Binary {
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    address: String,
+    _postgres: Postgres,
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the test drives the real binary: it needs the child's pid and stdout"
+)]
+fn command() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_app"))
+}
+
+impl Binary {
+    async fn start(env: &[(&str, &str)]) -> Binary {
+        let pg = Postgres::ephemeral().expect("start PostgreSQL");
+        pg.create_database("app").expect("database");
+        let port = launcher::free_port().expect("port");
+        let ops = launcher::free_port().expect("port");
+        let mut cmd = command();
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("APP_DATABASE_URL", pg.url("app"))
+            .env("APP_LISTEN", format!("127.0.0.1:{port}"))
+            .env("APP_OPS_LISTEN", format!("127.0.0.1:{ops}"))
+            .env("APP_DRAIN_SECONDS", "0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn the app binary");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let lines = stdout.clone();
+        let pipe = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let binary = Binary {
+            child,
+            stdout,
+            address: format!("http://127.0.0.1:{port}"),
+            _postgres: pg,
+        };
+        binary
+            .wait_for_line("listening", Duration::from_secs(30))
+            .await;
+        binary
+    }
+
+    async fn wait_for_line(&self, needle: &str, limit: Duration) {
+        let start = Instant::now();
+        while !self
+            .stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(needle))
+        {
+            assert!(
+                start.elapsed() < limit,
+                "no `{needle}` in the app's output: {:#?}",
+                self.stdout.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn sigterm(&self) {
+        let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        kill(pid, Signal::SIGTERM).expect("SIGTERM");
+    }
+
+    /// Waits for the exit (SIGKILL after `limit`) and returns its code.
+    async fn wait(&mut self, limit: Duration) -> Option<i32> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                tokio::time::sleep(Duration::from_millis(100)).await; // let the reader drain
+                return status.code();
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!("the app did not exit within {limit:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn logs(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn post(client: &reqwest::Client, url: String, value: &Value) -> reqwest::Response {
+    client.post(url).json(value).send().await.expect("request")
+}
+
+#[tokio::test]
+async fn logs_are_json_lines_with_request_fields_and_never_contain_secrets() {
+    let mut app = Binary::start(&[("APP_LOG", "debug")]).await;
+    let client = reqwest::Client::new();
+    let creds = json!({"email": "logs@example.com", "password": PASSWORD});
+    assert_eq!(
+        post(&client, format!("{}/v1/auth/register", app.address), &creds)
+            .await
+            .status(),
+        201
+    );
+    let tokens = body(post(&client, format!("{}/v1/auth/login", app.address), &creds).await).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let rotated = body(
+        post(
+            &client,
+            format!("{}/v1/auth/refresh", app.address),
+            &json!({"refresh_token": refresh}),
+        )
+        .await,
+    )
+    .await;
+    let listed = client
+        .request(Method::GET, format!("{}/v1/tasks", app.address))
+        .bearer_auth(&access)
+        .header("X-Request-Id", "log-test-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    app.sigterm();
+    assert_eq!(app.wait(Duration::from_secs(20)).await, Some(0));
+
+    let logs = app.logs();
+    let parsed: Vec<Value> = logs
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    let line = parsed
+        .iter()
+        .find(|v| v["span"]["request_id"] == "log-test-1" && v["status"].is_number())
+        .unwrap_or_else(|| panic!("no access log line for the request: {logs:#?}"));
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["span"]["route"], "/v1/tasks");
+    assert_eq!(line["level"], "INFO");
+    assert!(line["timestamp"].is_string());
+    assert!(line["latency_ms"].is_number());
+    let trace_id = line["span"]["trace_id"].as_str().unwrap();
+    assert!(
+        trace_id.len() == 32 && trace_id != "0".repeat(32),
+        "{trace_id}"
+    );
+
+    let boot = parsed
+        .iter()
+        .find(|v| v["message"] == "starting")
+        .expect("boot log");
+    assert!(
+        boot["config"].as_str().unwrap().contains("[redacted]"),
+        "{boot}"
+    );
+
+    let all = logs.join("\n");
+    let rotated_refresh = rotated["refresh_token"].as_str().unwrap();
+    let rotated_access = rotated["access_token"].as_str().unwrap();
+    for secret in [
+        PASSWORD,
+        &access,
+        &refresh,
+        rotated_refresh,
+        rotated_access,
+        "Bearer ",
+        "authorization",
+    ] {
+        assert!(!all.contains(secret), "`{secret}` leaked into the logs");
+    }
+}
+
+#[tokio::test]
+async fn traces_are_exported_over_otlp_and_their_ids_match_the_logs() {
+    let received = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = received.clone();
+    let receiver = Router::new().route(
+        "/v1/traces",
+        routing::post(move |payload: String| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(payload);
+                "{}"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+    let mut app = Binary::start(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]).await;
+    let client = reqwest::Client::new();
+    let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"; // pragma: allowlist secret
+    let response = client
+        .get(format!("{}/healthz", app.address))
+        .header(
+            "traceparent",
+            format!("00-{caller_trace}-00f067aa0ba902b7-01"),
+        )
+        .header("X-Request-Id", "traced")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let own = client
+        .get(format!("{}/readyz", app.address))
+        .header("X-Request-Id", "untraced")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+    app.sigterm();
+    assert_eq!(app.wait(Duration::from_secs(20)).await, Some(0));
+
+    let logs: Vec<Value> = app
+        .logs()
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let logged = |rid: &str| {
+        logs.iter()
+            .find(|v| v["span"]["request_id"] == rid && v["status"].is_number())
+            .and_then(|v| v["span"]["trace_id"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("no log for {rid}"))
+    };
+    assert_eq!(
+        logged("traced"),
+        caller_trace,
+        "the caller's W3C traceparent is honoured"
+    );
+    let exported = received.lock().unwrap().join("\n");
+    assert!(
+        exported.contains(caller_trace),
+        "span not exported: {exported}"
+    );
+    assert!(
+        exported.contains(&logged("untraced")),
+        "a fresh trace's id matches its export"
+    );
+    assert!(
+        exported.contains("GET /healthz"),
+        "spans are named by route template"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_turns_readiness_503_drains_and_completes_every_request_in_flight() {
+    let mut app = Binary::start(&[
+        ("APP_FAULT_LATENCY_MS", "1500"),
+        ("APP_DRAIN_SECONDS", "1"),
+        ("APP_SHUTDOWN_DEADLINE_SECONDS", "10"),
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    let in_flight: Vec<_> = (0..8)
+        .map(|_| {
+            tokio::spawn(
+                client
+                    .get(format!("{}/.well-known/jwks.json", app.address))
+                    .send(),
+            )
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.sigterm();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ready = client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .expect("still serving while draining");
+    assert_eq!(ready.status(), 503);
+    assert_eq!(body(ready).await["status"], "draining");
+    for request in in_flight {
+        let response = request
+            .await
+            .unwrap()
+            .expect("an in-flight request was dropped");
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(app.wait(Duration::from_secs(20)).await, Some(0));
+    assert!(
+        client
+            .get(format!("{}/healthz", app.address))
+            .send()
+            .await
+            .is_err(),
+        "stopped listening"
+    );
+}
+
+#[test]
+fn invalid_configuration_lists_every_problem_and_exits_2() {
+    let output = command()
+        .env_clear()
+        .env("APP_ENV", "production")
+        .env("APP_LISTEN", "everywhere")
+        .env("APP_FAULT_ERROR_RATE", "2")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for key in [
+        "APP_LISTEN",
+        "APP_DATABASE_URL",
+        "APP_JWT_PRIVATE_KEY",
+        "APP_FAULT_ERROR_RATE",
+    ] {
+        assert!(stderr.contains(key), "{key} missing: {stderr}");
+    }
+    let unknown = command().arg("frobnicate").output().expect("run");
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[test]
+fn seed_via_the_binary_is_idempotent_and_keygen_makes_usable_keys() {
+    let pg = Postgres::ephemeral().expect("PostgreSQL");
+    pg.create_database("app").expect("database");
+    let seed = || {
+        command()
+            .arg("seed")
+            .env_clear()
+            .env("APP_DATABASE_URL", pg.url("app"))
+            .env("APP_SEED_ADMIN_EMAIL", "first@example.com")
+            .env("APP_SEED_ADMIN_PASSWORD", PASSWORD)
+            .output()
+            .expect("run")
+    };
+    let first = seed();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).starts_with("created admin"));
+    let second = seed();
+    assert!(String::from_utf8_lossy(&second.stdout).contains("already an admin"));
+
+    let key = command().arg("keygen").output().expect("run");
+    let pem = String::from_utf8(key.stdout).unwrap();
+    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----")); // pragma: allowlist secret
+    app::auth::keys::Keyset::from_pem(&pem, "", true)
+        .expect("keygen output is a valid production key");
+}
