@@ -1,7 +1,7 @@
 //! The service binary.
 //!
 //! `app [serve]` serves until SIGTERM; `app seed` creates the first admin; `app keygen` prints a
-//! new signing key; `app openapi` prints the OpenAPI document.
+//! new signing key and `app public-key` its public half; `app openapi` prints the OpenAPI document.
 
 use std::process::ExitCode;
 
@@ -11,11 +11,12 @@ use app::config::Settings;
 use app::startup::{self, AppState, Application, MIGRATOR};
 use app::{openapi, seed, shutdown, telemetry};
 
-const USAGE: &str = "usage: app [serve | seed | keygen | openapi | help]
+const USAGE: &str = "usage: app [serve | seed | keygen | public-key | openapi | help]
 
   serve    serve the API (default); configuration from APP_* variables
   seed     create the first admin from APP_SEED_ADMIN_EMAIL and APP_SEED_ADMIN_PASSWORD (idempotent)
   keygen   print a new Ed25519 signing key (PKCS#8 PEM) for APP_JWT_PRIVATE_KEY
+  public-key  read a private key on stdin, print its public key (for APP_JWT_PREVIOUS_PUBLIC_KEYS)
   openapi  print the OpenAPI 3.1 document
 
 exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error";
@@ -28,6 +29,23 @@ fn main() -> ExitCode {
         "keygen" => {
             print!("{}", Keyset::generate_private_pem());
             ExitCode::SUCCESS
+        }
+        "public-key" => {
+            let mut pem = String::new();
+            let read = std::io::Read::read_to_string(&mut std::io::stdin(), &mut pem);
+            match read
+                .map_err(anyhow::Error::from)
+                .and_then(|_| Keyset::public_pem(&pem).map_err(anyhow::Error::from))
+            {
+                Ok(public) => {
+                    print!("{public}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: stdin: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
         }
         "openapi" => match openapi::document().to_pretty_json() {
             Ok(json) => {
@@ -84,11 +102,11 @@ async fn serve(settings: Settings) -> Result<()> {
     MIGRATOR.run(&db).await.context("cannot apply migrations")?;
     let app = Application::bind(AppState::new(settings, db)).await?;
     tracing::info!(api = %app.api_addr(), ops = %app.ops_addr(), "listening");
-    let limiter = app.state().limiter.clone();
+    let state = app.state().clone();
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-            limiter.prune();
+            state.limiter.prune();
         }
     });
     let result = app.run_until(shutdown::signal()).await;

@@ -64,7 +64,7 @@ pub fn document() -> Document {
 #[utoipa::path(get, path = "/openapi.json", tag = "ops",
     responses((status = 200, description = "This API's OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi_json(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json((*state.openapi).clone())
+    Json(state.openapi.clone())
 }
 
 /// Statuses any operation can answer, added to every operation so the document is complete:

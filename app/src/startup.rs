@@ -15,6 +15,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -28,31 +29,44 @@ use crate::{error, middleware, openapi, ops};
 /// The embedded, reversible migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// Everything a handler may need; one `Arc`, so the per-request clones made by routing and
+/// middleware cost one atomic increment.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+#[derive(Debug)]
+pub struct Shared {
     pub db: PgPool,
-    pub settings: Arc<Settings>,
+    pub settings: Settings,
     pub metrics: Arc<Metrics>,
-    pub limiter: Arc<LoginLimiter>,
+    pub limiter: LoginLimiter,
     pub drain: Drain,
-    pub openapi: Arc<serde_json::Value>,
+    pub openapi: serde_json::Value,
     pub started: Instant,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
     pub fn new(settings: Settings, db: PgPool) -> AppState {
-        AppState {
+        AppState(Arc::new(Shared {
             metrics: Metrics::new(settings.database_max_connections),
-            limiter: Arc::new(LoginLimiter::new(
+            limiter: LoginLimiter::new(
                 settings.login_limit_per_ip,
                 settings.login_limit_per_account,
-            )),
-            openapi: Arc::new(serde_json::to_value(openapi::document()).unwrap_or_default()),
-            settings: Arc::new(settings),
+            ),
+            openapi: serde_json::to_value(openapi::document()).unwrap_or_default(),
+            settings,
             db,
             drain: Drain::default(),
             started: Instant::now(),
-        }
+        }))
     }
 }
 
@@ -65,48 +79,47 @@ pub fn pool(settings: &Settings) -> Result<PgPool> {
         .context("APP_DATABASE_URL is not a valid PostgreSQL URL")
 }
 
-/// The API router with every middleware layer, outermost last.
+/// The API router. Only the request-context layer sits on the routes (it needs the matched route
+/// template); the rest wrap the router once, so a request does not clone them per route.
 pub fn router(state: AppState) -> Router {
     let (routes, _) = openapi::split();
     let settings = &state.settings;
-    let mut app = routes
+    let cors =
+        (!settings.cors_allowed_origins.is_empty()).then(|| cors(&settings.cors_allowed_origins));
+    let inner = routes
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::request_context,
+        ))
+        .with_state(state.clone());
+    let outer = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+        .option_layer(cors)
+        .layer(CompressionLayer::new())
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
-        .layer(from_fn_with_state(state.clone(), middleware::faults))
-        .layer(from_fn_with_state(state.clone(), middleware::timeout))
-        .layer(CompressionLayer::new());
-    if !settings.cors_allowed_origins.is_empty() {
-        let origins: Vec<HeaderValue> = settings
-            .cors_allowed_origins
-            .iter()
-            .filter_map(|o| HeaderValue::from_str(o).ok())
-            .collect();
-        app = app.layer(
-            CorsLayer::new()
-                .allow_origin(AllowOrigin::list(origins))
-                .allow_methods(tower_http::cors::Any)
-                .allow_headers([
-                    header::AUTHORIZATION,
-                    header::CONTENT_TYPE,
-                    header::IF_MATCH,
-                ])
-                .expose_headers([header::ETAG, header::LOCATION, middleware::REQUEST_ID]),
-        );
-    }
-    app.layer(from_fn_with_state(
-        state.clone(),
-        middleware::security_headers,
-    ))
-    .layer(from_fn_with_state(
-        state.clone(),
-        middleware::request_context,
-    ))
-    .layer(SetSensitiveRequestHeadersLayer::new([
-        header::AUTHORIZATION,
-        header::COOKIE,
-    ]))
-    .with_state(state)
+        .service(inner);
+    Router::new().fallback_service(outer)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods(tower_http::cors::Any)
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+        ])
+        .expose_headers([header::ETAG, header::LOCATION, middleware::REQUEST_ID])
 }
 
 /// The ops listener's router: metrics, kept off the public port.

@@ -166,14 +166,19 @@ async fn logs_are_json_lines_with_request_fields_and_never_contain_secrets() {
         .collect();
     let line = parsed
         .iter()
-        .find(|v| v["span"]["request_id"] == "log-test-1" && v["status"].is_number())
+        .find(|v| v["request_id"] == "log-test-1" && v["status"].is_number())
         .unwrap_or_else(|| panic!("no access log line for the request: {logs:#?}"));
     assert_eq!(line["status"], 200);
-    assert_eq!(line["span"]["route"], "/v1/tasks");
+    assert_eq!(line["route"], "/v1/tasks");
+    assert_eq!(line["method"], "GET");
     assert_eq!(line["level"], "INFO");
     assert!(line["timestamp"].is_string());
     assert!(line["latency_ms"].is_number());
-    let trace_id = line["span"]["trace_id"].as_str().unwrap();
+    let trace_id = line["trace_id"].as_str().unwrap();
+    assert_eq!(
+        line["span"]["trace_id"], trace_id,
+        "every line inside the request carries the span's ids"
+    );
     assert!(
         trace_id.len() == 32 && trace_id != "0".repeat(32),
         "{trace_id}"
@@ -226,7 +231,7 @@ async fn traces_are_exported_over_otlp_and_their_ids_match_the_logs() {
     let client = reqwest::Client::new();
     let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"; // pragma: allowlist secret
     let response = client
-        .get(format!("{}/healthz", app.address))
+        .get(format!("{}/.well-known/jwks.json", app.address))
         .header(
             "traceparent",
             format!("00-{caller_trace}-00f067aa0ba902b7-01"),
@@ -237,12 +242,12 @@ async fn traces_are_exported_over_otlp_and_their_ids_match_the_logs() {
         .unwrap();
     assert_eq!(response.status(), 200);
     let own = client
-        .get(format!("{}/readyz", app.address))
+        .get(format!("{}/v1/tasks", app.address))
         .header("X-Request-Id", "untraced")
         .send()
         .await
         .unwrap();
-    assert_eq!(own.status(), 200);
+    assert_eq!(own.status(), 401);
     app.sigterm();
     assert_eq!(app.wait(Duration::from_secs(20)).await, Some(0));
 
@@ -253,8 +258,8 @@ async fn traces_are_exported_over_otlp_and_their_ids_match_the_logs() {
         .collect();
     let logged = |rid: &str| {
         logs.iter()
-            .find(|v| v["span"]["request_id"] == rid && v["status"].is_number())
-            .and_then(|v| v["span"]["trace_id"].as_str().map(str::to_owned))
+            .find(|v| v["request_id"] == rid && v["status"].is_number())
+            .and_then(|v| v["trace_id"].as_str().map(str::to_owned))
             .unwrap_or_else(|| panic!("no log for {rid}"))
     };
     assert_eq!(
@@ -272,7 +277,7 @@ async fn traces_are_exported_over_otlp_and_their_ids_match_the_logs() {
         "a fresh trace's id matches its export"
     );
     assert!(
-        exported.contains("GET /healthz"),
+        exported.contains("GET /.well-known/jwks.json"),
         "spans are named by route template"
     );
 }
