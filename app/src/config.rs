@@ -191,6 +191,47 @@ pub const VARIABLES: &[Variable] = &[
     ),
 ];
 
+/// `.env.example`: every variable with its description, defaults commented in.
+pub fn env_example() -> String {
+    let mut out =
+        String::from("# Every setting of the service, with its default. Copy to .env and edit.\n");
+    for v in VARIABLES {
+        out.push_str(&format!(
+            "\n# {}{}\n",
+            v.description,
+            if v.secret { " (secret)" } else { "" }
+        ));
+        match v.default {
+            Some(default) => out.push_str(&format!("#{}={default}\n", v.name)),
+            None => out.push_str(&format!("{}=\n", v.name)),
+        }
+    }
+    out
+}
+
+/// `docs/config.md`: the same list as a table.
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "# Configuration\n\nThe service reads only `APP_*` environment variables (and `OTEL_EXPORTER_OTLP_ENDPOINT`). \
+         Every problem is reported at once at start-up, and the process exits 2.\n\n\
+         | variable | default | secret | meaning |\n|---|---|---|---|\n",
+    );
+    for v in VARIABLES {
+        let default = match v.default {
+            Some("") => "(empty)".to_owned(),
+            Some(d) => format!("`{d}`"),
+            None => "required".to_owned(),
+        };
+        let secret = if v.secret { "yes" } else { "" };
+        out.push_str(&format!(
+            "| `{}` | {default} | {secret} | {} |\n",
+            v.name,
+            v.description.replace('|', "\\|")
+        ));
+    }
+    out
+}
+
 /// Everything the service reads from its environment.
 #[derive(Clone, Debug)]
 pub struct Settings {

@@ -11,13 +11,14 @@ use app::config::Settings;
 use app::startup::{self, AppState, Application, MIGRATOR};
 use app::{openapi, seed, shutdown, telemetry};
 
-const USAGE: &str = "usage: app [serve | seed | keygen | public-key | openapi | help]
+const USAGE: &str = "usage: app [serve | seed | keygen | public-key | openapi | config-docs | help]
 
   serve    serve the API (default); configuration from APP_* variables
   seed     create the first admin from APP_SEED_ADMIN_EMAIL and APP_SEED_ADMIN_PASSWORD (idempotent)
   keygen   print a new Ed25519 signing key (PKCS#8 PEM) for APP_JWT_PRIVATE_KEY
   public-key  read a private key on stdin, print its public key (for APP_JWT_PREVIOUS_PUBLIC_KEYS)
   openapi  print the OpenAPI 3.1 document
+  config-docs env|markdown  print every setting as .env.example or as a Markdown table
 
 exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error";
 
@@ -47,6 +48,20 @@ fn main() -> ExitCode {
                 }
             }
         }
+        "config-docs" => match std::env::args().nth(2).as_deref() {
+            Some("env") => {
+                print!("{}", app::config::env_example());
+                ExitCode::SUCCESS
+            }
+            Some("markdown") => {
+                print!("{}", app::config::markdown());
+                ExitCode::SUCCESS
+            }
+            _ => {
+                eprintln!("error: `app config-docs` takes `env` or `markdown`\n\n{USAGE}");
+                ExitCode::from(2)
+            }
+        },
         "openapi" => match openapi::document().to_pretty_json() {
             Ok(json) => {
                 println!("{json}");

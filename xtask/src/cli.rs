@@ -77,6 +77,12 @@ pub enum Command {
     },
     /// Check every pinned tool: wanted version, found version, status.
     Doctor,
+    /// Regenerate every generated file listed under `[codegen]` in gatehouse.toml.
+    Codegen {
+        /// Write nothing: print the diff of every stale file and exit 1 if any.
+        #[arg(long)]
+        check: bool,
+    },
     /// Start, stop or inspect the local stack (PostgreSQL) in the background; state under target/.
     Dev {
         #[command(subcommand)]

@@ -259,3 +259,61 @@ pub fn completions(shell: clap_complete::Shell) -> Exit {
     clap_complete::generate(shell, &mut cmd, "cargo-xtask", &mut std::io::stdout());
     Exit::Ok
 }
+
+/// `cargo xtask codegen [--check]`: run every generator; write what changed (or, with
+/// `--check`, print the diffs and fail).
+pub fn codegen(settings: &Settings, ws: &Workspace, check: bool, cancel: &Cancel) -> Result<Exit> {
+    if ws.config.codegen.is_empty() {
+        return Err(Failure::Config(format!(
+            "{FILE} lists no generated file: add a [codegen.<name>] table with `path` and `run`",
+            FILE = crate::config::FILE
+        ))
+        .into());
+    }
+    let dir = settings.root.join("target/xtask");
+    std::fs::create_dir_all(&dir)?;
+    let ctx = crate::engine::gate::RunCtx::new(
+        &settings.root,
+        dir.join("codegen.log"),
+        ws.toolbox.clone(),
+        cancel.clone(),
+        std::time::Duration::from_secs(900),
+    )?;
+    let mut stale = 0;
+    for (name, file) in &ws.config.codegen {
+        let generated = match crate::codegen::render(&ctx, name, file)? {
+            Ok(text) => text,
+            Err(why) => {
+                eprintln!("error: {why}");
+                return Ok(Exit::GateFailed);
+            }
+        };
+        let committed = crate::codegen::current(&settings.root, file);
+        if committed.as_deref() == Some(generated.as_str()) {
+            println!("unchanged  {}", file.path);
+            continue;
+        }
+        stale += 1;
+        if check {
+            print!(
+                "{}",
+                crate::codegen::diff(&file.path, &committed.unwrap_or_default(), &generated)
+            );
+            println!("stale      {} (codegen.{name})", file.path);
+            continue;
+        }
+        let path = settings.root.join(&file.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, generated)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        println!("updated    {}", file.path);
+    }
+    Ok(if check && stale > 0 {
+        eprintln!("{stale} generated file(s) are stale: run `cargo xtask codegen` and commit");
+        Exit::GateFailed
+    } else {
+        Exit::Ok
+    })
+}

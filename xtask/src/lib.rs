@@ -4,6 +4,7 @@
 //! reports) → `gates` (one module per gate). External programs run only through `process`.
 
 pub mod cli;
+pub mod codegen;
 pub mod commands;
 pub mod config;
 pub mod dev;
@@ -50,6 +51,7 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
             action: Some(ToolsAction::Install { names }),
         } => commands::tools_install(&ws, names, cancel),
         Command::Doctor => commands::doctor(&settings, &ws),
+        Command::Codegen { check } => commands::codegen(&settings, &ws, *check, cancel),
         Command::Dev {
             action: DevAction::Up,
         } => dev::up(&settings, &ws),

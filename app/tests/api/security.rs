@@ -173,3 +173,23 @@ async fn compression_when_asked() {
         .unwrap();
     assert_eq!(response.headers()["content-encoding"], "gzip");
 }
+
+#[tokio::test]
+async fn internal_errors_are_shown_only_as_internal() {
+    let mut app = spawn_app().await;
+    let user = app.member("internal@example.com").await;
+    drop(app.postgres.take()); // the database disappears under the service
+    let response = app
+        .authed(Method::GET, "/v1/tasks", &user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    let value = body(response).await;
+    assert_eq!(value["error"]["code"], "internal");
+    assert_eq!(value["error"]["message"], "internal error");
+    let text = value.to_string().to_lowercase();
+    for leak in ["database", "connection", "sqlx", "pool", "postgres"] {
+        assert!(!text.contains(leak), "`{leak}` leaked: {value}");
+    }
+}

@@ -2,6 +2,7 @@
 
 mod advisories;
 mod clippy;
+mod codegen;
 mod custom;
 mod doc;
 mod fmt;
@@ -37,6 +38,9 @@ pub fn builtin(root: &Path) -> Vec<Arc<dyn Gate>> {
 /// Built-in gates plus the workspace's own.
 pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
     let mut gates = builtin(root);
+    if !config.codegen.is_empty() {
+        gates.push(Arc::new(codegen::CodegenVerify::new(&config.codegen)));
+    }
     for (name, def) in &config.gates {
         gates.push(Arc::new(Custom::new(name, def)));
     }

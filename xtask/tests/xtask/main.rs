@@ -1,6 +1,7 @@
 //! xtask's integration tests: the real binary against a small fixture workspace.
 
 mod cli;
+mod codegen;
 mod dev;
 mod engine;
 mod interrupt;
