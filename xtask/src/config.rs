@@ -27,6 +27,16 @@ pub struct Config {
     /// Every generated file and its generator (`cargo xtask codegen`, gate `codegen-verify`).
     #[serde(default)]
     pub codegen: BTreeMap<String, Generated>,
+    /// The service's reversible SQL migrations (gate `migrations`).
+    #[serde(default)]
+    pub migrations: Option<MigrationsDef>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationsDef {
+    /// Directory of `<version>_<name>.up.sql` / `.down.sql` pairs, relative to the root.
+    pub dir: String,
 }
 
 /// A committed file made by a command: the command's stdout, behind an optional header.

@@ -6,6 +6,7 @@ mod codegen;
 mod custom;
 mod doc;
 mod fmt;
+mod migrations;
 mod secrets;
 mod test;
 mod workflows;
@@ -38,6 +39,9 @@ pub fn builtin(root: &Path) -> Vec<Arc<dyn Gate>> {
 /// Built-in gates plus the workspace's own.
 pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
     let mut gates = builtin(root);
+    if let Some(def) = &config.migrations {
+        gates.push(Arc::new(migrations::Migrations::new(&def.dir)));
+    }
     if !config.codegen.is_empty() {
         gates.push(Arc::new(codegen::CodegenVerify::new(&config.codegen)));
     }

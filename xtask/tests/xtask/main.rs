@@ -5,4 +5,5 @@ mod codegen;
 mod dev;
 mod engine;
 mod interrupt;
+mod migrations;
 mod support;

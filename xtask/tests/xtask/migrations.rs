@@ -1,0 +1,160 @@
+//! The `migrations` gate on the fixture workspace, against a real ephemeral PostgreSQL.
+
+use crate::support::{Fixture, gate_entry, reason, status};
+
+const UP: &str = "CREATE TABLE notes (id integer PRIMARY KEY, body text NOT NULL);\nCREATE INDEX notes_body ON notes (body);\n";
+const DOWN: &str = "DROP TABLE notes;\n";
+
+fn fixture(files: &[(&str, &str)]) -> Fixture {
+    let fx = Fixture::new("engine");
+    let mut config = fx.read("gatehouse.toml");
+    config.push_str("\n[migrations]\ndir = \"migrations\"\n\n[tools.postgresql]\nsource = \"debian\"\nversion = \"15\"\nbin = \"psql\"\n");
+    fx.write("gatehouse.toml", &config);
+    std::fs::create_dir_all(fx.path("migrations")).unwrap();
+    for (name, sql) in files {
+        fx.write(&format!("migrations/{name}"), sql);
+    }
+    fx
+}
+
+#[test]
+fn reversible_migrations_pass_and_say_what_was_proven() {
+    let fx = fixture(&[
+        ("0001_notes.up.sql", UP),
+        ("0001_notes.down.sql", DOWN),
+        (
+            "0002_tags.up.sql",
+            "ALTER TABLE notes ADD COLUMN tag text;\n",
+        ),
+        ("0002_tags.down.sql", "ALTER TABLE notes DROP COLUMN tag;\n"),
+    ]);
+    let run = fx.run(&["gate", "migrations"]);
+    assert_eq!(
+        run.code,
+        0,
+        "{}{}",
+        run.stdout,
+        fx.run_file("gates/migrations.log")
+    );
+    let report = fx.report();
+    let summary = gate_entry(&report, "migrations")["summary"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        summary.starts_with("2 migrations, up/down/up and step-wise"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_down_that_leaves_an_object_behind_fails_naming_it() {
+    let fx = fixture(&[
+        ("0001_notes.up.sql", UP),
+        ("0001_notes.down.sql", DOWN),
+        (
+            "0002_search.up.sql",
+            "CREATE FUNCTION search(q text) RETURNS integer LANGUAGE sql AS 'SELECT 1';\n",
+        ),
+        ("0002_search.down.sql", "SELECT 1;\n"),
+    ]);
+    assert_eq!(fx.run(&["gate", "migrations"]).code, 1);
+    let report = fx.report();
+    assert_eq!(status(&report, "migrations"), "failed");
+    let diagnostics = gate_entry(&report, "migrations")["diagnostics"].to_string();
+    assert!(
+        diagnostics.contains("migrations/0002_search.down.sql"),
+        "{diagnostics}"
+    );
+    assert!(
+        diagnostics.contains("does not restore the schema before 0002_search"),
+        "{diagnostics}"
+    );
+    assert!(
+        diagnostics.contains("FUNCTION public.search"),
+        "names the object: {diagnostics}"
+    );
+    assert!(
+        fx.run_file("gates/migrations.log")
+            .contains("+CREATE FUNCTION public.search"),
+        "diff in the log"
+    );
+}
+
+#[test]
+fn a_migration_without_a_down_fails() {
+    let fx = fixture(&[("0001_notes.up.sql", UP)]);
+    assert_eq!(fx.run(&["gate", "migrations"]).code, 1);
+    assert!(
+        reason(&fx.report(), "migrations").contains("no down migration"),
+        "{}",
+        fx.report()
+    );
+}
+
+#[test]
+fn a_failing_down_fails_with_postgres_message() {
+    let fx = fixture(&[
+        ("0001_notes.up.sql", UP),
+        ("0001_notes.down.sql", "DROP TABLE nothing_here;\n"),
+    ]);
+    assert_eq!(fx.run(&["gate", "migrations"]).code, 1);
+    assert!(
+        reason(&fx.report(), "migrations").contains("does not exist"),
+        "{}",
+        fx.report()
+    );
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the test makes a git history with a release tag"
+)]
+fn git(fx: &Fixture, args: &[&str]) {
+    let ok = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "user.name=t",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(fx.root())
+        .output()
+        .expect("git")
+        .status
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+#[test]
+fn editing_a_released_migration_fails_with_both_checksums() {
+    let fx = fixture(&[("0001_notes.up.sql", UP), ("0001_notes.down.sql", DOWN)]);
+    git(&fx, &["init", "-q"]);
+    git(&fx, &["add", "-A"]);
+    git(&fx, &["commit", "-qm", "release"]);
+    git(&fx, &["tag", "v0.1.0"]);
+    assert_eq!(fx.run(&["gate", "migrations"]).code, 0);
+    assert!(
+        gate_entry(&fx.report(), "migrations")["summary"]
+            .to_string()
+            .contains("released as of v0.1.0 unchanged")
+    );
+
+    fx.write(
+        "migrations/0001_notes.up.sql",
+        &UP.replace("body text", "body varchar(80)"),
+    );
+    assert_eq!(fx.run(&["gate", "migrations"]).code, 1);
+    let report = fx.report();
+    let diagnostics = gate_entry(&report, "migrations")["diagnostics"].to_string();
+    assert!(
+        diagnostics.contains("migrations/0001_notes.up.sql"),
+        "{diagnostics}"
+    );
+    assert!(
+        diagnostics.contains("released in v0.1.0 and since edited: sha256"),
+        "{diagnostics}"
+    );
+}
