@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod contract;
 mod helpers;
 mod ops;
 mod process;
