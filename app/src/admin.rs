@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::audit::{self, Event, RequestMeta};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorEnvelope, JsonBody, PathParam, QueryParams};
-use crate::pagination;
+use crate::pagination::PageRequest;
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -63,13 +63,8 @@ pub async fn audit_events(
     QueryParams(query): QueryParams<AuditQuery>,
 ) -> ApiResult<Json<AuditPage>> {
     caller.require("audit.read")?;
-    let limit = pagination::limit(query.limit)?;
-    let before: Option<i64> = query
-        .cursor
-        .as_deref()
-        .map(pagination::decode)
-        .transpose()?;
-    let mut items: Vec<AuditEvent> = sqlx::query_as(
+    let page = PageRequest::<i64>::parse(query.limit, query.cursor.as_deref())?;
+    let rows: Vec<AuditEvent> = sqlx::query_as(
         "SELECT id, occurred_at, actor_id, action, target, request_id, ip, user_agent, metadata
          FROM audit_events
          WHERE ($1::uuid IS NULL OR actor_id = $1)
@@ -81,16 +76,11 @@ pub async fn audit_events(
     .bind(query.actor)
     .bind(&query.action)
     .bind(query.since)
-    .bind(before)
-    .bind(limit + 1)
+    .bind(page.after)
+    .bind(page.fetch())
     .fetch_all(&state.db)
     .await?;
-    let more = items.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_cursor = items
-        .last()
-        .filter(|_| more)
-        .map(|e| pagination::encode(&e.id));
+    let (items, next_cursor) = page.page(rows, |e| e.id);
     Ok(Json(AuditPage { items, next_cursor }))
 }
 

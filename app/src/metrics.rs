@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -67,9 +67,7 @@ pub struct Metrics {
     auth_failures: Family<ReasonLabels, Counter>,
     rate_limited: Family<ScopeLabels, Counter>,
     pool_connections: Family<StateLabels, Gauge>,
-    pool_max: Gauge,
     uptime: Gaugef,
-    started: Instant,
 }
 
 impl Metrics {
@@ -113,12 +111,12 @@ impl Metrics {
             "Database pool connections by state",
             pool_connections.clone(),
         );
-        let pool_max_gauge = Gauge::default();
+        let pool_max_gauge = Gauge::<i64>::default();
         pool_max_gauge.set(i64::from(pool_max));
         registry.register(
             "db_pool_max_connections",
             "Configured pool size",
-            pool_max_gauge.clone(),
+            pool_max_gauge,
         );
         let uptime = Gaugef::default();
         registry.register(
@@ -141,9 +139,7 @@ impl Metrics {
             auth_failures,
             rate_limited,
             pool_connections,
-            pool_max: pool_max_gauge,
             uptime,
-            started: Instant::now(),
         })
     }
 
@@ -180,7 +176,7 @@ impl Metrics {
     }
 
     /// The exposition text, with the pool and uptime gauges read now.
-    pub fn render(&self, pool: &PgPool) -> String {
+    pub fn render(&self, pool: &PgPool, uptime: Duration) -> String {
         let size = i64::from(pool.size());
         let idle = i64::try_from(pool.num_idle()).unwrap_or(i64::MAX);
         for (state, value) in [("idle", idle), ("in_use", size - idle)] {
@@ -190,8 +186,7 @@ impl Metrics {
                 })
                 .set(value);
         }
-        let _ = &self.pool_max;
-        self.uptime.set(self.started.elapsed().as_secs_f64());
+        self.uptime.set(uptime.as_secs_f64());
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             tracing::error!(error = %e, "encoding metrics failed");

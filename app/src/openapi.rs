@@ -1,7 +1,9 @@
 //! The routes and their OpenAPI 3.1 document, built together so they cannot disagree.
 
-use axum::Json;
-use axum::extract::State;
+use std::sync::LazyLock;
+
+use axum::http::header;
+use axum::response::IntoResponse;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi as Document, Ref, RefOr, Response, ResponseBuilder};
@@ -17,7 +19,7 @@ use crate::{admin, auth, ops, tasks};
 #[openapi(
     info(title = "gatehouse reference service", description = "A production-grade tasks API: the service every gatehouse gate is proven on."),
     components(schemas(ErrorEnvelope, ErrorBody)),
-    modifiers(&Conventions),
+    modifiers(&BearerScheme),
     tags(
         (name = "auth", description = "Accounts, tokens, signing keys"),
         (name = "tasks", description = "Your tasks"),
@@ -61,17 +63,23 @@ pub fn document() -> Document {
     split().1
 }
 
+/// The document as served, serialised once per process.
+static DOCUMENT_JSON: LazyLock<Vec<u8>> =
+    LazyLock::new(|| serde_json::to_vec(&document()).unwrap_or_default());
+
 #[utoipa::path(get, path = "/openapi.json", tag = "ops",
     responses((status = 200, description = "This API's OpenAPI 3.1 document", content_type = "application/json")))]
-pub async fn openapi_json(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(state.openapi.clone())
+pub async fn openapi_json() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT_JSON.as_slice(),
+    )
 }
 
-/// Statuses any operation can answer, added to every operation so the document is complete:
-/// 500 and 503 everywhere; 400/413/415 with a body; 401/403 behind a token.
-struct Conventions;
+/// The `bearer` security scheme the protected operations name.
+struct BearerScheme;
 
-impl Modify for Conventions {
+impl Modify for BearerScheme {
     fn modify(&self, doc: &mut Document) {
         let scheme = HttpBuilder::new()
             .scheme(HttpAuthScheme::Bearer)
@@ -83,7 +91,9 @@ impl Modify for Conventions {
     }
 }
 
-/// Applied after all routes are collected (modifiers run before `routes!` adds paths).
+/// Statuses any operation can answer, added to every operation so the document is complete:
+/// 500 and 503 everywhere; 400/413/415/422 with a body; 401/403 behind a token. Applied after the
+/// routes are collected (modifiers run before `routes!` adds paths).
 fn complete_responses(doc: &mut Document) {
     for item in doc.paths.paths.values_mut() {
         for op in operations(item) {

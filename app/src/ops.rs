@@ -91,6 +91,6 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
         )],
-        state.metrics.render(&state.db),
+        state.metrics.render(&state.db, state.started.elapsed()),
     )
 }

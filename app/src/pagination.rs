@@ -24,10 +24,46 @@ pub fn decode<T: DeserializeOwned>(cursor: &str) -> Result<T, ApiError> {
         })
 }
 
+/// A validated page request: the page size and the decoded cursor position `P`.
+#[derive(Debug)]
+pub struct PageRequest<P> {
+    limit: usize,
+    pub after: Option<P>,
+}
+
+impl<P: Serialize + DeserializeOwned> PageRequest<P> {
+    pub fn parse(limit: Option<u32>, cursor: Option<&str>) -> Result<PageRequest<P>, ApiError> {
+        Ok(PageRequest {
+            limit: self::limit(limit)?,
+            after: cursor.map(decode).transpose()?,
+        })
+    }
+
+    /// The SQL `LIMIT`: one row more than the page, to know whether another page follows.
+    pub fn fetch(&self) -> i64 {
+        i64::try_from(self.limit + 1).unwrap_or(i64::MAX)
+    }
+
+    /// The page, and the cursor after its last row when more rows follow.
+    pub fn page<T>(
+        &self,
+        mut rows: Vec<T>,
+        position: impl Fn(&T) -> P,
+    ) -> (Vec<T>, Option<String>) {
+        let more = rows.len() > self.limit;
+        rows.truncate(self.limit);
+        let next = rows
+            .last()
+            .filter(|_| more)
+            .map(|last| encode(&position(last)));
+        (rows, next)
+    }
+}
+
 /// `limit` between 1 and 100 (default 20).
-pub fn limit(requested: Option<u32>) -> Result<i64, ApiError> {
+pub fn limit(requested: Option<u32>) -> Result<usize, ApiError> {
     match requested.unwrap_or(DEFAULT_LIMIT) {
-        n @ 1..=MAX_LIMIT => Ok(i64::from(n)),
+        n @ 1..=MAX_LIMIT => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
         n => Err(ApiError::bad_request(
             "invalid_limit",
             format!("`limit` must be between 1 and {MAX_LIMIT}, not {n}"),
@@ -52,6 +88,16 @@ mod tests {
             decode::<(i64, String)>(&encode(&"other")).unwrap_err().code,
             "invalid_cursor"
         );
+    }
+
+    #[test]
+    fn a_page_holds_limit_rows_and_a_cursor_only_when_more_follow() {
+        let request = PageRequest::<i64>::parse(Some(2), None).unwrap();
+        assert_eq!(request.fetch(), 3);
+        let (rows, next) = request.page(vec![9, 8, 7], |r| *r);
+        assert_eq!(rows, [9, 8]);
+        assert_eq!(decode::<i64>(&next.unwrap()).unwrap(), 8);
+        assert_eq!(request.page(vec![9, 8], |r| *r).1, None);
     }
 
     #[test]

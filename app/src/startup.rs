@@ -41,7 +41,6 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub limiter: LoginLimiter,
     pub drain: Drain,
-    pub openapi: serde_json::Value,
     pub started: Instant,
 }
 
@@ -61,7 +60,6 @@ impl AppState {
                 settings.login_limit_per_ip,
                 settings.login_limit_per_account,
             ),
-            openapi: serde_json::to_value(openapi::document()).unwrap_or_default(),
             settings,
             db,
             drain: Drain::default(),

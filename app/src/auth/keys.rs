@@ -210,8 +210,8 @@ fn verifier(key: &VerifyingKey) -> Verifier {
     // RFC 7638: members in lexicographic order, no whitespace.
     let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
     let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()));
-    let key = DecodingKey::from_ed_components(&x)
-        .unwrap_or_else(|_| DecodingKey::from_ed_der(key.as_bytes()));
+    // For EdDSA, jsonwebtoken's "DER" decoding key is the raw 32-byte public key.
+    let key = DecodingKey::from_ed_der(key.as_bytes());
     Verifier { kid, key, x }
 }
 

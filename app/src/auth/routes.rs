@@ -60,8 +60,14 @@ pub struct TokenResponse {
     pub refresh_expires_in: i64,
 }
 
+/// The one spelling of an address the database stores and looks up.
+fn canonical_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// [`canonical_email`], refused (422) unless it looks like an address.
 pub fn normalise_email(email: &str) -> Result<String, ApiError> {
-    let email = email.trim().to_lowercase();
+    let email = canonical_email(email);
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
@@ -173,7 +179,7 @@ pub async fn login(
     meta: RequestMeta,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let email = body.email.trim().to_lowercase();
+    let email = canonical_email(&body.email);
     state.limiter.check(peer.ip(), &email, &state.metrics)?;
     let user: Option<(Uuid, String)> =
         sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")

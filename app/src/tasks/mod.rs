@@ -86,10 +86,10 @@ pub fn etag(version: i32) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
-/// `If-Match` against the current version: `Ok(false)` when absent.
-pub fn if_match(headers: &HeaderMap, version: i32) -> Result<bool, ApiError> {
+/// `If-Match` against the current version (absent: no precondition).
+pub fn if_match(headers: &HeaderMap, version: i32) -> Result<(), ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(false);
+        return Ok(());
     };
     let value = value.to_str().unwrap_or_default();
     let current = format!("\"{version}\"");
@@ -98,7 +98,7 @@ pub fn if_match(headers: &HeaderMap, version: i32) -> Result<bool, ApiError> {
         .map(|tag| tag.trim().trim_start_matches("W/"))
         .any(|tag| tag == "*" || tag == current);
     if matches {
-        Ok(true)
+        Ok(())
     } else {
         Err(ApiError::new(
             StatusCode::PRECONDITION_FAILED,

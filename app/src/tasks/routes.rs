@@ -23,7 +23,7 @@ use crate::audit::{self, Event, RequestMeta};
 use crate::auth::Caller;
 use crate::auth::tokens::hex;
 use crate::error::{ApiError, ApiResult, ErrorEnvelope, JsonBody, PathParam, QueryParams};
-use crate::pagination;
+use crate::pagination::PageRequest;
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -144,13 +144,10 @@ pub async fn list(
     QueryParams(query): QueryParams<ListQuery>,
 ) -> ApiResult<Json<TaskPage>> {
     caller.require("tasks.read")?;
-    let limit = pagination::limit(query.limit)?;
-    let after: Option<(i64, Uuid)> = query
-        .cursor
-        .as_deref()
-        .map(pagination::decode)
-        .transpose()?;
-    let (after_micros, after_id) = after.map_or((None, None), |(t, id)| (Some(t), Some(id)));
+    let page = PageRequest::<(i64, Uuid)>::parse(query.limit, query.cursor.as_deref())?;
+    let (after_micros, after_id) = page
+        .after
+        .map_or((None, None), |(t, id)| (Some(t), Some(id)));
     let rows: Vec<TaskRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM tasks
          WHERE owner_id = $1 AND deleted_at IS NULL
@@ -163,19 +160,11 @@ pub async fn list(
     .bind(query.status.map(Status::as_str))
     .bind(after_micros)
     .bind(after_id)
-    .bind(limit + 1)
+    .bind(page.fetch())
     .fetch_all(&state.db)
     .await?;
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    let items: Vec<Task> = rows
-        .into_iter()
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        .map(TaskRow::into_task)
-        .collect();
-    let next_cursor = items
-        .last()
-        .filter(|_| more)
-        .map(|last| pagination::encode(&(last.created_at.timestamp_micros(), last.id)));
+    let (rows, next_cursor) = page.page(rows, |r| (r.created_at.timestamp_micros(), r.id));
+    let items = rows.into_iter().map(TaskRow::into_task).collect();
     Ok(Json(TaskPage { items, next_cursor }))
 }
 
@@ -205,7 +194,15 @@ pub async fn create(
             return Ok(replay);
         }
     }
-    let task = insert_task(&mut tx, caller.user_id, &body).await?;
+    let new = NewTask {
+        title: body.title.trim(),
+        description: &body.description,
+        due_at: body.due_at,
+        recurrence: body.recurrence,
+        series_anchor: body.recurrence.and(body.due_at),
+        occurrence: 0,
+    };
+    let task = insert_task(&mut tx, caller.user_id, &new).await?;
     audit::record(
         &mut tx,
         Event {
@@ -284,19 +281,30 @@ async fn claim_key(
     Ok(Some(response))
 }
 
-async fn insert_task(conn: &mut PgConnection, owner: Uuid, body: &CreateTask) -> ApiResult<Task> {
+/// A task row to insert: a created task, or the next occurrence of a series.
+struct NewTask<'a> {
+    title: &'a str,
+    description: &'a str,
+    due_at: Option<DateTime<Utc>>,
+    recurrence: Option<Recurrence>,
+    series_anchor: Option<DateTime<Utc>>,
+    occurrence: u32,
+}
+
+async fn insert_task(conn: &mut PgConnection, owner: Uuid, task: &NewTask<'_>) -> ApiResult<Task> {
     let row: TaskRow = sqlx::query_as(&format!(
-        "INSERT INTO tasks (id, owner_id, title, description, due_at, recurrence_frequency, recurrence_interval, series_anchor)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+        "INSERT INTO tasks (id, owner_id, title, description, due_at, recurrence_frequency, recurrence_interval, series_anchor, occurrence)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
     ))
     .bind(Uuid::now_v7())
     .bind(owner)
-    .bind(body.title.trim())
-    .bind(&body.description)
-    .bind(body.due_at)
-    .bind(body.recurrence.map(|r| r.frequency.as_str()))
-    .bind(body.recurrence.map(|r| i32::try_from(r.interval).unwrap_or(1)))
-    .bind(body.recurrence.and(body.due_at))
+    .bind(task.title)
+    .bind(task.description)
+    .bind(task.due_at)
+    .bind(task.recurrence.map(|r| r.frequency.as_str()))
+    .bind(task.recurrence.map(|r| i32::try_from(r.interval).unwrap_or(1)))
+    .bind(task.series_anchor)
+    .bind(i32::try_from(task.occurrence).unwrap_or(i32::MAX))
     .fetch_one(conn)
     .await?;
     Ok(row.into_task())
@@ -504,22 +512,15 @@ async fn next_occurrence(
             "the series has no further occurrence",
         )
     })?;
-    let row: TaskRow = sqlx::query_as(&format!(
-        "INSERT INTO tasks (id, owner_id, title, description, due_at, recurrence_frequency, recurrence_interval, series_anchor, occurrence)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(owner)
-    .bind(&current.title)
-    .bind(&current.description)
-    .bind(due)
-    .bind(rule.frequency.as_str())
-    .bind(i32::try_from(rule.interval).unwrap_or(1))
-    .bind(anchor)
-    .bind(i32::try_from(m).unwrap_or(i32::MAX))
-    .fetch_one(conn)
-    .await?;
-    Ok(row.into_task())
+    let next = NewTask {
+        title: &current.title,
+        description: &current.description,
+        due_at: Some(due),
+        recurrence: Some(rule),
+        series_anchor: Some(anchor),
+        occurrence: m,
+    };
+    insert_task(conn, owner, &next).await
 }
 
 #[utoipa::path(delete, path = "/v1/tasks/{id}", tag = "tasks", security(("bearer" = [])),

@@ -45,14 +45,12 @@ async fn mutations_are_audited_with_who_where_and_which_request() {
     assert_eq!(event["actor_id"], user.id);
 
     let since_future = app
-        .authed(
+        .call(
             Method::GET,
             "/v1/admin/audit-events?since=2999-01-01T00:00:00Z",
             &admin,
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(body(since_future).await["items"], json!([]));
 }
 
@@ -63,22 +61,8 @@ async fn a_refused_mutation_leaves_no_audit_event() {
     let task = app.create_task(&user, &json!({"title": "once"})).await;
     let id = task["id"].as_str().unwrap();
     let complete = format!("/v1/tasks/{id}/complete");
-    assert_eq!(
-        app.authed(Method::POST, &complete, &user)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        app.authed(Method::POST, &complete, &user)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        409
-    );
+    assert_eq!(app.call(Method::POST, &complete, &user).await.status(), 200);
+    assert_eq!(app.call(Method::POST, &complete, &user).await.status(), 409);
     let count: i64 =
         sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action = 'task.completed'")
             .fetch_one(&app.db)
@@ -116,7 +100,7 @@ async fn audit_events_paginate() {
     let mut seen = 0;
     let mut path = "/v1/admin/audit-events?action=user.registered&limit=2".to_owned();
     loop {
-        let page = body(app.authed(Method::GET, &path, &admin).send().await.unwrap()).await;
+        let page = body(app.call(Method::GET, &path, &admin).await).await;
         seen += page["items"].as_array().unwrap().len();
         match page["next_cursor"].as_str() {
             Some(c) => {

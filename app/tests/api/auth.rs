@@ -164,10 +164,8 @@ async fn missing_token_is_401_with_www_authenticate_and_missing_permission_is_40
 
     let member = app.member("hank@example.com").await;
     let forbidden = app
-        .authed(Method::GET, "/v1/admin/audit-events", &member)
-        .send()
-        .await
-        .unwrap();
+        .call(Method::GET, "/v1/admin/audit-events", &member)
+        .await;
     assert_eq!(forbidden.status(), 403);
     assert_eq!(error_code(forbidden).await, "forbidden");
 }

@@ -114,6 +114,14 @@ impl TestApp {
         self.request(method, path).bearer_auth(&user.access)
     }
 
+    /// `method path` as `user`, without a body.
+    pub async fn call(&self, method: Method, path: &str, user: &User) -> Response {
+        self.authed(method, path, user)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.request(Method::POST, path)
             .json(body)

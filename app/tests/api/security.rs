@@ -179,11 +179,7 @@ async fn internal_errors_are_shown_only_as_internal() {
     let mut app = spawn_app().await;
     let user = app.member("internal@example.com").await;
     drop(app.postgres.take()); // the database disappears under the service
-    let response = app
-        .authed(Method::GET, "/v1/tasks", &user)
-        .send()
-        .await
-        .unwrap();
+    let response = app.call(Method::GET, "/v1/tasks", &user).await;
     assert_eq!(response.status(), 500);
     let value = body(response).await;
     assert_eq!(value["error"]["code"], "internal");

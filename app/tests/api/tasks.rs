@@ -26,31 +26,17 @@ async fn create_get_list_and_members_see_only_their_own() {
         format!("/v1/tasks/{}", task["id"].as_str().unwrap())
     );
 
-    let fetched = app
-        .authed(Method::GET, &location, &alice)
-        .send()
-        .await
-        .unwrap();
+    let fetched = app.call(Method::GET, &location, &alice).await;
     assert_eq!(fetched.status(), 200);
     assert_eq!(fetched.headers()["etag"], "\"1\"");
 
-    let theirs = app
-        .authed(Method::GET, &location, &bob)
-        .send()
-        .await
-        .unwrap();
+    let theirs = app.call(Method::GET, &location, &bob).await;
     assert_eq!(
         theirs.status(),
         404,
         "another member's task does not exist for you"
     );
-    let listed = body(
-        app.authed(Method::GET, "/v1/tasks", &bob)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let listed = body(app.call(Method::GET, "/v1/tasks", &bob).await).await;
     assert_eq!(listed["items"], json!([]));
 }
 
@@ -73,7 +59,7 @@ async fn cursor_pagination_and_status_filter() {
             Some(c) => format!("/v1/tasks?limit=2&cursor={c}"),
             None => "/v1/tasks?limit=2".to_owned(),
         };
-        let page = body(app.authed(Method::GET, &path, &user).send().await.unwrap()).await;
+        let page = body(app.call(Method::GET, &path, &user).await).await;
         seen.extend(
             page["items"]
                 .as_array()
@@ -87,24 +73,14 @@ async fn cursor_pagination_and_status_filter() {
     ids.reverse();
     assert_eq!(seen, ids, "newest first, nothing repeated or skipped");
 
-    let too_many = app
-        .authed(Method::GET, "/v1/tasks?limit=101", &user)
-        .send()
-        .await
-        .unwrap();
+    let too_many = app.call(Method::GET, "/v1/tasks?limit=101", &user).await;
     assert_eq!(too_many.status(), 400);
     assert_eq!(error_code(too_many).await, "invalid_limit");
     let forged = app
-        .authed(Method::GET, "/v1/tasks?cursor=bm9wZQ", &user)
-        .send()
-        .await
-        .unwrap();
+        .call(Method::GET, "/v1/tasks?cursor=bm9wZQ", &user)
+        .await;
     assert_eq!(error_code(forged).await, "invalid_cursor");
-    let bad_status = app
-        .authed(Method::GET, "/v1/tasks?status=done", &user)
-        .send()
-        .await
-        .unwrap();
+    let bad_status = app.call(Method::GET, "/v1/tasks?status=done", &user).await;
     assert_eq!(bad_status.status(), 400);
 
     let id = ids[0].as_str().unwrap();
@@ -113,20 +89,12 @@ async fn cursor_pagination_and_status_filter() {
         .await
         .unwrap();
     let completed = body(
-        app.authed(Method::GET, "/v1/tasks?status=completed", &user)
-            .send()
-            .await
-            .unwrap(),
+        app.call(Method::GET, "/v1/tasks?status=completed", &user)
+            .await,
     )
     .await;
     assert_eq!(completed["items"].as_array().unwrap().len(), 1);
-    let open = body(
-        app.authed(Method::GET, "/v1/tasks?status=open", &user)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let open = body(app.call(Method::GET, "/v1/tasks?status=open", &user).await).await;
     assert_eq!(open["items"].as_array().unwrap().len(), 4);
 }
 
@@ -151,13 +119,7 @@ async fn idempotency_key_replays_the_same_response_and_refuses_a_different_body(
     let different = send(json!({"title": "pay it twice"})).await.unwrap();
     assert_eq!(different.status(), 422);
     assert_eq!(error_code(different).await, "idempotency_key_reused");
-    let listed = body(
-        app.authed(Method::GET, "/v1/tasks", &user)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let listed = body(app.call(Method::GET, "/v1/tasks", &user).await).await;
     assert_eq!(
         listed["items"].as_array().unwrap().len(),
         1,
@@ -225,7 +187,7 @@ async fn patch_requires_if_match_and_refuses_a_stale_etag() {
     let stale = body(stale).await;
     assert_eq!(stale["error"]["code"], "precondition_failed");
     assert_eq!(stale["error"]["details"]["current_etag"], "\"2\"");
-    let current = body(app.authed(Method::GET, &path, &user).send().await.unwrap()).await;
+    let current = body(app.call(Method::GET, &path, &user).await).await;
     assert_eq!(current["title"], "final", "the stale write changed nothing");
 
     let invalid = patch(Some("\"2\""), json!({"title": ""})).await.unwrap();
@@ -337,30 +299,9 @@ async fn delete_is_soft_and_honours_if_match() {
         .await
         .unwrap();
     assert_eq!(stale.status(), 412);
-    assert_eq!(
-        app.authed(Method::DELETE, &path, &user)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
-    assert_eq!(
-        app.authed(Method::GET, &path, &user)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    assert_eq!(
-        app.authed(Method::DELETE, &path, &user)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(app.call(Method::DELETE, &path, &user).await.status(), 204);
+    assert_eq!(app.call(Method::GET, &path, &user).await.status(), 404);
+    assert_eq!(app.call(Method::DELETE, &path, &user).await.status(), 404);
     let kept: (Option<chrono::DateTime<chrono::Utc>>,) =
         sqlx::query_as("SELECT deleted_at FROM tasks WHERE id = $1::uuid")
             .bind(id)
