@@ -22,19 +22,23 @@ fn load(settings: &Settings) -> Option<PostgresState> {
     serde_json::from_str(&text).ok()
 }
 
-pub fn up(settings: &Settings, ws: &Workspace) -> Result<Exit> {
-    if let Some(state) = load(settings).filter(PostgresState::is_running) {
-        eprintln!("[gatehouse] the local stack is already running");
-        print_settings(settings, &state)?;
-        return Ok(Exit::Ok);
+pub fn up(settings: &Settings, ws: &Workspace, cancel: &Cancel) -> Result<Exit> {
+    match load(settings) {
+        Some(state) if state.is_running() => {
+            eprintln!("[gatehouse] the local stack is already running");
+            print_settings(settings, &state)?;
+            return Ok(Exit::Ok);
+        }
+        // A server that died (or a machine that rebooted) leaves its directory behind.
+        Some(stale) => stale.stop_and_remove()?,
+        None => {}
     }
     if ws.config.tools.contains_key("postgresql") {
-        ws.toolbox
-            .ensure("postgresql", &Cancel::default(), &|_| {})?;
+        ws.toolbox.ensure("postgresql", cancel, &|_| {})?;
     }
     eprintln!("[gatehouse] starting PostgreSQL …");
     let state = Postgres::detached().context("cannot start the local PostgreSQL")?;
-    launcher::psql(&state, &format!("CREATE DATABASE {DATABASE}"))?;
+    state.create_database(DATABASE)?;
     let file = state_file(settings);
     std::fs::create_dir_all(file.parent().unwrap_or(&settings.root))?;
     std::fs::write(&file, serde_json::to_string_pretty(&state)?)

@@ -54,7 +54,7 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
         Command::Codegen { check } => commands::codegen(&settings, &ws, *check, cancel),
         Command::Dev {
             action: DevAction::Up,
-        } => dev::up(&settings, &ws),
+        } => dev::up(&settings, &ws, cancel),
         Command::Dev {
             action: DevAction::Down,
         } => dev::down(&settings),

@@ -26,6 +26,9 @@ pub struct Toolbox {
     /// apt may run: root, or `CI=true`.
     pub allow_apt: bool,
     install_lock: Mutex<()>,
+    /// Tools already found or installed in this process: their PATH directories. A tool is
+    /// probed once per run, not once per step.
+    ready: Mutex<BTreeMap<String, Vec<PathBuf>>>,
 }
 
 /// What `doctor` reports for one tool.
@@ -54,6 +57,7 @@ impl Toolbox {
             toolchain: pinned_toolchain(root),
             allow_apt,
             install_lock: Mutex::new(()),
+            ready: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -76,6 +80,17 @@ impl Toolbox {
 
     /// Makes sure `name` is installed at its pinned version; returns directories to put on PATH.
     pub fn ensure(&self, name: &str, cancel: &Cancel, log: &dyn Fn(&str)) -> Result<Vec<PathBuf>> {
+        if let Some(dirs) = self.ready.lock().ok().and_then(|r| r.get(name).cloned()) {
+            return Ok(dirs);
+        }
+        let dirs = self.provision(name, cancel, log)?;
+        if let Ok(mut ready) = self.ready.lock() {
+            ready.insert(name.to_owned(), dirs.clone());
+        }
+        Ok(dirs)
+    }
+
+    fn provision(&self, name: &str, cancel: &Cancel, log: &dyn Fn(&str)) -> Result<Vec<PathBuf>> {
         let def = self.def(name)?;
         if let Found::Ok(dir) = self.find(name, def) {
             return Ok(dir.into_iter().collect());
@@ -288,7 +303,16 @@ fn bin(name: &str, def: &ToolDef) -> String {
     def.bin.clone().unwrap_or_else(|| name.to_owned())
 }
 
-/// Looks `bin` up on PATH and checks that its version output mentions the pinned version.
+/// The version output names `version` as a whole token, or as the prefix of a longer one
+/// (`15` accepts `15.18`, never `13.15`; `1.0` never accepts `11.0.3`).
+fn reports_version(text: &str, version: &str) -> bool {
+    let prefix = format!("{version}.");
+    text.split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ',' | '/'))
+        .map(|token| token.strip_prefix('v').unwrap_or(token))
+        .any(|token| token == version || token.starts_with(&prefix))
+}
+
+/// Looks `bin` up on PATH and checks that its version output names the pinned version.
 fn on_path(name: &str, def: &ToolDef) -> Found {
     let bin = bin(name, def);
     let Some(path) = which(&bin) else {
@@ -300,7 +324,7 @@ fn on_path(name: &str, def: &ToolDef) -> Found {
     let default = vec!["--version".to_owned()];
     let args = def.version_args.as_ref().unwrap_or(&default);
     let text = process::probe(xshell::cmd!(sh, "{path} {args...}").into()).unwrap_or_default();
-    if text.contains(&def.version) {
+    if reports_version(&text, &def.version) {
         Found::Ok(path.parent().map(Path::to_path_buf))
     } else {
         Found::WrongVersion(
@@ -369,6 +393,15 @@ fn pinned_toolchain(root: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_match_whole_tokens_only() {
+        assert!(reports_version("psql (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)", "15"));
+        assert!(!reports_version("psql (PostgreSQL) 13.15", "15"));
+        assert!(!reports_version("tool 11.0.3", "1.0"));
+        assert!(reports_version("cargo-nextest 0.9.143 (60fa45f63 2026-08-04)", "0.9.143"));
+        assert!(reports_version("actionlint v1.14.0.51", "1.14.0.51"));
+    }
 
     fn debian(package: &str) -> ToolDef {
         ToolDef {

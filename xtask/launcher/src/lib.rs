@@ -4,5 +4,5 @@
 mod postgres;
 mod system;
 
-pub use postgres::{Postgres, PostgresState, psql};
+pub use postgres::{Postgres, PostgresState};
 pub use system::free_port;

@@ -35,7 +35,13 @@ impl PostgresState {
     }
 
     pub fn is_running(&self) -> bool {
-        alive(self.pid) && ready(self.port)
+        alive(self.pid) && bin_dir().is_ok_and(|bin| ready(&bin, self.port))
+    }
+
+    /// Creates an empty database (one per test, say).
+    pub fn create_database(&self, name: &str) -> Result<()> {
+        let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        psql(self, &sql).with_context(|| format!("cannot create database {name}"))
     }
 
     /// Fast shutdown (SIGINT), SIGKILL after 10 s.
@@ -95,8 +101,7 @@ impl Postgres {
 
     /// Creates an empty database (one per test, say).
     pub fn create_database(&self, name: &str) -> Result<()> {
-        let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
-        psql(&self.state, &sql).with_context(|| format!("cannot create database {name}"))
+        self.state.create_database(name)
     }
 }
 
@@ -109,18 +114,19 @@ impl Drop for Postgres {
     }
 }
 
-/// Runs one SQL statement as the superuser.
-pub fn psql(state: &PostgresState, sql: &str) -> Result<()> {
+/// Runs one SQL statement as the superuser, with the `psql` of the server's own installation.
+fn psql(state: &PostgresState, sql: &str) -> Result<()> {
     let sh = xshell::Shell::new()?;
+    let psql = bin_dir()?.join("psql");
     let (port, user) = (state.port.to_string(), &state.user);
     let cmd = xshell::cmd!(
         sh,
-        "psql -X -q -h 127.0.0.1 -p {port} -U {user} -d postgres -v ON_ERROR_STOP=1 -c {sql}"
+        "{psql} -X -q -h 127.0.0.1 -p {port} -U {user} -d postgres -v ON_ERROR_STOP=1 -c {sql}"
     );
     cmd.quiet()
         .ignore_stdout()
         .run()
-        .context("psql failed; is the psql client installed (Debian postgresql-client)?")?;
+        .with_context(|| format!("{} failed", psql.display()))?;
     Ok(())
 }
 
@@ -139,7 +145,7 @@ fn start(base: &Path) -> Result<(PostgresState, Child)> {
         base_dir: base.to_path_buf(),
         user: "postgres".to_owned(),
     };
-    if !wait_until(Duration::from_secs(20), || ready(port) || !alive(pid)) || !alive(pid) {
+    if !wait_until(Duration::from_secs(20), || ready(&bin, port) || !alive(pid)) || !alive(pid) {
         let log = std::fs::read_to_string(base.join("postgres.log")).unwrap_or_default();
         state.stop();
         bail!("PostgreSQL did not become ready on port {port}; its log:\n{log}");
@@ -195,13 +201,14 @@ fn spawn(bin: &Path, data: &Path, base: &Path, port: u16, owner: &Owner) -> Resu
         .with_context(|| format!("cannot start {}", postgres.display()))
 }
 
-/// Ready to accept connections (not merely listening).
-fn ready(port: u16) -> bool {
+/// Ready to accept connections (not merely listening); `pg_isready` from the same installation
+/// as the server, so a missing client on PATH cannot read as "not ready".
+fn ready(bin: &Path, port: u16) -> bool {
     let Ok(sh) = xshell::Shell::new() else {
         return false;
     };
-    let port = port.to_string();
-    xshell::cmd!(sh, "pg_isready -q -h 127.0.0.1 -p {port} -U postgres")
+    let (pg_isready, port) = (bin.join("pg_isready"), port.to_string());
+    xshell::cmd!(sh, "{pg_isready} -q -h 127.0.0.1 -p {port} -U postgres")
         .quiet()
         .ignore_stdout()
         .ignore_stderr()

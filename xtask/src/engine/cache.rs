@@ -111,6 +111,13 @@ impl Snapshot {
             .collect())
     }
 
+    /// A file the walk does not list (ignored or outside the root): hashed when asked, never
+    /// remembered; `absent` when it cannot be read.
+    pub fn hash_outside(&self, path: &str) -> String {
+        std::fs::read(self.root.join(path))
+            .map_or_else(|_| "absent".to_owned(), |bytes| hex(&Sha256::digest(&bytes)))
+    }
+
     fn hash_file(&self, rel: &str) -> Result<String> {
         if let Some(h) = self.hashes.lock().ok().and_then(|m| m.get(rel).cloned()) {
             return Ok(h);
@@ -140,9 +147,12 @@ fn glob_sets(globs: &[String]) -> Result<(GlobSet, GlobSet)> {
     Ok((include.build()?, exclude.build()?))
 }
 
-/// Computes a gate's cache key; `tool_versions` maps manifest names to pinned versions.
+/// Computes a gate's cache key: its declaration, its commands as `plan` shows them (so a changed
+/// command line invalidates passes without a version bump), its inputs; `tool_versions` maps
+/// manifest names to pinned versions.
 pub fn key(
     spec: &GateSpec,
+    commands: &[String],
     snapshot: &Snapshot,
     tool_versions: &BTreeMap<String, String>,
 ) -> Result<String> {
@@ -155,6 +165,9 @@ pub fn key(
     };
     field("gate", &spec.name);
     field("version", &spec.version.to_string());
+    for command in commands {
+        field("command", command);
+    }
     for file in snapshot.matching(&spec.inputs.globs)? {
         field("file", file);
         field("sha256", &snapshot.hash_file(file)?);
@@ -175,6 +188,10 @@ pub fn key(
     }
     for fact in &spec.inputs.facts {
         field("fact", fact);
+    }
+    for file in &spec.inputs.files {
+        field("extra-file", file);
+        field("sha256", &snapshot.hash_outside(file));
     }
     Ok(hex(&h.finalize()))
 }
@@ -211,6 +228,7 @@ mod tests {
         let pins = BTreeMap::new();
         let k1 = key(
             &spec(&["**/*.rs"]),
+            &[],
             &Snapshot::scan(dir.path()).unwrap(),
             &pins,
         )
@@ -218,6 +236,7 @@ mod tests {
         std::fs::write(dir.path().join("b.md"), "# changed").unwrap();
         let k2 = key(
             &spec(&["**/*.rs"]),
+            &[],
             &Snapshot::scan(dir.path()).unwrap(),
             &pins,
         )
@@ -226,11 +245,15 @@ mod tests {
         std::fs::write(dir.path().join("a.rs"), "fn a() { }").unwrap();
         let k3 = key(
             &spec(&["**/*.rs"]),
+            &[],
             &Snapshot::scan(dir.path()).unwrap(),
             &pins,
         )
         .unwrap();
         assert_ne!(k1, k3);
+        let snapshot = Snapshot::scan(dir.path()).unwrap();
+        let with = |cmd: &str| key(&spec(&["**/*.rs"]), &[cmd.to_owned()], &snapshot, &pins).unwrap();
+        assert_ne!(with("cargo doc"), with("cargo doc --all-targets"), "a changed command line");
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub struct Inputs {
     pub env: Vec<String>,
     /// Other facts that change the result, e.g. the day for the advisory database.
     pub facts: Vec<String>,
+    /// Files outside the workspace walk (e.g. `.git/index`) whose contents enter the cache key;
+    /// relative to the root or absolute; a missing file counts as absent.
+    pub files: Vec<String>,
 }
 
 /// One external command of a gate, as shown by `plan` and run by `run`.

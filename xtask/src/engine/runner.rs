@@ -97,10 +97,15 @@ fn keys(
         .map(|g| {
             Ok((
                 g.spec().name.clone(),
-                cache::key(g.spec(), &snapshot, &pins)?,
+                cache::key(g.spec(), &commands(g.as_ref()), &snapshot, &pins)?,
             ))
         })
         .collect()
+}
+
+/// A gate's commands as `plan` prints them.
+fn commands(gate: &dyn Gate) -> Vec<String> {
+    gate.steps().iter().map(ToString::to_string).collect()
 }
 
 fn run_id(at: SystemTime) -> String {

@@ -54,7 +54,10 @@ impl std::fmt::Debug for Run<'_> {
 }
 
 enum State {
+    /// Dependencies not settled yet.
     Pending,
+    /// Dependencies passed and the cache missed: waiting for a job slot or a resource.
+    Ready,
     Running,
     Done(Status),
 }
@@ -90,11 +93,7 @@ impl Run<'_> {
             for r in &self.gate(&name).spec().resources {
                 held.remove(r);
             }
-            if !result.status.ok()
-                && result.status != Status::Skipped
-                && stop.is_none()
-                && !self.options.keep_going
-            {
+            if result.status == Status::Failed && stop.is_none() && !self.options.keep_going {
                 stop = Some(format!("`{name}` failed"));
             }
             state.insert(name.clone(), State::Done(result.status));
@@ -122,32 +121,39 @@ impl Run<'_> {
         stop: Option<&str>,
         tx: &mpsc::Sender<Message>,
     ) {
+        let mut running = state
+            .values()
+            .filter(|s| matches!(s, State::Running))
+            .count();
         for gate in &self.gates {
             let spec = gate.spec();
-            if !matches!(state.get(&spec.name), Some(State::Pending)) {
-                continue;
-            }
-            let result = match self.readiness(spec.deps.as_slice(), state, stop) {
-                Readiness::Waiting => continue,
-                Readiness::Blocked(reason) => Some(self.not_run(&spec.name, reason)),
-                Readiness::Ready => self.cached(&spec.name),
+            let result = match (state.get(&spec.name), stop) {
+                (Some(State::Pending), _) => {
+                    match self.readiness(spec.deps.as_slice(), state, stop) {
+                        Readiness::Waiting => continue,
+                        Readiness::Blocked(reason) => Some(self.not_run(&spec.name, reason)),
+                        // The cache is consulted once; a miss waits as `Ready`.
+                        Readiness::Ready => self.cached(&spec.name),
+                    }
+                }
+                (Some(State::Ready), Some(why)) => Some(self.not_run(&spec.name, stopped(why))),
+                (Some(State::Ready), None) => None,
+                _ => continue,
             };
             if let Some(result) = result {
                 state.insert(spec.name.clone(), State::Done(result.status));
                 results.insert(spec.name.clone(), result);
                 continue;
             }
-            let running = state
-                .values()
-                .filter(|s| matches!(s, State::Running))
-                .count();
             if running >= self.options.jobs.max(1)
                 || spec.resources.iter().any(|r| held.contains(r))
             {
+                state.insert(spec.name.clone(), State::Ready);
                 continue;
             }
             held.extend(spec.resources.iter().cloned());
             state.insert(spec.name.clone(), State::Running);
+            running += 1;
             self.spawn(gate.clone(), tx.clone());
         }
     }
@@ -172,9 +178,7 @@ impl Run<'_> {
             }
         }
         match (stop, waiting) {
-            (Some(why), _) => Readiness::Blocked(format!(
-                "not run: {why} (use --keep-going to run independent gates)"
-            )),
+            (Some(why), _) => Readiness::Blocked(stopped(why)),
             (None, true) => Readiness::Waiting,
             (None, false) => Readiness::Ready,
         }
@@ -314,4 +318,9 @@ enum Readiness {
     Ready,
     Waiting,
     Blocked(String),
+}
+
+/// Why a gate did not start once the run is stopping.
+fn stopped(why: &str) -> String {
+    format!("not run: {why} (use --keep-going to run independent gates)")
 }

@@ -35,10 +35,8 @@ impl CodegenVerify {
                 globs,
                 tools: Vec::new(),
                 env: Vec::new(),
-                facts: files
-                    .iter()
-                    .map(|(n, f)| format!("{n}={:?}", f.run))
-                    .collect(),
+                facts: Vec::new(),
+                files: Vec::new(),
             },
             resources,
             timeout: Duration::from_secs(900),

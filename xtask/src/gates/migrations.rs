@@ -36,6 +36,7 @@ impl Migrations {
                 tools: vec!["postgresql".to_owned()],
                 env: Vec::new(),
                 facts: Vec::new(),
+                files: Vec::new(),
             },
             resources: Vec::new(),
             timeout: Duration::from_secs(600),

@@ -87,6 +87,7 @@ impl Decl<'_> {
                 tools: owned(self.tools),
                 env: owned(self.env),
                 facts: Vec::new(),
+                files: Vec::new(),
             },
             resources: if self.cargo {
                 vec![CARGO_TARGET.to_owned()]

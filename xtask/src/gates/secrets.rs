@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use anyhow::Result;
-use sha2::{Digest, Sha256};
 
 use crate::engine::gate::{Diagnostic, Gate, GateSpec, RunCtx, Step, Verdict, code};
 
@@ -26,27 +25,19 @@ impl Secrets {
         }
         .spec(1);
         // What is scanned is what git tracks: staging a file must invalidate a cached pass.
-        spec.inputs
-            .facts
-            .push(format!("git-index={}", index_digest(root)));
+        spec.inputs.files.push(index_path(root));
         Secrets(spec)
     }
 }
 
-/// A digest of the git index (`none` outside a checkout; a worktree's `.git` file is followed).
-fn index_digest(root: &Path) -> String {
-    let dot_git = root.join(".git");
-    let git_dir = match std::fs::read_to_string(&dot_git) {
-        Ok(link) => link
-            .strip_prefix("gitdir:")
-            .map(|p| root.join(p.trim()))
-            .unwrap_or(dot_git),
-        Err(_) => dot_git,
-    };
-    std::fs::read(git_dir.join("index")).map_or_else(
-        |_| "none".to_owned(),
-        |bytes| format!("{:x}", Sha256::digest(&bytes)),
-    )
+/// Where the git index lives (a worktree's `.git` file is followed); hashed only when a run
+/// computes cache keys.
+fn index_path(root: &Path) -> String {
+    let git_dir = std::fs::read_to_string(root.join(".git"))
+        .ok()
+        .and_then(|link| link.strip_prefix("gitdir:").map(|p| root.join(p.trim())))
+        .unwrap_or_else(|| root.join(".git"));
+    git_dir.join("index").to_string_lossy().into_owned()
 }
 
 impl Gate for Secrets {
@@ -142,22 +133,23 @@ mod tests {
     }
 
     #[test]
-    fn staging_a_file_changes_the_cache_fact() {
+    fn staging_a_file_changes_the_cache_key() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(index_digest(dir.path()), "none");
         std::fs::create_dir(dir.path().join(".git")).unwrap();
         std::fs::write(dir.path().join(".git/index"), b"one file").unwrap();
-        let before = index_digest(dir.path());
+        let key = || {
+            let snapshot = crate::engine::cache::Snapshot::scan(dir.path()).unwrap();
+            crate::engine::cache::key(Secrets::new(dir.path()).spec(), &[], &snapshot, &Default::default()).unwrap()
+        };
+        let before = key();
         std::fs::write(dir.path().join(".git/index"), b"two files").unwrap();
-        assert_ne!(index_digest(dir.path()), before);
+        assert_ne!(key(), before);
     }
 
     #[test]
     fn a_worktree_link_is_followed() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("real")).unwrap();
-        std::fs::write(dir.path().join("real/index"), b"tracked").unwrap();
         std::fs::write(dir.path().join(".git"), "gitdir: real\n").unwrap();
-        assert_ne!(index_digest(dir.path()), "none");
+        assert_eq!(index_path(dir.path()), dir.path().join("real/index").to_string_lossy());
     }
 }
