@@ -22,8 +22,40 @@ pub fn step(file: &Generated) -> Step {
         .quiet_stdout()
 }
 
+/// How long all generators together may take.
+pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(900);
+
+/// One generated file compared with what its generator makes now.
+#[derive(Debug)]
+pub enum Check {
+    Fresh,
+    /// `committed` is empty when the file does not exist.
+    Stale {
+        committed: String,
+        generated: String,
+    },
+    /// The generator failed; the message names it and the log.
+    Broken(String),
+}
+
+impl Check {
+    pub fn of(ctx: &RunCtx, name: &str, file: &Generated) -> Result<Check> {
+        let generated = match render(ctx, name, file)? {
+            Ok(text) => text,
+            Err(why) => return Ok(Check::Broken(why)),
+        };
+        Ok(match current(&ctx.root, file) {
+            Some(committed) if committed == generated => Check::Fresh,
+            committed => Check::Stale {
+                committed: committed.unwrap_or_default(),
+                generated,
+            },
+        })
+    }
+}
+
 /// What the file must contain, or why the generator failed.
-pub fn render(ctx: &RunCtx, name: &str, file: &Generated) -> Result<Result<String, String>> {
+fn render(ctx: &RunCtx, name: &str, file: &Generated) -> Result<Result<String, String>> {
     let out = ctx.exec(&step(file))?;
     if !out.success() {
         let last = out
@@ -51,7 +83,7 @@ pub fn with_header(header: Header, body: &str) -> String {
 }
 
 /// The file as committed (`None` when it does not exist).
-pub fn current(root: &Path, file: &Generated) -> Option<String> {
+fn current(root: &Path, file: &Generated) -> Option<String> {
     std::fs::read_to_string(root.join(&file.path)).ok()
 }
 

@@ -277,27 +277,29 @@ pub fn codegen(settings: &Settings, ws: &Workspace, check: bool, cancel: &Cancel
         dir.join("codegen.log"),
         ws.toolbox.clone(),
         cancel.clone(),
-        std::time::Duration::from_secs(900),
+        crate::codegen::TIMEOUT,
     )?;
     let mut stale = 0;
     for (name, file) in &ws.config.codegen {
-        let generated = match crate::codegen::render(&ctx, name, file)? {
-            Ok(text) => text,
-            Err(why) => {
+        let (committed, generated) = match crate::codegen::Check::of(&ctx, name, file)? {
+            crate::codegen::Check::Fresh => {
+                println!("unchanged  {}", file.path);
+                continue;
+            }
+            crate::codegen::Check::Broken(why) => {
                 eprintln!("error: {why}");
                 return Ok(Exit::GateFailed);
             }
+            crate::codegen::Check::Stale {
+                committed,
+                generated,
+            } => (committed, generated),
         };
-        let committed = crate::codegen::current(&settings.root, file);
-        if committed.as_deref() == Some(generated.as_str()) {
-            println!("unchanged  {}", file.path);
-            continue;
-        }
         stale += 1;
         if check {
             print!(
                 "{}",
-                crate::codegen::diff(&file.path, &committed.unwrap_or_default(), &generated)
+                crate::codegen::diff(&file.path, &committed, &generated)
             );
             println!("stale      {} (codegen.{name})", file.path);
             continue;

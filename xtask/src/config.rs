@@ -27,9 +27,23 @@ pub struct Config {
     /// Every generated file and its generator (`cargo xtask codegen`, gate `codegen-verify`).
     #[serde(default)]
     pub codegen: BTreeMap<String, Generated>,
+    /// What the workspace's tests need besides cargo-nextest (gate `test`).
+    #[serde(default)]
+    pub test: TestDef,
     /// The service's reversible SQL migrations (gate `migrations`).
     #[serde(default)]
     pub migrations: Option<MigrationsDef>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestDef {
+    /// Tools from `[tools]` the tests use (e.g. `postgresql` for the launcher's ephemeral servers).
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// Environment variables that change what the tests do (e.g. `PG_BIN`).
+    #[serde(default)]
+    pub env: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

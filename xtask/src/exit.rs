@@ -49,9 +49,13 @@ impl Failure {
     }
 }
 
-/// The exit code for an error that escaped a command.
-pub fn exit_for(err: &anyhow::Error) -> Exit {
+/// The classified failure somewhere in an error's chain, if any.
+pub fn failure_of(err: &anyhow::Error) -> Option<&Failure> {
     err.chain()
         .find_map(|cause| cause.downcast_ref::<Failure>())
-        .map_or(Exit::GateFailed, Failure::exit)
+}
+
+/// The exit code for an error that escaped a command.
+pub fn exit_for(err: &anyhow::Error) -> Exit {
+    failure_of(err).map_or(Exit::GateFailed, Failure::exit)
 }

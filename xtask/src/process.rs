@@ -170,7 +170,7 @@ fn signal_all(group: Pid, pids: &HashSet<Pid>, signal: Signal) {
 }
 
 fn all_gone(group: Pid, pids: &HashSet<Pid>) -> bool {
-    let alive = |p: Pid| matches!(process_state(p), Some(state) if state != 'Z');
+    let alive = |p: Pid| launcher::alive(p.as_raw());
     !alive(group) && pids.iter().all(|&p| !alive(p))
 }
 
@@ -224,23 +224,12 @@ fn process_table() -> Vec<(Pid, Pid)> {
     .collect()
 }
 
-fn stat_fields(pid: Pid) -> Option<(char, i32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may contain spaces and parentheses: parse after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let mut fields = rest.split(' ');
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    Some((state, ppid))
-}
-
 fn parent_of(pid: Pid) -> Option<Pid> {
-    stat_fields(pid).map(|(_, ppid)| Pid::from_raw(ppid))
-}
-
-/// The one-letter state from /proc (`R`, `S`, `Z`, …), or `None` when the process is gone.
-pub fn process_state(pid: Pid) -> Option<char> {
-    stat_fields(pid).map(|(state, _)| state)
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: the state and ppid follow the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let ppid = rest.split(' ').nth(1)?.parse().ok()?;
+    Some(Pid::from_raw(ppid))
 }
 
 /// Runs a short command and returns its stdout, for probes such as `tool --version`.

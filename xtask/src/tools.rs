@@ -396,10 +396,16 @@ mod tests {
 
     #[test]
     fn versions_match_whole_tokens_only() {
-        assert!(reports_version("psql (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)", "15"));
+        assert!(reports_version(
+            "psql (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)",
+            "15"
+        ));
         assert!(!reports_version("psql (PostgreSQL) 13.15", "15"));
         assert!(!reports_version("tool 11.0.3", "1.0"));
-        assert!(reports_version("cargo-nextest 0.9.143 (60fa45f63 2026-08-04)", "0.9.143"));
+        assert!(reports_version(
+            "cargo-nextest 0.9.143 (60fa45f63 2026-08-04)",
+            "0.9.143"
+        ));
         assert!(reports_version("actionlint v1.14.0.51", "1.14.0.51"));
     }
 

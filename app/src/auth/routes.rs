@@ -65,7 +65,7 @@ fn canonical_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-/// [`canonical_email`], refused (422) unless it looks like an address.
+/// The canonical spelling (trimmed, lower case), refused (422) unless it looks like an address.
 pub fn normalise_email(email: &str) -> Result<String, ApiError> {
     let email = canonical_email(email);
     let valid = email.len() <= 254

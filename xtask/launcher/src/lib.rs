@@ -5,4 +5,4 @@ mod postgres;
 mod system;
 
 pub use postgres::{Postgres, PostgresState};
-pub use system::free_port;
+pub use system::{alive, free_port};

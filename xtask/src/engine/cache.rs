@@ -111,11 +111,15 @@ impl Snapshot {
             .collect())
     }
 
-    /// A file the walk does not list (ignored or outside the root): hashed when asked, never
-    /// remembered; `absent` when it cannot be read.
+    /// A file or directory the walk does not list (ignored or outside the root): hashed when
+    /// asked, never remembered; `absent` when it cannot be read. A directory hashes the names and
+    /// contents of everything below it.
     pub fn hash_outside(&self, path: &str) -> String {
-        std::fs::read(self.root.join(path))
-            .map_or_else(|_| "absent".to_owned(), |bytes| hex(&Sha256::digest(&bytes)))
+        let mut h = Sha256::new();
+        if !hash_tree(&self.root.join(path), &mut h) {
+            return "absent".to_owned();
+        }
+        hex(&h.finalize())
     }
 
     fn hash_file(&self, rel: &str) -> Result<String> {
@@ -130,6 +134,24 @@ impl Snapshot {
         }
         Ok(h)
     }
+}
+
+fn hash_tree(path: &Path, h: &mut Sha256) -> bool {
+    if let Ok(bytes) = std::fs::read(path) {
+        h.update(&bytes);
+        return true;
+    }
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return false;
+    };
+    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for entry in entries {
+        h.update(entry.file_name().unwrap_or_default().as_encoded_bytes());
+        h.update([0]);
+        hash_tree(&entry, h);
+    }
+    true
 }
 
 fn glob_sets(globs: &[String]) -> Result<(GlobSet, GlobSet)> {
@@ -252,8 +274,13 @@ mod tests {
         .unwrap();
         assert_ne!(k1, k3);
         let snapshot = Snapshot::scan(dir.path()).unwrap();
-        let with = |cmd: &str| key(&spec(&["**/*.rs"]), &[cmd.to_owned()], &snapshot, &pins).unwrap();
-        assert_ne!(with("cargo doc"), with("cargo doc --all-targets"), "a changed command line");
+        let with =
+            |cmd: &str| key(&spec(&["**/*.rs"]), &[cmd.to_owned()], &snapshot, &pins).unwrap();
+        assert_ne!(
+            with("cargo doc"),
+            with("cargo doc --all-targets"),
+            "a changed command line"
+        );
     }
 
     #[test]

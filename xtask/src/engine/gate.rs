@@ -73,6 +73,15 @@ impl Step {
         }
     }
 
+    /// A command from a configured argument vector (`gatehouse.toml` validation rejects an
+    /// empty one, so there is always a program).
+    pub fn argv(argv: &[String]) -> Step {
+        let (program, args) = argv
+            .split_first()
+            .expect("config validation rejects an empty `run`");
+        Step::new(program, &[]).args(args.iter().cloned())
+    }
+
     pub fn tool(mut self, tool: &str) -> Step {
         self.tool = Some(tool.to_owned());
         self
@@ -241,6 +250,8 @@ pub struct RunCtx {
     pub toolbox: Arc<Toolbox>,
     pub cancel: Cancel,
     pub deadline: Instant,
+    /// The gate's declared tools: all of them are on PATH for every step.
+    tools: Vec<String>,
 }
 
 impl RunCtx {
@@ -260,7 +271,14 @@ impl RunCtx {
             toolbox,
             cancel,
             deadline: Instant::now() + timeout,
+            tools: Vec::new(),
         })
+    }
+
+    /// Puts every one of `tools` on PATH for each step (a tool's binary need not share its name).
+    pub fn with_tools(mut self, tools: &[String]) -> RunCtx {
+        self.tools = tools.to_vec();
+        self
     }
 
     /// Appends a line to the gate's log.
@@ -297,10 +315,15 @@ impl RunCtx {
 
     fn path_for(&self, step: &Step) -> Result<std::ffi::OsString> {
         let mut dirs = Vec::new();
-        if let Some(tool) = &step.tool {
+        for tool in step.tool.iter().chain(&self.tools) {
+            let found = self
+                .toolbox
+                .ensure(tool, &self.cancel, &|line| self.log(line))?;
             dirs.extend(
-                self.toolbox
-                    .ensure(tool, &self.cancel, &|line| self.log(line))?,
+                found
+                    .into_iter()
+                    .filter(|d| !dirs.contains(d))
+                    .collect::<Vec<_>>(),
             );
         }
         dirs.extend(std::env::split_paths(

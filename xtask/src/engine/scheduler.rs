@@ -218,7 +218,8 @@ impl Run<'_> {
             self.toolbox.clone(),
             self.cancel.clone(),
             spec.timeout,
-        );
+        )
+        .map(|ctx| ctx.with_tools(&spec.inputs.tools));
         let cancel = self.cancel.clone();
         std::thread::spawn(move || {
             let start = Instant::now();
@@ -254,7 +255,7 @@ impl Run<'_> {
     }
 
     fn error_verdict(&self, name: &str, e: &anyhow::Error, interrupted: bool) -> (Verdict, bool) {
-        let failure = e.chain().find_map(|c| c.downcast_ref::<Failure>());
+        let failure = crate::exit::failure_of(e);
         let timeout = self.gate(name).spec().timeout;
         let reason = match failure {
             Some(Failure::Interrupted) => {

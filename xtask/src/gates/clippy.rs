@@ -8,20 +8,21 @@ use crate::engine::gate::{Diagnostic, Gate, GateSpec, RunCtx, Step, Verdict};
 pub struct Clippy(GateSpec);
 
 impl Clippy {
-    pub fn new() -> Clippy {
-        Clippy(
-            super::Decl {
-                name: "clippy",
-                description: "clippy: no warnings in any target or feature (-D warnings)",
-                deps: &["fmt"],
-                globs: super::RUST_INPUTS,
-                tools: &["clippy"],
-                env: &["RUSTFLAGS"],
-                cargo: true,
-                timeout_secs: 1800,
-            }
-            .spec(1),
-        )
+    /// `compiled`: non-Rust files compiled into the crates (e.g. embedded migrations).
+    pub fn new(compiled: &[String]) -> Clippy {
+        let mut spec = super::Decl {
+            name: "clippy",
+            description: "clippy: no warnings in any target or feature (-D warnings)",
+            deps: &["fmt"],
+            globs: super::RUST_INPUTS,
+            tools: &["clippy"],
+            env: &["RUSTFLAGS"],
+            cargo: true,
+            timeout_secs: 1800,
+        }
+        .spec(1);
+        spec.inputs.globs.extend(compiled.iter().cloned());
+        Clippy(spec)
     }
 }
 

@@ -2,11 +2,10 @@
 //! memory; a stale or missing file fails with the diff (in the log) and the command to run.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::codegen;
+use crate::codegen::{self, Check};
 use crate::config::Generated;
 use crate::engine::gate::{Diagnostic, Gate, GateSpec, Inputs, RunCtx, Step, Verdict};
 
@@ -39,7 +38,7 @@ impl CodegenVerify {
                 files: Vec::new(),
             },
             resources,
-            timeout: Duration::from_secs(900),
+            timeout: codegen::TIMEOUT,
         };
         CodegenVerify {
             spec,
@@ -61,18 +60,17 @@ impl Gate for CodegenVerify {
         let mut diagnostics = Vec::new();
         let mut broken = Vec::new();
         for (name, file) in &self.files {
-            let generated = match codegen::render(ctx, name, file)? {
-                Ok(text) => text,
-                Err(why) => {
+            let (committed, generated) = match Check::of(ctx, name, file)? {
+                Check::Fresh => continue,
+                Check::Broken(why) => {
                     broken.push(why);
                     continue;
                 }
+                Check::Stale {
+                    committed,
+                    generated,
+                } => (committed, generated),
             };
-            let committed = codegen::current(&ctx.root, file);
-            if committed.as_deref() == Some(generated.as_str()) {
-                continue;
-            }
-            let committed = committed.unwrap_or_default();
             ctx.log(&codegen::diff(&file.path, &committed, &generated));
             diagnostics.push(Diagnostic {
                 file: file.path.clone(),

@@ -46,21 +46,10 @@ impl Gate for Custom {
     }
 
     fn steps(&self) -> Vec<Step> {
-        let (program, args) = self
-            .def
-            .run
-            .split_first()
-            .map_or(("true", &[][..]), |(p, a)| (p.as_str(), a));
-        let mut step = Step::new(program, &[]).args(args.iter().cloned());
-        step.tool = self.def.tools.iter().find(|t| *t == program).cloned();
-        vec![step]
+        vec![Step::argv(&self.def.run)]
     }
 
     fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
-        for tool in &self.def.tools {
-            ctx.toolbox
-                .ensure(tool, &ctx.cancel, &|line| ctx.log(line))?;
-        }
         let step = &self.steps()[0];
         let out = ctx.exec(step)?;
         match out.code {

@@ -5,8 +5,9 @@ use crate::engine::gate::{Gate, GateSpec, Step};
 pub struct Doc(GateSpec);
 
 impl Doc {
-    pub fn new() -> Doc {
-        Doc(super::Decl {
+    /// `compiled`: non-Rust files compiled into the crates (e.g. embedded migrations).
+    pub fn new(compiled: &[String]) -> Doc {
+        let mut spec = super::Decl {
             name: "doc",
             description: "rustdoc: documentation builds with warnings denied (cargo doc --no-deps)",
             deps: &["fmt"],
@@ -16,7 +17,9 @@ impl Doc {
             cargo: true,
             timeout_secs: 1200,
         }
-        .spec(1))
+        .spec(1);
+        spec.inputs.globs.extend(compiled.iter().cloned());
+        Doc(spec)
     }
 }
 

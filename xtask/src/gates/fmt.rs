@@ -14,6 +14,7 @@ impl Fmt {
             deps: &[],
             globs: &[
                 "**/*.rs",
+                "**/Cargo.toml",
                 "rustfmt.toml",
                 ".rustfmt.toml",
                 "rust-toolchain.toml",

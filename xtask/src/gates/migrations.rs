@@ -25,7 +25,11 @@ pub struct Migration {
 }
 
 impl Migrations {
-    pub fn new(dir: &str) -> Migrations {
+    pub fn new(root: &Path, dir: &str) -> Migrations {
+        // Which migrations are released depends on the tags (and on a clone being complete).
+        let git = super::git_dir(root);
+        let refs = ["packed-refs", "refs/tags", "shallow"]
+            .map(|f| git.join(f).to_string_lossy().into_owned());
         let spec = GateSpec {
             name: "migrations".to_owned(),
             description: "migrations: up/down/up on an ephemeral PostgreSQL with schema diffs; released ones unchanged".to_owned(),
@@ -36,7 +40,7 @@ impl Migrations {
                 tools: vec!["postgresql".to_owned()],
                 env: Vec::new(),
                 facts: Vec::new(),
-                files: Vec::new(),
+                files: refs.to_vec(),
             },
             resources: Vec::new(),
             timeout: Duration::from_secs(600),
@@ -94,16 +98,46 @@ struct Db<'a> {
     url: String,
 }
 
+/// `psql` applying one file in one transaction: what `run` executes and `plan` shows.
+fn apply_step(url: &str, file: &str) -> Step {
+    Step::new(
+        "psql",
+        &["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"],
+    )
+    .args([url.to_owned(), "-f".to_owned(), file.to_owned()])
+    .tool("postgresql")
+}
+
+fn dump_step(url: &str) -> Step {
+    Step::new(
+        "pg_dump",
+        &["--schema-only", "--no-owner", "--no-privileges", url],
+    )
+    .tool("postgresql")
+    .quiet_stdout()
+}
+
+fn git(args: &[&str]) -> Step {
+    Step::new("git", args).quiet_stdout()
+}
+
+/// The files under `dir` changed or deleted since `tag`, working tree included.
+fn changed_since_step(tag: &str, dir: &str) -> Step {
+    git(&[
+        "diff",
+        "--no-renames",
+        "--relative",
+        "--name-status",
+        tag,
+        "--",
+        dir,
+    ])
+}
+
 impl Db<'_> {
     /// Applies one file in a single transaction; `Err` is psql's message.
     fn apply(&self, file: &str) -> Result<Result<(), String>> {
-        let step = Step::new(
-            "psql",
-            &["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"],
-        )
-        .args([self.url.clone(), "-f".to_owned(), file.to_owned()])
-        .tool("postgresql");
-        let out = self.ctx.exec(&step)?;
+        let out = self.ctx.exec(&apply_step(&self.url, file))?;
         Ok(if out.success() {
             Ok(())
         } else {
@@ -112,14 +146,7 @@ impl Db<'_> {
     }
 
     fn schema(&self) -> Result<String> {
-        let step = Step::new(
-            "pg_dump",
-            &["--schema-only", "--no-owner", "--no-privileges"],
-        )
-        .args([self.url.clone()])
-        .tool("postgresql")
-        .quiet_stdout();
-        let out = self.ctx.exec(&step)?;
+        let out = self.ctx.exec(&dump_step(&self.url))?;
         anyhow::ensure!(out.success(), "pg_dump failed: {}", out.stderr.trim());
         Ok(normalise(&out.stdout))
     }
@@ -166,7 +193,10 @@ impl Migrations {
                 return Ok(schemas);
             }
             let after = db.schema()?;
-            let Some(down) = &m.down else { continue };
+            let Some(down) = &m.down else {
+                schemas.push(after); // reported already; the next migration builds on this one
+                continue;
+            };
             if let Err(e) = db.apply(down)? {
                 out.push(finding(
                     down,
@@ -177,8 +207,9 @@ impl Migrations {
             let before = schemas.last().cloned().unwrap_or_default();
             let restored = db.schema()?;
             if restored != before {
-                db.ctx.log(&crate::codegen::diff(
+                db.ctx.log(&unified(
                     &format!("schema before {}", m.version),
+                    &format!("schema after {} down", m.version),
                     &before,
                     &restored,
                 ));
@@ -197,8 +228,9 @@ impl Migrations {
             }
             let again = db.schema()?;
             if again != after {
-                db.ctx.log(&crate::codegen::diff(
-                    &format!("schema after {}", m.version),
+                db.ctx.log(&unified(
+                    &format!("schema after {} up", m.version),
+                    &format!("schema after {} up, down, up", m.version),
                     &after,
                     &again,
                 ));
@@ -224,8 +256,8 @@ impl Migrations {
         out: &mut Vec<Diagnostic>,
     ) -> Result<()> {
         let full = schemas.last().cloned().unwrap_or_default();
-        for m in all.iter().rev() {
-            let Some(down) = &m.down else { return Ok(()) };
+        // Called only when every migration has a down.
+        for down in all.iter().rev().filter_map(|m| m.down.as_ref()) {
             if let Err(e) = db.apply(down)? {
                 out.push(finding(
                     down,
@@ -236,8 +268,12 @@ impl Migrations {
         }
         let empty = db.schema()?;
         if empty != schemas[0] {
-            db.ctx
-                .log(&crate::codegen::diff("empty schema", &schemas[0], &empty));
+            db.ctx.log(&unified(
+                "schema before any migration",
+                "schema after every down",
+                &schemas[0],
+                &empty,
+            ));
             out.push(finding(
                 &self.dir,
                 format!(
@@ -254,8 +290,9 @@ impl Migrations {
         }
         let again = db.schema()?;
         if again != full {
-            db.ctx.log(&crate::codegen::diff(
-                "schema after every migration",
+            db.ctx.log(&unified(
+                "schema after the first pass",
+                "schema after down to zero and up again",
                 &full,
                 &again,
             ));
@@ -272,44 +309,53 @@ impl Migrations {
 
     /// Files present at the last `v*` tag must be byte-identical now.
     fn released(&self, ctx: &RunCtx, out: &mut Vec<Diagnostic>) -> Result<Option<String>> {
-        let tag = ctx.exec(
-            &Step::new(
-                "git",
-                &["describe", "--tags", "--abbrev=0", "--match", "v*"],
-            )
-            .quiet_stdout(),
-        )?;
+        let shallow = ctx.exec(&git(&["rev-parse", "--is-shallow-repository"]))?;
+        if shallow.stdout.trim() == "true" {
+            out.push(finding(&self.dir, "a shallow clone cannot show which migrations were released: run `git fetch --unshallow --tags` (actions/checkout: `fetch-depth: 0`)".to_owned()));
+            return Ok(None);
+        }
+        let tag = ctx.exec(&git(&["describe", "--tags", "--abbrev=0", "--match", "v*"]))?;
         if !tag.success() {
             return Ok(None);
         }
         let tag = tag.stdout.trim().to_owned();
-        let listed = ctx.exec(
-            &Step::new(
-                "git",
-                &["ls-tree", "-r", "--name-only", &tag, "--", &self.dir],
-            )
-            .quiet_stdout(),
-        )?;
-        for file in listed.stdout.lines().filter(|f| f.ends_with(".sql")) {
-            let old =
-                ctx.exec(&Step::new("git", &["show", &format!("{tag}:{file}")]).quiet_stdout())?;
-            let now = std::fs::read(ctx.root.join(file)).unwrap_or_default();
-            let (was, is) = (sha(old.stdout.as_bytes()), sha(&now));
-            if was != is {
-                let message = if now.is_empty() {
-                    format!(
-                        "released in {tag} and now deleted (sha256 was {was}): add a new migration instead"
-                    )
-                } else {
-                    format!(
-                        "released in {tag} and since edited: sha256 {was} then, {is} now; revert it and add a new migration"
-                    )
-                };
-                out.push(finding(file, message));
+        let changed = ctx.exec(&changed_since_step(&tag, &self.dir))?;
+        anyhow::ensure!(
+            changed.success(),
+            "`git diff {tag}` failed: {}",
+            changed.stderr.trim()
+        );
+        for line in changed.stdout.lines() {
+            let Some((kind, file)) = line.split_once('\t') else {
+                continue;
+            };
+            if kind == "A" || !file.ends_with(".sql") {
+                continue;
             }
+            let old = ctx.exec(&git(&["show", &format!("{tag}:./{file}")]))?;
+            let was = sha(old.stdout.as_bytes());
+            let message = match std::fs::read(ctx.root.join(file)) {
+                Ok(now) => format!(
+                    "released in {tag} and since edited: sha256 {was} then, {} now; revert it and add a new migration",
+                    sha(&now)
+                ),
+                Err(_) => format!(
+                    "released in {tag} and now deleted (sha256 was {was}): add a new migration instead"
+                ),
+            };
+            out.push(finding(file, message));
         }
         Ok(Some(tag))
     }
+}
+
+/// A unified diff between two schemas, each side labelled.
+fn unified(from: &str, to: &str, old: &str, new: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(2)
+        .header(from, to)
+        .to_string()
 }
 
 fn sha(bytes: &[u8]) -> String {
@@ -322,19 +368,16 @@ impl Gate for Migrations {
     }
 
     fn steps(&self) -> Vec<Step> {
+        let url = "<ephemeral database>";
         vec![
-            Step::new(
-                "psql",
-                &[
-                    "<ephemeral database>",
-                    "-1",
-                    "-f",
-                    "<each migration, up/down/up and step-wise>",
-                ],
-            )
-            .tool("postgresql"),
-            Step::new("pg_dump", &["--schema-only", "<after each step>"]).tool("postgresql"),
-            Step::new("git", &["show", "<last v* tag>:<each released migration>"]),
+            git(&["rev-parse", "--is-shallow-repository"]),
+            git(&["describe", "--tags", "--abbrev=0", "--match", "v*"]),
+            changed_since_step("<last v* tag>", &self.dir),
+            apply_step(
+                url,
+                "<each migration: step-wise up, down, up; then all down, all up>",
+            ),
+            dump_step(url),
         ]
     }
 
@@ -356,7 +399,9 @@ impl Gate for Migrations {
                 )
             })
             .collect();
+        let before_release_check = out.len();
         let tag = self.released(ctx, &mut out)?;
+        let release_findings = out.len() - before_release_check;
         ctx.toolbox
             .ensure("postgresql", &ctx.cancel, &|l| ctx.log(l))?;
         let pg = launcher::Postgres::ephemeral()
@@ -367,13 +412,15 @@ impl Gate for Migrations {
             url: pg.url("migrations"),
         };
         let schemas = self.stepwise(&db, &all, &mut out)?;
-        if out.is_empty() {
+        let every_step_ran = schemas.len() == all.len() + 1;
+        if every_step_ran && all.iter().all(|m| m.down.is_some()) {
             self.round_trip(&db, &all, &schemas, &mut out)?;
         }
-        let released = tag.map_or_else(
-            || "no release tag yet".to_owned(),
-            |t| format!("released as of {t} unchanged"),
-        );
+        let released = match tag {
+            None => "no release tag yet".to_owned(),
+            Some(t) if release_findings == 0 => format!("released as of {t} unchanged"),
+            Some(t) => format!("{release_findings} released as of {t} changed"),
+        };
         let summary = format!(
             "{} migrations, up/down/up and step-wise; {released}",
             all.len()

@@ -22,12 +22,18 @@ use crate::engine::gate::{CARGO_TARGET, Gate, GateSpec, Inputs};
 pub use custom::Custom;
 
 /// Every built-in gate, in no particular order (the registry sorts).
-pub fn builtin(root: &Path) -> Vec<Arc<dyn Gate>> {
+pub fn builtin(root: &Path, config: &Config) -> Vec<Arc<dyn Gate>> {
+    // `sqlx::migrate!` embeds the migrations: they are compiler inputs like the sources.
+    let compiled: Vec<String> = config
+        .migrations
+        .iter()
+        .map(|m| format!("{}/**", m.dir))
+        .collect();
     vec![
         Arc::new(fmt::Fmt::new()),
-        Arc::new(clippy::Clippy::new()),
-        Arc::new(doc::Doc::new()),
-        Arc::new(test::Test::new()),
+        Arc::new(clippy::Clippy::new(&compiled)),
+        Arc::new(doc::Doc::new(&compiled)),
+        Arc::new(test::Test::new(&config.test)),
         Arc::new(advisories::Deny::new()),
         Arc::new(advisories::Advisories::new()),
         Arc::new(secrets::Secrets::new(root)),
@@ -38,9 +44,9 @@ pub fn builtin(root: &Path) -> Vec<Arc<dyn Gate>> {
 
 /// Built-in gates plus the workspace's own.
 pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
-    let mut gates = builtin(root);
+    let mut gates = builtin(root, config);
     if let Some(def) = &config.migrations {
-        gates.push(Arc::new(migrations::Migrations::new(&def.dir)));
+        gates.push(Arc::new(migrations::Migrations::new(root, &def.dir)));
     }
     if !config.codegen.is_empty() {
         gates.push(Arc::new(codegen::CodegenVerify::new(&config.codegen)));
@@ -97,6 +103,15 @@ impl Decl<'_> {
             timeout: Duration::from_secs(self.timeout_secs),
         }
     }
+}
+
+/// The repository's git directory (a worktree's `.git` file is followed); its files are cache
+/// inputs of gates that read git state.
+fn git_dir(root: &Path) -> std::path::PathBuf {
+    std::fs::read_to_string(root.join(".git"))
+        .ok()
+        .and_then(|link| link.strip_prefix("gitdir:").map(|p| root.join(p.trim())))
+        .unwrap_or_else(|| root.join(".git"))
 }
 
 /// Turns an absolute path a tool printed into one relative to the workspace root.

@@ -25,19 +25,10 @@ impl Secrets {
         }
         .spec(1);
         // What is scanned is what git tracks: staging a file must invalidate a cached pass.
-        spec.inputs.files.push(index_path(root));
+        let index = super::git_dir(root).join("index");
+        spec.inputs.files.push(index.to_string_lossy().into_owned());
         Secrets(spec)
     }
-}
-
-/// Where the git index lives (a worktree's `.git` file is followed); hashed only when a run
-/// computes cache keys.
-fn index_path(root: &Path) -> String {
-    let git_dir = std::fs::read_to_string(root.join(".git"))
-        .ok()
-        .and_then(|link| link.strip_prefix("gitdir:").map(|p| root.join(p.trim())))
-        .unwrap_or_else(|| root.join(".git"));
-    git_dir.join("index").to_string_lossy().into_owned()
 }
 
 impl Gate for Secrets {
@@ -139,7 +130,13 @@ mod tests {
         std::fs::write(dir.path().join(".git/index"), b"one file").unwrap();
         let key = || {
             let snapshot = crate::engine::cache::Snapshot::scan(dir.path()).unwrap();
-            crate::engine::cache::key(Secrets::new(dir.path()).spec(), &[], &snapshot, &Default::default()).unwrap()
+            crate::engine::cache::key(
+                Secrets::new(dir.path()).spec(),
+                &[],
+                &snapshot,
+                &Default::default(),
+            )
+            .unwrap()
         };
         let before = key();
         std::fs::write(dir.path().join(".git/index"), b"two files").unwrap();
@@ -150,6 +147,10 @@ mod tests {
     fn a_worktree_link_is_followed() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(".git"), "gitdir: real\n").unwrap();
-        assert_eq!(index_path(dir.path()), dir.path().join("real/index").to_string_lossy());
+        let secrets = Secrets::new(dir.path());
+        assert_eq!(
+            secrets.spec().inputs.files,
+            [dir.path().join("real/index").to_string_lossy().into_owned()]
+        );
     }
 }

@@ -2,13 +2,15 @@
 
 use anyhow::Result;
 
+use crate::config::TestDef;
 use crate::engine::gate::{Gate, GateSpec, RunCtx, Step, Verdict, code};
 
 pub struct Test(GateSpec);
 
 impl Test {
-    pub fn new() -> Test {
-        Test(super::Decl {
+    /// `extra`: what the workspace's tests need beyond cargo-nextest (`[test]` in gatehouse.toml).
+    pub fn new(extra: &TestDef) -> Test {
+        let mut spec = super::Decl {
             name: "test",
             description: "tests: every workspace test under cargo-nextest; zero tests is a failure",
             deps: &["clippy"],
@@ -18,7 +20,10 @@ impl Test {
             cargo: true,
             timeout_secs: 2400,
         }
-        .spec(1))
+        .spec(1);
+        spec.inputs.tools.extend(extra.tools.iter().cloned());
+        spec.inputs.env.extend(extra.env.iter().cloned());
+        Test(spec)
     }
 }
 

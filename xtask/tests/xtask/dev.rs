@@ -2,16 +2,33 @@
 
 use crate::support::Fixture;
 
+/// Runs `dev down` when a test ends, passed or not: no server outlives a failed assertion.
+struct Down<'a>(&'a Fixture);
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.run(&["dev", "down"]);
+    }
+}
+
+fn pid_of(up: &crate::support::Run) -> i32 {
+    let json: serde_json::Value = serde_json::from_str(&up.stdout).expect("dev up --format json");
+    i32::try_from(json["postgres"]["pid"].as_i64().expect("pid")).unwrap()
+}
+
 #[test]
 fn dev_up_starts_postgres_status_reports_it_and_down_leaves_nothing_running() {
     let fx = Fixture::new("engine");
+    let _down = Down(&fx);
     let up = fx.run(&["--format", "json", "dev", "up"]);
     assert_eq!(up.code, 0, "{}", up.stderr);
     let json: serde_json::Value = serde_json::from_str(&up.stdout).expect("dev up --format json");
-    let pid = i32::try_from(json["postgres"]["pid"].as_i64().expect("pid")).unwrap();
+    let pid = pid_of(&up);
     assert!(json["database_url"].as_str().unwrap().ends_with("/app"));
+    assert!(launcher::alive(pid));
     assert!(
-        xtask::process::process_state(nix::unistd::Pid::from_raw(pid)).is_some_and(|s| s != 'Z')
+        fx.path("target/xtask/dev/postgres.json").exists(),
+        "the state is kept under target/"
     );
 
     let again = fx.run(&["dev", "up"]);
@@ -26,9 +43,41 @@ fn dev_up_starts_postgres_status_reports_it_and_down_leaves_nothing_running() {
 
     let down = fx.run(&["dev", "down"]);
     assert_eq!(down.code, 0, "{}", down.stderr);
-    let gone =
-        xtask::process::process_state(nix::unistd::Pid::from_raw(pid)).is_none_or(|s| s == 'Z');
+    let gone = !launcher::alive(pid);
     assert!(gone, "PostgreSQL outlived `dev down`");
     assert!(!fx.path("target/xtask/dev/postgres.json").exists());
     assert!(fx.run(&["dev", "status"]).stderr.contains("not running"));
+}
+
+#[test]
+fn dev_up_after_the_server_died_replaces_it_and_removes_the_old_data() {
+    let fx = Fixture::new("engine");
+    let _down = Down(&fx);
+    let first = fx.run(&["--format", "json", "dev", "up"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let state: serde_json::Value =
+        serde_json::from_str(&fx.read("target/xtask/dev/postgres.json")).expect("state file");
+    let old_dir = std::path::PathBuf::from(state["base_dir"].as_str().expect("base_dir"));
+    let old = pid_of(&first);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(old),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the server");
+    for _ in 0..100 {
+        if !launcher::alive(old) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    let second = fx.run(&["--format", "json", "dev", "up"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(
+        !second.stderr.contains("already running"),
+        "{}",
+        second.stderr
+    );
+    assert_ne!(pid_of(&second), old);
+    assert!(!old_dir.exists(), "the dead server's directory is removed");
 }

@@ -7,11 +7,12 @@ fn dependencies_run_first_and_the_report_lists_them_in_order() {
     let fx = Fixture::new("engine");
     let run = fx.run(&["--jobs", "4", "plan", "chain"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let (a, b, c) = (
-        run.stdout.find("\na —"),
-        run.stdout.find("\nb —"),
-        run.stdout.find("\nc —"),
-    );
+    let at = |gate: &str| {
+        run.stdout
+            .find(&format!("\n{gate} —"))
+            .unwrap_or_else(|| panic!("plan does not list `{gate}`:\n{}", run.stdout))
+    };
+    let (a, b, c) = (at("a"), at("b"), at("c"));
     assert!(
         a < b && b < c,
         "plan must list a, b, c in order:\n{}",

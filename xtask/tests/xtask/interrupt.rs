@@ -21,7 +21,7 @@ fn sigint_kills_the_whole_process_tree_and_exits_130() {
         "the gate started a shell, a background sleep and a setsid sleep"
     );
     assert!(
-        pids.iter().all(|&p| alive(p)),
+        pids.iter().all(|&p| launcher::alive(p)),
         "the tree is running before the interrupt"
     );
 
@@ -34,10 +34,10 @@ fn sigint_kills_the_whole_process_tree_and_exits_130() {
     assert_eq!(code, Some(130));
 
     let deadline = Instant::now() + Duration::from_secs(5);
-    while pids.iter().any(|&p| alive(p)) && Instant::now() < deadline {
+    while pids.iter().any(|&p| launcher::alive(p)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let survivors: Vec<_> = pids.iter().filter(|&&p| alive(p)).collect();
+    let survivors: Vec<_> = pids.iter().filter(|&&p| launcher::alive(p)).collect();
     assert!(
         survivors.is_empty(),
         "processes outlived the interrupt: {survivors:?}"
@@ -77,9 +77,4 @@ fn wait(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
     }
     let _ = child.kill();
     None
-}
-
-/// Alive means present and not a zombie.
-fn alive(pid: i32) -> bool {
-    xtask::process::process_state(Pid::from_raw(pid)).is_some_and(|s| s != 'Z')
 }

@@ -142,10 +142,8 @@ fn editing_a_released_migration_fails_with_both_checksums() {
             .contains("released as of v0.1.0 unchanged")
     );
 
-    fx.write(
-        "migrations/0001_notes.up.sql",
-        &UP.replace("body text", "body varchar(80)"),
-    );
+    let edited = UP.replace("body text", "body varchar(80)");
+    fx.write("migrations/0001_notes.up.sql", &edited);
     assert_eq!(fx.run(&["gate", "migrations"]).code, 1);
     let report = fx.report();
     let diagnostics = gate_entry(&report, "migrations")["diagnostics"].to_string();
@@ -153,8 +151,63 @@ fn editing_a_released_migration_fails_with_both_checksums() {
         diagnostics.contains("migrations/0001_notes.up.sql"),
         "{diagnostics}"
     );
+    let expected = format!(
+        "released in v0.1.0 and since edited: sha256 {} then, {} now",
+        sha256(UP),
+        sha256(&edited)
+    );
+    assert!(diagnostics.contains(&expected), "{diagnostics}");
+}
+
+fn sha256(text: &str) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(text.as_bytes()))
+}
+
+#[test]
+fn a_tag_made_after_a_cached_pass_is_still_checked() {
+    let fx = fixture(&[("0001_notes.up.sql", UP), ("0001_notes.down.sql", DOWN)]);
+    git(&fx, &["init", "-q"]);
+    git(&fx, &["add", "-A"]);
+    git(&fx, &["commit", "-qm", "first"]);
+    fx.write("migrations/0001_notes.up.sql", &format!("{UP}-- edited\n"));
+    git(&fx, &["commit", "-qam", "edit"]);
+    assert_eq!(fx.run(&["gate", "migrations"]).code, 0, "no tag yet");
+
+    git(&fx, &["tag", "v0.1.0", "HEAD~1"]);
+    assert_eq!(
+        fx.run(&["gate", "migrations"]).code,
+        1,
+        "the new tag must not hit the cache"
+    );
+    assert_eq!(status(&fx.report(), "migrations"), "failed");
+}
+
+#[test]
+fn a_missing_down_does_not_blame_the_next_migration() {
+    let fx = fixture(&[
+        ("0001_notes.up.sql", UP),
+        (
+            "0002_tags.up.sql",
+            "ALTER TABLE notes ADD COLUMN tag text;\n",
+        ),
+        ("0002_tags.down.sql", "ALTER TABLE notes DROP COLUMN tag;\n"),
+    ]);
+    assert_eq!(fx.run(&["gate", "migrations"]).code, 1);
+    let report = fx.report();
+    let diagnostics = gate_entry(&report, "migrations")["diagnostics"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        diagnostics.len(),
+        1,
+        "only the missing down: {diagnostics:?}"
+    );
     assert!(
-        diagnostics.contains("released in v0.1.0 and since edited: sha256"),
-        "{diagnostics}"
+        diagnostics[0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no down migration")
     );
 }
