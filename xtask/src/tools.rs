@@ -65,7 +65,17 @@ impl Toolbox {
     pub fn pins(&self) -> BTreeMap<String, String> {
         self.manifest
             .iter()
-            .map(|(n, d)| (n.clone(), format!("{:?}:{}", d.source, d.version)))
+            .map(|(n, d)| {
+                // What is installed, not only its version: a changed package or binary is a new pin.
+                let what = format!(
+                    "{:?}:{}:{}:{}",
+                    d.source,
+                    package(n, d),
+                    bin(n, d),
+                    d.version
+                );
+                (n.clone(), what)
+            })
             .collect()
     }
 
@@ -163,7 +173,14 @@ impl Toolbox {
             Source::Npm => "npm",
             _ => "other",
         };
-        self.dir.join(kind).join(format!("{name}-{}", def.version))
+        // The package is part of the directory: pinning another package never reuses this one.
+        let package = package(name, def);
+        let dir = if package == name {
+            format!("{name}-{}", def.version)
+        } else {
+            format!("{name}-{package}-{}", def.version)
+        };
+        self.dir.join(kind).join(dir)
     }
 
     fn owned_bin_dir(&self, name: &str, def: &ToolDef) -> PathBuf {
@@ -436,9 +453,19 @@ mod tests {
     }
 
     #[test]
-    fn pins_name_the_source_and_version() {
+    fn pins_name_the_source_package_binary_and_version() {
         let manifest = BTreeMap::from([("pg".to_owned(), debian("postgresql-15"))]);
         let toolbox = Toolbox::new(Path::new("/nonexistent"), manifest, false);
-        assert_eq!(toolbox.pins()["pg"], "Debian:1.0");
+        assert_eq!(
+            toolbox.pins()["pg"],
+            "Debian:postgresql-15:gatehouse-test-no-such-binary:1.0"
+        );
+        let other = BTreeMap::from([("pg".to_owned(), debian("postgresql-16"))]);
+        let other = Toolbox::new(Path::new("/nonexistent"), other, false);
+        assert_ne!(
+            other.pins()["pg"],
+            toolbox.pins()["pg"],
+            "another package is another pin"
+        );
     }
 }
