@@ -1,4 +1,8 @@
 -- Users, roles and permissions (RBAC), refresh-token families.
+-- Fail fast rather than queue behind a lock held by live traffic (squawk: require-*-timeout).
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '60s';
+
 CREATE TABLE users (
     id            uuid PRIMARY KEY,
     email         text NOT NULL UNIQUE CHECK (email = lower(email) AND length(email) BETWEEN 3 AND 254),

@@ -1,4 +1,8 @@
 -- The audit log: append-only, enforced by the database itself.
+-- Fail fast rather than queue behind a lock held by live traffic (squawk: require-*-timeout).
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '60s';
+
 CREATE TABLE audit_events (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     occurred_at timestamptz NOT NULL DEFAULT now(),

@@ -51,6 +51,13 @@ pub struct TestDef {
 pub struct MigrationsDef {
     /// Directory of `<version>_<name>.up.sql` / `.down.sql` pairs, relative to the root.
     pub dir: String,
+    /// squawk's configuration (rules, allowances, PostgreSQL version) for linting the ups.
+    #[serde(default = "default_lint_config")]
+    pub lint_config: String,
+}
+
+fn default_lint_config() -> String {
+    ".squawk.toml".to_owned()
 }
 
 /// A committed file made by a command: the command's stdout, behind an optional header.

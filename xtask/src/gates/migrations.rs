@@ -2,6 +2,8 @@
 //! PostgreSQL: all up → all down (each must succeed; the schema must be back to empty) → all up
 //! (schema identical to the first time); and step-wise, each migration's down restores exactly the
 //! schema before its up. Released migrations (present at the last `v*` tag) must be unchanged.
+//! Every up is linted with squawk for operations unsafe on a live database; rules and allowances
+//! live in the repo's squawk configuration (`[migrations] lint_config`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -9,11 +11,13 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
+use crate::config::MigrationsDef;
 use crate::engine::gate::{Diagnostic, Gate, GateSpec, Inputs, RunCtx, Step, Verdict};
 
 pub struct Migrations {
     spec: GateSpec,
     dir: String,
+    lint_config: String,
 }
 
 /// One reversible migration: `<version>_<name>.up.sql` and `.down.sql`.
@@ -25,7 +29,8 @@ pub struct Migration {
 }
 
 impl Migrations {
-    pub fn new(root: &Path, dir: &str) -> Migrations {
+    pub fn new(root: &Path, def: &MigrationsDef) -> Migrations {
+        let dir = &def.dir;
         // Which migrations are released depends on the tags (and on a clone being complete).
         let git = super::git_dir(root);
         let refs = ["packed-refs", "refs/tags", "shallow"]
@@ -36,8 +41,12 @@ impl Migrations {
             version: 1,
             deps: Vec::new(),
             inputs: Inputs {
-                globs: vec![format!("{dir}/**"), "gatehouse.toml".to_owned()],
-                tools: vec!["postgresql".to_owned()],
+                globs: vec![
+                    format!("{dir}/**"),
+                    def.lint_config.clone(),
+                    "gatehouse.toml".to_owned(),
+                ],
+                tools: vec!["postgresql".to_owned(), "squawk".to_owned()],
                 env: Vec::new(),
                 facts: Vec::new(),
                 files: refs.to_vec(),
@@ -48,6 +57,7 @@ impl Migrations {
         Migrations {
             spec,
             dir: dir.to_owned(),
+            lint_config: def.lint_config.clone(),
         }
     }
 }
@@ -115,6 +125,46 @@ fn dump_step(url: &str) -> Step {
     )
     .tool("postgresql")
     .quiet_stdout()
+}
+
+/// squawk over every up (downs undo by design: dropping is their job).
+fn lint_step(config: Option<&str>, ups: &[String]) -> Step {
+    let mut step = Step::new("squawk", &["--reporter", "json"]).tool("squawk");
+    if let Some(config) = config {
+        step = step.args(["--config".to_owned(), config.to_owned()]);
+    }
+    step.args(ups.iter().cloned()).quiet_stdout()
+}
+
+/// One finding of squawk's JSON reporter (its lines count from 0).
+#[derive(serde::Deserialize)]
+struct LintFinding {
+    file: String,
+    line: u32,
+    message: String,
+    help: Option<String>,
+    rule_name: String,
+}
+
+/// squawk's findings as diagnostics at `file:line`, each naming its rule and the remedy.
+pub fn lint_findings(json: &str) -> Result<Vec<Diagnostic>> {
+    let findings: Vec<LintFinding> =
+        serde_json::from_str(json).context("squawk's JSON report did not parse")?;
+    Ok(findings
+        .into_iter()
+        .map(|f| {
+            let help = f.help.map(|h| format!(" {h}")).unwrap_or_default();
+            Diagnostic {
+                file: f.file,
+                line: f.line + 1,
+                level: "error".to_owned(),
+                message: format!(
+                    "{}: {}{help} (allow one statement with `-- squawk-ignore {}` above it)",
+                    f.rule_name, f.message, f.rule_name
+                ),
+            }
+        })
+        .collect())
 }
 
 fn git(args: &[&str]) -> Step {
@@ -307,6 +357,31 @@ impl Migrations {
         Ok(())
     }
 
+    /// squawk's verdict on every up; `Err` when squawk itself could not run.
+    fn lint(&self, ctx: &RunCtx, all: &[Migration], out: &mut Vec<Diagnostic>) -> Result<()> {
+        let ups: Vec<String> = all.iter().map(|m| m.up.clone()).collect();
+        let config = ctx
+            .root
+            .join(&self.lint_config)
+            .is_file()
+            .then_some(self.lint_config.as_str());
+        let run = ctx.exec(&lint_step(config, &ups))?;
+        let findings = lint_findings(&run.stdout).with_context(|| {
+            format!(
+                "squawk failed (exit {}): {}",
+                crate::engine::gate::code(&run),
+                run.stderr.trim()
+            )
+        })?;
+        anyhow::ensure!(
+            run.success() || !findings.is_empty(),
+            "squawk failed without findings: {}",
+            run.stderr.trim()
+        );
+        out.extend(findings);
+        Ok(())
+    }
+
     /// Files present at the last `v*` tag must be byte-identical now.
     fn released(&self, ctx: &RunCtx, out: &mut Vec<Diagnostic>) -> Result<Option<String>> {
         let shallow = ctx.exec(&git(&["rev-parse", "--is-shallow-repository"]))?;
@@ -370,6 +445,7 @@ impl Gate for Migrations {
     fn steps(&self) -> Vec<Step> {
         let url = "<ephemeral database>";
         vec![
+            lint_step(Some(&self.lint_config), &[format!("{}/*.up.sql", self.dir)]),
             git(&["rev-parse", "--is-shallow-repository"]),
             git(&["describe", "--tags", "--abbrev=0", "--match", "v*"]),
             changed_since_step("<last v* tag>", &self.dir),
@@ -399,6 +475,9 @@ impl Gate for Migrations {
                 )
             })
             .collect();
+        let missing_downs = out.len();
+        self.lint(ctx, &all, &mut out)?;
+        let linted = out.len();
         let before_release_check = out.len();
         let tag = self.released(ctx, &mut out)?;
         let release_findings = out.len() - before_release_check;
@@ -422,8 +501,12 @@ impl Gate for Migrations {
             Some(t) => format!("{release_findings} released as of {t} changed"),
         };
         let summary = format!(
-            "{} migrations, up/down/up and step-wise; {released}",
-            all.len()
+            "{} migrations, up/down/up and step-wise; {released}; {}",
+            all.len(),
+            match linted - missing_downs {
+                0 => "squawk: no unsafe operation".to_owned(),
+                n => format!("squawk: {n} finding(s)"),
+            }
         );
         if out.is_empty() {
             return Ok(Verdict::passed(Some(summary)));
@@ -465,5 +548,17 @@ mod tests {
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].down.as_deref(), Some("m/0001_a.down.sql"));
         assert_eq!(all[1].down, None);
+    }
+
+    #[test]
+    fn squawk_findings_point_at_one_based_lines_with_rule_and_remedy() {
+        let json = r#"[{"file":"m/0002_b.up.sql","line":4,"column":0,"level":"Warning","message":"Index blocks writes.","help":"Use `concurrently`.","rule_name":"require-concurrent-index-creation","column_end":3,"line_end":4}]"#;
+        let found = lint_findings(json).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].file.as_str(), found[0].line), ("m/0002_b.up.sql", 5));
+        assert!(found[0].message.starts_with(
+            "require-concurrent-index-creation: Index blocks writes. Use `concurrently`."
+        ));
+        assert!(lint_findings("Configuration error").is_err());
     }
 }

@@ -46,7 +46,7 @@ pub fn builtin(root: &Path, config: &Config) -> Vec<Arc<dyn Gate>> {
 pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
     let mut gates = builtin(root, config);
     if let Some(def) = &config.migrations {
-        gates.push(Arc::new(migrations::Migrations::new(root, &def.dir)));
+        gates.push(Arc::new(migrations::Migrations::new(root, def)));
     }
     if !config.codegen.is_empty() {
         gates.push(Arc::new(codegen::CodegenVerify::new(&config.codegen)));

@@ -5,11 +5,15 @@ use crate::support::{Fixture, gate_entry, reason, status};
 const UP: &str = "CREATE TABLE notes (id integer PRIMARY KEY, body text NOT NULL);\nCREATE INDEX notes_body ON notes (body);\n";
 const DOWN: &str = "DROP TABLE notes;\n";
 
+/// The repo's squawk rules: the fixture's small tables need no timeouts or 64-bit ids.
+const SQUAWK: &str = "pg_version = \"15.0\"\nassume_in_transaction = true\nexcluded_rules = [\"require-lock-timeout\", \"require-statement-timeout\", \"prefer-bigint-over-int\"]\n";
+
 fn fixture(files: &[(&str, &str)]) -> Fixture {
     let fx = Fixture::new("engine");
     let mut config = fx.read("gatehouse.toml");
-    config.push_str("\n[migrations]\ndir = \"migrations\"\n\n[tools.postgresql]\nsource = \"debian\"\nversion = \"15\"\nbin = \"psql\"\n");
+    config.push_str("\n[migrations]\ndir = \"migrations\"\n\n[tools.postgresql]\nsource = \"debian\"\nversion = \"15\"\nbin = \"psql\"\n\n[tools.squawk]\nsource = \"pip\"\npackage = \"squawk-cli\"\nversion = \"2.70.0\"\n");
     fx.write("gatehouse.toml", &config);
+    fx.write(".squawk.toml", SQUAWK);
     std::fs::create_dir_all(fx.path("migrations")).unwrap();
     for (name, sql) in files {
         fx.write(&format!("migrations/{name}"), sql);
@@ -209,5 +213,63 @@ fn a_missing_down_does_not_blame_the_next_migration() {
             .as_str()
             .unwrap_or("")
             .contains("no down migration")
+    );
+}
+
+const ADD_TAG: &str = "ALTER TABLE notes ADD COLUMN tag text;\n";
+
+#[test]
+fn an_unsafe_migration_fails_at_its_file_and_line_naming_the_rule() {
+    let fx = fixture(&[
+        ("0001_notes.up.sql", UP),
+        ("0001_notes.down.sql", DOWN),
+        (
+            "0002_tags.up.sql",
+            &format!("{ADD_TAG}CREATE INDEX notes_tag ON notes (tag);\n"),
+        ),
+        ("0002_tags.down.sql", "ALTER TABLE notes DROP COLUMN tag;\n"),
+    ]);
+    assert_eq!(fx.run(&["gate", "migrations"]).code, 1);
+    let report = fx.report();
+    let diagnostics = gate_entry(&report, "migrations")["diagnostics"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let lint: Vec<_> = diagnostics
+        .iter()
+        .filter(|d| {
+            d["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("require-concurrent-index-creation")
+        })
+        .collect();
+    assert_eq!(lint.len(), 1, "{diagnostics:?}");
+    assert_eq!(lint[0]["file"], "migrations/0002_tags.up.sql");
+    assert_eq!(lint[0]["line"], 2, "squawk counts from 0, reports from 1");
+    assert_eq!(diagnostics.len(), 1, "the down's DROP COLUMN is not linted");
+}
+
+#[test]
+fn allowances_in_the_migration_and_rules_in_the_repo_config_are_honoured() {
+    let files = [
+        ("0001_notes.up.sql", UP),
+        ("0001_notes.down.sql", DOWN),
+        (
+            "0002_tags.up.sql",
+            "ALTER TABLE notes ADD COLUMN tag text;\n-- squawk-ignore require-concurrent-index-creation\nCREATE INDEX notes_tag ON notes (tag);\n",
+        ),
+        ("0002_tags.down.sql", "ALTER TABLE notes DROP COLUMN tag;\n"),
+    ];
+    let fx = fixture(&files);
+    let run = fx.run(&["gate", "migrations"]);
+    assert_eq!(run.code, 0, "{}", fx.run_file("gates/migrations.log"));
+    // Without the repo's rules, the fixture's 32-bit id is a finding.
+    fx.write(".squawk.toml", "pg_version = \"15.0\"\nassume_in_transaction = true\n");
+    assert_eq!(fx.run(&["gate", "migrations"]).code, 1);
+    let diagnostics = gate_entry(&fx.report(), "migrations")["diagnostics"].to_string();
+    assert!(
+        diagnostics.contains("prefer-bigint-over-int"),
+        "{diagnostics}"
     );
 }
