@@ -84,10 +84,24 @@ pub async fn audit_events(
     Ok(Json(AuditPage { items, next_cursor }))
 }
 
+/// A role's name: lower-case letters, digits, `_` and `-`.
+#[derive(ToSchema)]
+#[schema(pattern = "^[a-z0-9_-]{1,63}$")]
+#[expect(dead_code, reason = "documents the items of `Roles::roles`")]
+struct RoleName(String);
+
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct Roles {
     /// The complete set of roles the user will have, e.g. `["admin", "member"]`.
+    #[schema(inline, value_type = Vec<RoleName>)]
     pub roles: Vec<String>,
+}
+
+fn is_role_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 #[utoipa::path(put, path = "/v1/admin/users/{id}/roles", tag = "admin", request_body = Roles, security(("bearer" = [])),
@@ -109,6 +123,12 @@ pub async fn put_roles(
     let mut roles = body.roles;
     roles.sort();
     roles.dedup();
+    // Role names are identifiers; anything else (a NUL PostgreSQL cannot compare) is no role.
+    if let Some(bad) = roles.iter().find(|r| !is_role_name(r)) {
+        return Err(ApiError::validation(
+            json!({"roles": format!("{bad:?} is not a role name (a-z, 0-9, `_`, `-`)")}),
+        ));
+    }
     let mut tx = state.db.begin().await?;
     let known: Vec<String> = sqlx::query_scalar("SELECT name FROM roles WHERE name = ANY($1)")
         .bind(&roles)

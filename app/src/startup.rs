@@ -80,18 +80,10 @@ pub fn pool(settings: &Settings) -> Result<PgPool> {
 /// The API router. Only the request-context layer sits on the routes (it needs the matched route
 /// template); the rest wrap the router once, so a request does not clone them per route.
 pub fn router(state: AppState) -> Router {
-    let (routes, _) = openapi::split();
     let settings = &state.settings;
     let cors =
         (!settings.cors_allowed_origins.is_empty()).then(|| cors(&settings.cors_allowed_origins));
-    let inner = routes
-        .fallback(error::not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(from_fn_with_state(
-            state.clone(),
-            middleware::request_context,
-        ))
-        .with_state(state.clone());
+    let inner = api_routes(state.clone());
     let outer = ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
@@ -102,6 +94,20 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
         .service(inner);
     Router::new().fallback_service(outer)
+}
+
+/// Every API route, from the `OpenApiRouter` alone (so each is in the document), with the
+/// request-context middleware; `router` adds the transport layers around it.
+pub fn api_routes(state: AppState) -> Router {
+    let (routes, _) = openapi::split();
+    routes
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::request_context,
+        ))
+        .with_state(state)
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

@@ -33,6 +33,104 @@ pub struct Config {
     /// The service's reversible SQL migrations (gate `migrations`).
     #[serde(default)]
     pub migrations: Option<MigrationsDef>,
+    /// The service as a running process: its release binary on an ephemeral database.
+    #[serde(default)]
+    pub service: Option<ServiceDef>,
+    /// Gate `api-fuzz`: schemathesis against the running service's OpenAPI document.
+    #[serde(default, rename = "api-fuzz")]
+    pub api_fuzz: Option<ApiFuzzDef>,
+}
+
+/// How to build and run the service. Strings in `env`, `setup` and request bodies may use
+/// `{database_url}`, `{listen}`, `{ops_listen}`, `{base_url}` and `{password}` (random per run).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceDef {
+    /// Cargo package and binary, built with `cargo build --release --locked`.
+    pub package: String,
+    pub bin: String,
+    /// Arguments that make the binary serve.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Path answering 2xx once the service can take traffic, e.g. `/readyz`.
+    pub ready: String,
+    /// Path serving the OpenAPI document.
+    #[serde(default)]
+    pub openapi: Option<String>,
+    /// The service's environment.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Commands of the same binary run before it serves (e.g. seeding the first admin).
+    #[serde(default)]
+    pub setup: Vec<SetupCommand>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupCommand {
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiFuzzDef {
+    /// Most test cases generated per operation and phase.
+    #[serde(default = "default_examples")]
+    pub examples: u32,
+    /// schemathesis checks that fail the gate.
+    #[serde(default = "default_checks")]
+    pub checks: Vec<String>,
+    /// A fixed seed makes runs repeatable; without one each run explores anew (the seed used
+    /// is in the report).
+    #[serde(default)]
+    pub seed: Option<String>,
+    /// Who calls the API, in order: each runs the operations its `paths` match.
+    pub identities: Vec<Identity>,
+}
+
+fn default_examples() -> u32 {
+    100
+}
+
+fn default_checks() -> Vec<String> {
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "response_schema_conformance",
+        "content_type_conformance",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// A caller: requests that end in a bearer token, and the operations it fuzzes.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    pub name: String,
+    /// Python regular expression over operation paths.
+    pub paths: String,
+    /// JSON requests made in order; the last one's response holds the token.
+    #[serde(default)]
+    pub requests: Vec<TokenRequest>,
+    /// JSON pointer to the token in the last response, e.g. `/access_token`.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub path: String,
+    pub body: serde_json::Value,
+}
+
+fn default_method() -> String {
+    "POST".to_owned()
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -234,6 +332,42 @@ impl Config {
                     "codegen.{name}.path: must be a path inside the workspace"
                 ));
             }
+        }
+        if let Some(fuzz) = &self.api_fuzz {
+            if self.service.is_none() {
+                problems.push(
+                    "api-fuzz: needs [service] (how to build and run the service)".to_owned(),
+                );
+            }
+            if fuzz.identities.is_empty() {
+                problems.push("api-fuzz.identities: name at least one caller".to_owned());
+            }
+            for (i, id) in fuzz.identities.iter().enumerate() {
+                if id.requests.is_empty() != id.token.is_none() {
+                    problems.push(format!(
+                        "api-fuzz.identities[{i}] ({}): `requests` and `token` go together",
+                        id.name
+                    ));
+                }
+            }
+            if fuzz
+                .seed
+                .as_ref()
+                .is_some_and(|s| s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()))
+            {
+                problems.push(
+                    "api-fuzz.seed: digits in a string, as schemathesis printed it (`Seed: N`)"
+                        .to_owned(),
+                );
+            }
+            if fuzz.examples == 0 {
+                problems.push("api-fuzz.examples: must be at least 1".to_owned());
+            }
+        }
+        if self.service.as_ref().is_some_and(|s| s.openapi.is_none()) && self.api_fuzz.is_some() {
+            problems.push(
+                "service.openapi: api-fuzz needs the path of the OpenAPI document".to_owned(),
+            );
         }
         for (name, pipeline) in &self.pipelines {
             for opt in &pipeline.optional {

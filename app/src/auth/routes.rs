@@ -20,9 +20,10 @@ use crate::startup::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
-    #[schema(example = "alice@example.com")]
+    #[schema(example = "alice@example.com", format = Email, max_length = 254)]
     pub email: String,
     /// 12 to 128 characters, at least 5 distinct, not containing the email address.
+    #[schema(min_length = 12, max_length = 128)]
     pub password: String,
     /// IANA time zone for recurring tasks' due dates (default `UTC`).
     #[schema(example = "Europe/Berlin")]
@@ -72,7 +73,7 @@ pub fn normalise_email(email: &str) -> Result<String, ApiError> {
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
         })
-        && !email.chars().any(char::is_whitespace);
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     if valid {
         Ok(email)
     } else {
@@ -181,11 +182,16 @@ pub async fn login(
 ) -> ApiResult<impl IntoResponse> {
     let email = canonical_email(&body.email);
     state.limiter.check(peer.ip(), &email, &state.metrics)?;
-    let user: Option<(Uuid, String)> =
+    // Registration refuses control characters, so no account has one; PostgreSQL could not even
+    // compare a NUL. Such a login is an unknown account (same dummy hash, same answer).
+    let user: Option<(Uuid, String)> = if email.chars().any(char::is_control) {
+        None
+    } else {
         sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
             .bind(&email)
             .fetch_optional(&state.db)
-            .await?;
+            .await?
+    };
     let stored = user.as_ref().map(|(_, hash)| hash.clone());
     let password = body.password;
     let ok = tokio::task::spawn_blocking(move || password::verify(&password, stored.as_deref()))

@@ -40,6 +40,7 @@ impl Frequency {
 pub struct Recurrence {
     pub frequency: Frequency,
     /// 1 to 366.
+    #[schema(minimum = 1, maximum = 366)]
     pub interval: u32,
 }
 

@@ -47,10 +47,12 @@ pub struct TaskPage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
-    /// 1 to 200 characters.
+    /// 1 to 200 characters, not only spaces, no control characters.
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$")]
     pub title: String,
-    /// Up to 4000 characters.
+    /// Up to 4000 characters, no NUL.
     #[serde(default)]
+    #[schema(max_length = 4000, pattern = r"^[^\u0000]*$")]
     pub description: String,
     pub due_at: Option<DateTime<Utc>>,
     /// Needs `due_at`: the series' first due date, repeated in the owner's time zone.
@@ -60,7 +62,9 @@ pub struct CreateTask {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchTask {
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$")]
     pub title: Option<String>,
+    #[schema(max_length = 4000, pattern = r"^[^\u0000]*$")]
     pub description: Option<String>,
     pub due_at: Option<DateTime<Utc>>,
     /// A lifecycle transition; illegal ones answer 409.
@@ -82,18 +86,29 @@ fn validate_text(
     title: Option<&str>,
     description: Option<&str>,
 ) {
-    if let Some(title) = title
-        && !(1..=200).contains(&title.trim().chars().count())
-    {
-        problems.insert("title".into(), json!("must be 1 to 200 characters"));
+    if let Some(title) = title {
+        if !(1..=200).contains(&title.chars().count()) || title.trim().is_empty() {
+            problems.insert(
+                "title".into(),
+                json!("must be 1 to 200 characters, not only spaces"),
+            );
+        } else if title.chars().any(char::is_control) {
+            problems.insert("title".into(), json!("must not contain control characters"));
+        }
     }
-    if let Some(description) = description
-        && description.chars().count() > 4000
-    {
-        problems.insert(
-            "description".into(),
-            json!("must be at most 4000 characters"),
-        );
+    if let Some(description) = description {
+        if description.chars().count() > 4000 {
+            problems.insert(
+                "description".into(),
+                json!("must be at most 4000 characters"),
+            );
+        } else if description.contains('\0') {
+            // PostgreSQL text cannot hold NUL; line breaks and tabs are fine.
+            problems.insert(
+                "description".into(),
+                json!("must not contain NUL (\\u0000)"),
+            );
+        }
     }
 }
 

@@ -138,6 +138,14 @@ async fn roles_are_granted_by_admins_and_take_effect_at_once() {
         .await
         .unwrap();
     assert_eq!(error_code(unknown).await, "validation_failed");
+    // Found by the `api-fuzz` gate: a NUL in a role name reached PostgreSQL and was a 500.
+    let not_a_name = app
+        .authed(Method::PUT, &roles, &admin)
+        .json(&json!({"roles": ["member", "\u{0}"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_a_name.status(), 422);
     let granted = app
         .authed(Method::PUT, &roles, &admin)
         .json(&json!({"roles": ["member", "admin"]}))

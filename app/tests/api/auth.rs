@@ -423,3 +423,16 @@ async fn login_is_limited_per_ip() {
             .contains(r#"rate_limited_total{scope="login_ip"} 1"#)
     );
 }
+
+/// Found by the `api-fuzz` gate: an email holding NUL reached PostgreSQL and was a 500.
+#[tokio::test]
+async fn emails_with_control_characters_are_refused_not_a_server_error() {
+    let app = spawn_app().await;
+    let registered = app.register("a\u{0}b@example.com").await;
+    assert_eq!(registered.status(), 422);
+    let registered = app.register("a\u{7}b@example.com").await;
+    assert_eq!(registered.status(), 422);
+    let login = app.login("a\u{0}b@example.com", PASSWORD).await;
+    assert_eq!(login.status(), 401, "an unknown account, like any other");
+    assert_eq!(error_code(login).await, "invalid_credentials");
+}

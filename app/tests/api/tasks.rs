@@ -310,3 +310,36 @@ async fn delete_is_soft_and_honours_if_match() {
             .unwrap();
     assert!(kept.0.is_some(), "the row is kept, marked deleted");
 }
+
+/// Found by the `api-fuzz` gate: text PostgreSQL cannot store, or that passed the trimmed length
+/// check but not the column's, was a 500.
+#[tokio::test]
+async fn text_the_database_cannot_store_is_a_validation_error() {
+    let app = spawn_app().await;
+    let alice = app.member("alice@example.com").await;
+    let padded = format!("  {}", "x".repeat(199));
+    for (task, field) in [
+        (json!({"title": "a\u{0}b"}), "title"),
+        (json!({"title": "tab\there"}), "title"),
+        (
+            json!({"title": "ok", "description": "nul \u{0} inside"}),
+            "description",
+        ),
+        (json!({"title": padded}), "title"),
+    ] {
+        let response = app
+            .authed(Method::POST, "/v1/tasks", &alice)
+            .json(&task)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422, "{task}");
+        let problem = body(response).await;
+        assert!(
+            problem["error"]["details"][field].is_string(),
+            "{field} is named: {problem}"
+        );
+    }
+    let accepted = json!({"title": "multi-line", "description": "line one\n\tline two"});
+    app.create_task(&alice, &accepted).await;
+}

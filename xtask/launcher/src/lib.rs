@@ -2,7 +2,9 @@
 //! (`cargo xtask dev up`, data gates) and the app's integration tests.
 
 mod postgres;
+mod service;
 mod system;
 
 pub use postgres::{Postgres, PostgresState};
-pub use system::{alive, free_port};
+pub use service::Service;
+pub use system::{alive, free_port, wait_until};

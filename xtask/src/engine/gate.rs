@@ -58,6 +58,8 @@ pub struct Step {
     pub program: String,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Variables in `env` whose values are shown as `[redacted]` (tokens, passwords).
+    pub secret: Vec<String>,
     /// Keep stdout out of the log: the gate renders it (e.g. clippy's JSON).
     pub quiet_stdout: bool,
 }
@@ -69,6 +71,7 @@ impl Step {
             program: program.to_owned(),
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             env: Vec::new(),
+            secret: Vec::new(),
             quiet_stdout: false,
         }
     }
@@ -92,6 +95,12 @@ impl Step {
         self
     }
 
+    /// An environment variable whose value never appears in logs or plans.
+    pub fn secret_env(mut self, key: &str, value: &str) -> Step {
+        self.secret.push(key.to_owned());
+        self.env(key, value)
+    }
+
     pub fn args<I: IntoIterator<Item = String>>(mut self, args: I) -> Step {
         self.args.extend(args);
         self
@@ -105,7 +114,13 @@ impl Step {
 
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let words = self.env.iter().map(|(k, v)| format!("{k}={}", quote(v)));
+        let words = self.env.iter().map(|(k, v)| {
+            if self.secret.contains(k) {
+                format!("{k}=[redacted]")
+            } else {
+                format!("{k}={}", quote(v))
+            }
+        });
         let words = words.chain(std::iter::once(quote(&self.program)));
         let words: Vec<_> = words.chain(self.args.iter().map(|a| quote(a))).collect();
         f.write_str(&words.join(" "))

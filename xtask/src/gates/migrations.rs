@@ -555,7 +555,10 @@ mod tests {
         let json = r#"[{"file":"m/0002_b.up.sql","line":4,"column":0,"level":"Warning","message":"Index blocks writes.","help":"Use `concurrently`.","rule_name":"require-concurrent-index-creation","column_end":3,"line_end":4}]"#;
         let found = lint_findings(json).unwrap();
         assert_eq!(found.len(), 1);
-        assert_eq!((found[0].file.as_str(), found[0].line), ("m/0002_b.up.sql", 5));
+        assert_eq!(
+            (found[0].file.as_str(), found[0].line),
+            ("m/0002_b.up.sql", 5)
+        );
         assert!(found[0].message.starts_with(
             "require-concurrent-index-creation: Index blocks writes. Use `concurrently`."
         ));

@@ -1,6 +1,7 @@
 //! The built-in gates, one module each, and gates declared in `gatehouse.toml`.
 
 mod advisories;
+mod api_fuzz;
 mod clippy;
 mod codegen;
 mod custom;
@@ -47,6 +48,14 @@ pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
     let mut gates = builtin(root, config);
     if let Some(def) = &config.migrations {
         gates.push(Arc::new(migrations::Migrations::new(root, def)));
+    }
+    if let (Some(service), Some(fuzz)) = (&config.service, &config.api_fuzz) {
+        let embedded: Vec<String> = config
+            .migrations
+            .iter()
+            .map(|m| format!("{}/**", m.dir))
+            .collect();
+        gates.push(Arc::new(api_fuzz::ApiFuzz::new(service, fuzz, &embedded)));
     }
     if !config.codegen.is_empty() {
         gates.push(Arc::new(codegen::CodegenVerify::new(&config.codegen)));

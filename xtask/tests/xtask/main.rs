@@ -1,5 +1,6 @@
 //! xtask's integration tests: the real binary against a small fixture workspace.
 
+mod api_fuzz;
 mod cli;
 mod codegen;
 mod dev;

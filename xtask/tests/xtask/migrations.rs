@@ -265,7 +265,10 @@ fn allowances_in_the_migration_and_rules_in_the_repo_config_are_honoured() {
     let run = fx.run(&["gate", "migrations"]);
     assert_eq!(run.code, 0, "{}", fx.run_file("gates/migrations.log"));
     // Without the repo's rules, the fixture's 32-bit id is a finding.
-    fx.write(".squawk.toml", "pg_version = \"15.0\"\nassume_in_transaction = true\n");
+    fx.write(
+        ".squawk.toml",
+        "pg_version = \"15.0\"\nassume_in_transaction = true\n",
+    );
     assert_eq!(fx.run(&["gate", "migrations"]).code, 1);
     let diagnostics = gate_entry(&fx.report(), "migrations")["diagnostics"].to_string();
     assert!(

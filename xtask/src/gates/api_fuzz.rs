@@ -1,0 +1,519 @@
+//! `api-fuzz`: the service's release build on an ephemeral PostgreSQL, fuzzed by schemathesis
+//! against its own OpenAPI document, one run per identity (member, admin, …) with that caller's
+//! token. Any 5xx, response-schema violation, undocumented status or wrong content type fails.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::config::{ApiFuzzDef, Identity, ServiceDef};
+use crate::engine::gate::{CARGO_TARGET, Gate, GateSpec, Inputs, RunCtx, Step, Verdict, code};
+
+pub struct ApiFuzz {
+    spec: GateSpec,
+    service: ServiceDef,
+    fuzz: ApiFuzzDef,
+}
+
+/// The environment variable that carries an identity's token into schemathesis's config.
+const TOKEN_VAR: &str = "GATEHOUSE_FUZZ_TOKEN";
+
+impl ApiFuzz {
+    /// `compiled`: files the binary embeds besides its sources (e.g. migrations).
+    pub fn new(service: &ServiceDef, fuzz: &ApiFuzzDef, compiled: &[String]) -> ApiFuzz {
+        let mut globs: Vec<String> = super::RUST_INPUTS.iter().map(|g| (*g).to_owned()).collect();
+        globs.extend(compiled.iter().cloned());
+        globs.push("gatehouse.toml".to_owned());
+        let spec = GateSpec {
+            name: "api-fuzz".to_owned(),
+            description: "schemathesis against the release build's OpenAPI document: no 5xx, no undocumented status or schema".to_owned(),
+            version: 1,
+            deps: Vec::new(),
+            inputs: Inputs {
+                globs,
+                tools: vec!["schemathesis".to_owned(), "postgresql".to_owned()],
+                env: vec!["RUSTFLAGS".to_owned()],
+                facts: Vec::new(),
+                files: Vec::new(),
+            },
+            resources: vec![CARGO_TARGET.to_owned()],
+            timeout: Duration::from_secs(2400),
+        };
+        ApiFuzz {
+            spec,
+            service: service.clone(),
+            fuzz: fuzz.clone(),
+        }
+    }
+
+    fn build_step(&self) -> Step {
+        Step::new("cargo", &["build", "--release", "--locked", "--package"]).args([
+            self.service.package.clone(),
+            "--bin".to_owned(),
+            self.service.bin.clone(),
+        ])
+    }
+
+    fn fuzz_step(&self, url: &str, identity: &Identity, dir: &Path) -> Step {
+        let config = dir.join(format!("{}.toml", identity.name));
+        let reports = dir.join(&identity.name);
+        let mut step = Step::new("schemathesis", &["--no-color", "--config-file"])
+            .tool("schemathesis")
+            .args([
+                config.display().to_string(),
+                "run".to_owned(),
+                url.to_owned(),
+                "--include-path-regex".to_owned(),
+                identity.paths.clone(),
+                "--checks".to_owned(),
+                self.fuzz.checks.join(","),
+                "--max-examples".to_owned(),
+                self.fuzz.examples.to_string(),
+                "--report".to_owned(),
+                "json,junit".to_owned(),
+                "--report-dir".to_owned(),
+                reports.display().to_string(),
+            ]);
+        if let Some(seed) = &self.fuzz.seed {
+            step = step.args(["--seed".to_owned(), seed.clone()]);
+        }
+        step
+    }
+}
+
+/// Values the configuration's `{name}` placeholders stand for.
+struct Vars(BTreeMap<&'static str, String>);
+
+impl Vars {
+    fn fill(&self, text: &str) -> String {
+        self.0.iter().fold(text.to_owned(), |acc, (name, value)| {
+            acc.replace(&format!("{{{name}}}"), value)
+        })
+    }
+
+    fn fill_json(&self, value: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => Value::String(self.fill(s)),
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.fill_json(v)).collect()),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), self.fill_json(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+}
+
+/// A password for the run's accounts: random, so none is committed.
+fn random_password() -> Result<String> {
+    let mut bytes = [0u8; 18];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
+    Ok(format!("Fz-{}", crate::engine::cache::hex(&bytes)))
+}
+
+/// The part of schemathesis's JSON report the gate judges.
+#[derive(Debug, Deserialize)]
+pub struct FuzzReport {
+    pub running_time: f64,
+    pub stop_reason: String,
+    pub operations: Operations,
+    pub test_cases: TestCases,
+    #[serde(default)]
+    pub failures: Vec<FuzzFailure>,
+    #[serde(default)]
+    pub errors: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Operations {
+    pub selected: u64,
+    pub tested: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TestCases {
+    pub generated: u64,
+    pub unique_failures: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FuzzFailure {
+    pub code: String,
+    pub title: String,
+    pub count: u64,
+    pub operations: Vec<String>,
+}
+
+impl FuzzReport {
+    /// The only `json-*.json` in a run's report directory.
+    pub fn read(dir: &Path) -> Result<FuzzReport> {
+        let file = std::fs::read_dir(dir)
+            .with_context(|| format!("no schemathesis report in {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("json-"))
+            })
+            .with_context(|| format!("no json-*.json report in {}", dir.display()))?;
+        let text = std::fs::read_to_string(&file)?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a schemathesis JSON report", file.display()))
+    }
+
+    /// What went wrong, one line per kind of failure; empty when the run proved something.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .failures
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} ×{} on {}",
+                    f.code,
+                    f.title,
+                    f.count,
+                    f.operations.join(", ")
+                )
+            })
+            .collect();
+        if !self.errors.is_empty() {
+            out.push(format!("{} error(s) while testing", self.errors.len()));
+        }
+        if self.operations.tested == 0 || self.test_cases.generated == 0 {
+            out.push("no operation was tested: a fuzzer that sends nothing has failed".to_owned());
+        }
+        if self.stop_reason != "completed" {
+            out.push(format!("the run stopped early: {}", self.stop_reason));
+        }
+        out
+    }
+}
+
+/// The counts of one or more runs, for the summary.
+#[derive(Debug, Default)]
+struct Totals {
+    operations: u64,
+    cases: u64,
+    failures: u64,
+    seconds: f64,
+}
+
+impl Gate for ApiFuzz {
+    fn spec(&self) -> &GateSpec {
+        &self.spec
+    }
+
+    fn steps(&self) -> Vec<Step> {
+        let url = format!("<service>{}", self.service.openapi.as_deref().unwrap_or(""));
+        let dir = Path::new("<run dir>/gates/api-fuzz");
+        let mut steps = vec![self.build_step()];
+        steps.extend(self.service.setup.iter().map(|s| {
+            Step::argv(
+                &[
+                    vec![format!("target/release/{}", self.service.bin)],
+                    s.args.clone(),
+                ]
+                .concat(),
+            )
+        }));
+        steps.push(Step::argv(
+            &[
+                vec![format!("target/release/{}", self.service.bin)],
+                self.service.args.clone(),
+            ]
+            .concat(),
+        ));
+        steps.extend(
+            self.fuzz
+                .identities
+                .iter()
+                .map(|id| self.fuzz_step(&url, id, dir)),
+        );
+        steps
+    }
+
+    fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
+        let built = ctx.exec(&self.build_step())?;
+        if !built.success() {
+            return Ok(Verdict::failed(format!(
+                "cargo build --release failed ({}); see the log",
+                code(&built)
+            )));
+        }
+        let dir = ctx.log_path.with_extension("");
+        std::fs::create_dir_all(&dir)?;
+        ctx.toolbox
+            .ensure("postgresql", &ctx.cancel, &|l| ctx.log(l))?;
+        let pg = launcher::Postgres::ephemeral()
+            .context("api-fuzz: cannot start an ephemeral PostgreSQL")?;
+        pg.create_database("fuzz")?;
+        let (port, ops_port) = (launcher::free_port()?, launcher::free_port()?);
+        let base = format!("http://127.0.0.1:{port}");
+        let vars = Vars(BTreeMap::from([
+            ("database_url", pg.url("fuzz")),
+            ("listen", format!("127.0.0.1:{port}")),
+            ("ops_listen", format!("127.0.0.1:{ops_port}")),
+            ("base_url", base.clone()),
+            ("password", random_password()?),
+        ]));
+        let binary = target_dir(&ctx.root)
+            .join("release")
+            .join(&self.service.bin);
+        let env: BTreeMap<String, String> = self
+            .service
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), vars.fill(v)))
+            .collect();
+        for setup in &self.service.setup {
+            let argv = [vec![binary.display().to_string()], setup.args.clone()].concat();
+            let mut step = Step::argv(&argv);
+            for (k, v) in self.service.env.iter().chain(&setup.env) {
+                step = if v.contains("{password}") {
+                    step.secret_env(k, &vars.fill(v))
+                } else {
+                    step.env(k, &vars.fill(v))
+                };
+            }
+            let out = ctx.exec(&step)?;
+            if !out.success() {
+                bail!(
+                    "service.setup `{}` failed ({}): {}",
+                    setup.args.join(" "),
+                    code(&out),
+                    out.stderr.trim()
+                );
+            }
+        }
+        let _service = self.start(ctx, &binary, &env, &base, &dir)?;
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let url = format!("{base}{}", self.service.openapi.as_deref().unwrap_or(""));
+        let mut totals = Totals::default();
+        let mut problems = Vec::new();
+        for identity in &self.fuzz.identities {
+            let token = token(&client, &base, identity, &vars)?;
+            let (report, seed) = self.fuzz_as(ctx, &url, identity, token.as_deref(), &dir)?;
+            totals.operations += report.operations.tested;
+            totals.cases += report.test_cases.generated;
+            totals.failures += report.test_cases.unique_failures;
+            totals.seconds += report.running_time;
+            ctx.log(&format!(
+                "[{}] {} of {} operations, {} test cases, {} unique failures; repeat with [api-fuzz] seed = \"{seed}\"",
+                identity.name,
+                report.operations.tested,
+                report.operations.selected,
+                report.test_cases.generated,
+                report.test_cases.unique_failures,
+            ));
+            problems.extend(
+                report
+                    .problems()
+                    .into_iter()
+                    .map(|p| format!("as {}: {p}", identity.name)),
+            );
+        }
+        let summary = format!(
+            "{} operations, {} test cases (≤{} per operation and phase), {} failures, {:.1}s fuzzing; reports in {}",
+            totals.operations,
+            totals.cases,
+            self.fuzz.examples,
+            totals.failures,
+            totals.seconds,
+            super::relative(&ctx.root, &dir.display().to_string())
+        );
+        if problems.is_empty() {
+            return Ok(Verdict::passed(Some(summary)));
+        }
+        Ok(Verdict::failed(problems.join("; ")).with_summary(summary))
+    }
+}
+
+impl ApiFuzz {
+    fn start(
+        &self,
+        ctx: &RunCtx,
+        binary: &Path,
+        env: &BTreeMap<String, String>,
+        base: &str,
+        dir: &Path,
+    ) -> Result<launcher::Service> {
+        let sh = xshell::Shell::new()?;
+        let args = &self.service.args;
+        let mut cmd = xshell::cmd!(sh, "{binary} {args...}");
+        for (k, v) in env {
+            cmd = cmd.env(k, v);
+        }
+        let log = dir.join("service.log");
+        ctx.log(&format!(
+            "$ {} {} &  (log: {})",
+            binary.display(),
+            args.join(" "),
+            log.display()
+        ));
+        let mut service = launcher::Service::start(&self.service.bin, cmd, &log)?;
+        let ready = format!("{base}{}", self.service.ready);
+        let probe = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        service
+            .wait_ready(Duration::from_secs(60), || {
+                probe
+                    .get(&ready)
+                    .send()
+                    .is_ok_and(|r| r.status().is_success())
+            })
+            .with_context(|| format!("service.ready: {ready} never answered 2xx"))?;
+        Ok(service)
+    }
+
+    fn fuzz_as(
+        &self,
+        ctx: &RunCtx,
+        url: &str,
+        identity: &Identity,
+        token: Option<&str>,
+        dir: &Path,
+    ) -> Result<(FuzzReport, String)> {
+        // The token reaches schemathesis through the environment, never the command line or log.
+        let config = match token {
+            Some(_) => format!("headers = {{ Authorization = \"Bearer ${{{TOKEN_VAR}}}\" }}\n"),
+            None => String::new(),
+        };
+        std::fs::write(dir.join(format!("{}.toml", identity.name)), config)?;
+        let mut step = self.fuzz_step(url, identity, dir);
+        if let Some(token) = token {
+            step = step.secret_env(TOKEN_VAR, token);
+        }
+        let out = ctx.exec(&step)?;
+        let reports = dir.join(&identity.name);
+        let report = FuzzReport::read(&reports).with_context(|| {
+            format!(
+                "schemathesis as {} wrote no report ({}): {}",
+                identity.name,
+                code(&out),
+                out.stderr.trim()
+            )
+        })?;
+        Ok((report, seed_of(&out.stdout)))
+    }
+}
+
+/// The seed schemathesis printed (`Seed: N`; too large for a JSON number without loss).
+fn seed_of(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Seed: "))
+        .unwrap_or("-")
+        .to_owned()
+}
+
+/// Performs the identity's requests; the last response's `token` pointer is its bearer token.
+fn token(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    identity: &Identity,
+    vars: &Vars,
+) -> Result<Option<String>> {
+    let mut last = serde_json::Value::Null;
+    for req in &identity.requests {
+        let method = reqwest::Method::from_bytes(req.method.as_bytes()).with_context(|| {
+            format!(
+                "api-fuzz.identities ({}): method `{}`",
+                identity.name, req.method
+            )
+        })?;
+        let response = client
+            .request(method, format!("{base}{}", req.path))
+            .json(&vars.fill_json(&req.body))
+            .send()
+            .with_context(|| format!("{} {} as {}", req.method, req.path, identity.name))?;
+        let status = response.status();
+        let text = response.text().unwrap_or_default();
+        if !status.is_success() {
+            bail!(
+                "api-fuzz.identities ({}): {} {} answered {status}: {text}",
+                identity.name,
+                req.method,
+                req.path
+            );
+        }
+        last = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    }
+    let Some(pointer) = &identity.token else {
+        return Ok(None);
+    };
+    last.pointer(pointer)
+        .and_then(serde_json::Value::as_str)
+        .map(|t| Some(t.to_owned()))
+        .with_context(|| {
+            format!(
+                "api-fuzz.identities ({}).token: no string at `{pointer}` in the last response",
+                identity.name
+            )
+        })
+}
+
+/// Cargo's target directory (`CARGO_TARGET_DIR`, else `<root>/target`).
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map_or_else(|| root.join("target"), |d| root.join(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(json: &str) -> FuzzReport {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn the_seed_comes_from_the_printed_line() {
+        let out = "Test cases:\n  5 generated\n\nSeed: 164938461618432283456789012345678901234\n";
+        assert_eq!(seed_of(out), "164938461618432283456789012345678901234");
+    }
+
+    const PASSED: &str = r#"{"seed": 7, "running_time": 3.5, "stop_reason": "completed",
+        "operations": {"total": 3, "selected": 3, "tested": 3},
+        "test_cases": {"generated": 250, "with_failures": 0, "unique_failures": 0},
+        "failures": [], "errors": []}"#;
+
+    #[test]
+    fn a_clean_run_has_no_problems_and_an_empty_one_is_a_failure() {
+        assert!(report(PASSED).problems().is_empty());
+        let empty = PASSED
+            .replace(r#""tested": 3"#, r#""tested": 0"#)
+            .replace("250", "0");
+        assert_eq!(report(&empty).problems().len(), 1);
+    }
+
+    #[test]
+    fn failures_name_code_count_and_operations() {
+        let failed = PASSED.replace(
+            r#""failures": []"#,
+            r#""failures": [{"type": "ServerError", "code": "ST101", "title": "Server error", "count": 2, "operations": ["POST /v1/tasks"]}]"#,
+        );
+        assert_eq!(
+            report(&failed).problems(),
+            vec!["ST101 Server error ×2 on POST /v1/tasks"]
+        );
+    }
+
+    #[test]
+    fn placeholders_are_filled_in_strings_and_json() {
+        let vars = Vars(BTreeMap::from([("password", "pw".to_owned())]));
+        assert_eq!(vars.fill("a {password} b {other}"), "a pw b {other}");
+        let body = serde_json::json!({"p": "{password}", "n": [1, "{password}"]});
+        assert_eq!(
+            vars.fill_json(&body),
+            serde_json::json!({"p": "pw", "n": [1, "pw"]})
+        );
+    }
+}
