@@ -276,6 +276,9 @@ pub struct ToolDef {
     pub with: Vec<String>,
     /// What a user should do when the tool is missing (system tools).
     pub remedy: Option<String>,
+    /// Where a Debian or system tool's binaries live when that is not on PATH (`{version}` is
+    /// filled in), e.g. `/usr/lib/postgresql/{version}/bin`; this directory goes first on PATH.
+    pub dir: Option<String>,
 }
 
 impl Config {

@@ -87,6 +87,8 @@ pub fn run(mut cmd: Command, sink: &Sink, deadline: Instant, cancel: &Cancel) ->
     let out = pump(child.stdout.take(), sink.log.clone(), sink.quiet_stdout);
     let err = pump(child.stderr.take(), sink.log.clone(), false);
     let pid = Pid::from_raw(i32::try_from(child.id()).context("pid out of range")?);
+    // Short commands (psql, git) are common: poll at 1 ms, backing off to 20 ms.
+    let mut nap = Duration::from_millis(1);
     let status = loop {
         if let Some(status) = child.try_wait().context("cannot wait for child process")? {
             break Ok(status);
@@ -97,7 +99,8 @@ pub fn run(mut cmd: Command, sink: &Sink, deadline: Instant, cancel: &Cancel) ->
         if Instant::now() >= deadline {
             break Err(Failure::TimedOut);
         }
-        thread::sleep(Duration::from_millis(20));
+        thread::sleep(nap);
+        nap = (nap * 2).min(Duration::from_millis(20));
     };
     // Whatever happened, nothing the tool started may outlive it.
     kill_tree(pid, &mut child);

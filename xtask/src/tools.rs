@@ -330,9 +330,15 @@ fn reports_version(text: &str, version: &str) -> bool {
 }
 
 /// Looks `bin` up on PATH and checks that its version output names the pinned version.
+/// The tool's binary in its `dir` when the pin names one (`{version}` filled in), else on PATH.
 fn on_path(name: &str, def: &ToolDef) -> Found {
     let bin = bin(name, def);
-    let Some(path) = which(&bin) else {
+    let path = match &def.dir {
+        Some(dir) => Some(PathBuf::from(dir.replace("{version}", &def.version)).join(&bin))
+            .filter(|p| p.is_file()),
+        None => which(&bin),
+    };
+    let Some(path) = path else {
         return Found::Missing;
     };
     let Ok(sh) = xshell::Shell::new() else {
@@ -435,6 +441,7 @@ mod tests {
             version_args: None,
             with: Vec::new(),
             remedy: None,
+            dir: None,
         }
     }
 
@@ -450,6 +457,25 @@ mod tests {
             err.to_string().contains("sudo apt-get update && sudo apt-get install -y --no-install-recommends postgresql-15"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_pinned_dir_is_used_before_path() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let versioned = dir.path().join("1.0/bin");
+        std::fs::create_dir_all(&versioned).unwrap();
+        let tool = versioned.join("gatehouse-test-no-such-binary");
+        std::fs::write(&tool, "#!/bin/sh\necho 'fake (Debian) 1.0'\n").unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let def = ToolDef {
+            dir: Some(format!("{}/{{version}}/bin", dir.path().display())),
+            ..debian("fake")
+        };
+        let manifest = BTreeMap::from([("pg".to_owned(), def)]);
+        let toolbox = Toolbox::new(Path::new("/nonexistent"), manifest, false);
+        let found = toolbox.ensure("pg", &Cancel::default(), &|_| {}).unwrap();
+        assert_eq!(found, vec![versioned]);
     }
 
     #[test]
