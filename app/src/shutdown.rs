@@ -1,22 +1,21 @@
 //! Graceful drain: on SIGTERM readiness turns 503 at once, the server keeps serving for the drain
 //! period, then stops accepting and gives in-flight requests until the deadline.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use gatehouse_sync::Flag;
 
-/// Shared by `/readyz` and the shutdown sequence.
+/// Shared by `/readyz` and the shutdown sequence (a latch modelled by loom in gatehouse-sync).
 #[derive(Clone, Debug, Default)]
 pub struct Drain {
-    draining: Arc<AtomicBool>,
+    draining: Flag,
 }
 
 impl Drain {
     pub fn start(&self) {
-        self.draining.store(true, Ordering::SeqCst);
+        self.draining.raise();
     }
 
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
+        self.draining.is_raised()
     }
 }
 

@@ -32,11 +32,7 @@ impl Workspace {
         }
         registry.validate()?;
         let allow_apt = settings.ci || nix::unistd::Uid::effective().is_root();
-        let toolbox = Arc::new(Toolbox::new(
-            &settings.root,
-            config.tools.clone(),
-            allow_apt,
-        ));
+        let toolbox = Arc::new(Toolbox::new(config.tools.clone(), allow_apt));
         let ws = Workspace {
             config,
             registry,

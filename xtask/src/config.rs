@@ -39,6 +39,42 @@ pub struct Config {
     /// Gate `api-fuzz`: schemathesis against the running service's OpenAPI document.
     #[serde(default, rename = "api-fuzz")]
     pub api_fuzz: Option<ApiFuzzDef>,
+    /// Gate `race`: tests under ThreadSanitizer.
+    #[serde(default)]
+    pub race: Option<UnderToolDef>,
+    /// Gate `loom`: loom models.
+    #[serde(default)]
+    pub loom: Option<UnderToolDef>,
+    /// Gate `miri`: tests under miri.
+    #[serde(default)]
+    pub miri: Option<UnderToolDef>,
+}
+
+/// Which tests a `race`, `loom` or `miri` gate runs: `cargo test --package … <targets> --
+/// <filters> --skip …`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnderToolDef {
+    pub packages: Vec<String>,
+    /// Cargo target selection, e.g. `["--lib"]` or `["--test", "loom"]`; every test target when
+    /// empty.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// libtest name filters: a test runs when its name contains one (all tests when empty).
+    #[serde(default)]
+    pub filters: Vec<String>,
+    /// libtest `--skip` patterns (e.g. tests that need I/O under miri).
+    #[serde(default)]
+    pub skip: Vec<String>,
+    /// ThreadSanitizer suppressions file (race only), when a dependency needs one.
+    #[serde(default)]
+    pub suppressions: Option<String>,
+    /// Environment for the test run, e.g. `MIRIFLAGS` or `LOOM_MAX_PREEMPTIONS`.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Tools from `[tools]` the selected tests use (e.g. `postgresql`).
+    #[serde(default)]
+    pub tools: Vec<String>,
 }
 
 /// How to build and run the service. Strings in `env`, `setup` and request bodies may use
@@ -372,6 +408,35 @@ impl Config {
                 "service.openapi: api-fuzz needs the path of the OpenAPI document".to_owned(),
             );
         }
+        for (gate, def) in [
+            ("race", &self.race),
+            ("loom", &self.loom),
+            ("miri", &self.miri),
+        ] {
+            let Some(def) = def else { continue };
+            if def.packages.is_empty() {
+                problems.push(format!(
+                    "{gate}.packages: name the packages whose tests it runs"
+                ));
+            }
+            if gate != "loom" && self.nightly().is_none() {
+                problems.push(format!(
+                    "{gate}: needs [tools.nightly] (source = \"rustup-toolchain\", a dated nightly)"
+                ));
+            }
+            for tool in &def.tools {
+                if !self.tools.contains_key(tool) {
+                    problems.push(format!(
+                        "{gate}.tools: unknown tool `{tool}` (add it under [tools.{tool}])"
+                    ));
+                }
+            }
+            if gate != "race" && def.suppressions.is_some() {
+                problems.push(format!(
+                    "{gate}.suppressions: only the race gate has suppressions"
+                ));
+            }
+        }
         for (name, pipeline) in &self.pipelines {
             for opt in &pipeline.optional {
                 if !pipeline.gates.contains(opt) {
@@ -385,6 +450,14 @@ impl Config {
             return Ok(());
         }
         Err(Failure::Config(format!("{}: {}", path.display(), problems.join("; "))).into())
+    }
+
+    /// The pinned nightly toolchain (`[tools.nightly]`), for the race and miri gates.
+    pub fn nightly(&self) -> Option<&str> {
+        self.tools
+            .get("nightly")
+            .filter(|t| t.source == Source::RustupToolchain)
+            .map(|t| t.version.as_str())
     }
 
     pub fn pipeline(&self, name: &str) -> Result<&Pipeline> {

@@ -10,7 +10,6 @@ use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -21,17 +20,18 @@ use nix::unistd::Pid;
 
 use crate::exit::Failure;
 
-/// Shared cancellation flag, set by the Ctrl-C handler and polled by every running tool.
+/// Shared cancellation flag, set by the Ctrl-C handler and polled by every running tool (a latch
+/// modelled by loom in gatehouse-sync).
 #[derive(Clone, Debug, Default)]
-pub struct Cancel(Arc<AtomicBool>);
+pub struct Cancel(gatehouse_sync::Flag);
 
 impl Cancel {
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.raise();
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.is_raised()
     }
 }
 

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -21,14 +20,11 @@ const COMPLETE: &str = ".gatehouse-complete";
 pub struct Toolbox {
     pub dir: PathBuf,
     pub manifest: BTreeMap<String, ToolDef>,
-    /// The pinned Rust toolchain (from `rust-toolchain.toml`), for rustup components and targets.
-    pub toolchain: String,
     /// apt may run: root, or `CI=true`.
     pub allow_apt: bool,
-    install_lock: Mutex<()>,
     /// Tools already found or installed in this process: their PATH directories. A tool is
-    /// probed once per run, not once per step.
-    ready: Mutex<BTreeMap<String, Vec<PathBuf>>>,
+    /// probed once per run, not once per step, and installed by one gate while others wait.
+    ready: gatehouse_sync::OnceMap<String, Vec<PathBuf>>,
 }
 
 /// What `doctor` reports for one tool.
@@ -50,14 +46,12 @@ enum Found {
 }
 
 impl Toolbox {
-    pub fn new(root: &Path, manifest: BTreeMap<String, ToolDef>, allow_apt: bool) -> Toolbox {
+    pub fn new(manifest: BTreeMap<String, ToolDef>, allow_apt: bool) -> Toolbox {
         Toolbox {
             dir: cache_dir(),
             manifest,
-            toolchain: pinned_toolchain(root),
             allow_apt,
-            install_lock: Mutex::new(()),
-            ready: Mutex::new(BTreeMap::new()),
+            ready: gatehouse_sync::OnceMap::default(),
         }
     }
 
@@ -90,27 +84,18 @@ impl Toolbox {
 
     /// Makes sure `name` is installed at its pinned version; returns directories to put on PATH.
     pub fn ensure(&self, name: &str, cancel: &Cancel, log: &dyn Fn(&str)) -> Result<Vec<PathBuf>> {
-        if let Some(dirs) = self.ready.lock().ok().and_then(|r| r.get(name).cloned()) {
-            return Ok(dirs);
-        }
-        let dirs = self.provision(name, cancel, log)?;
-        if let Ok(mut ready) = self.ready.lock() {
-            ready.insert(name.to_owned(), dirs.clone());
-        }
-        Ok(dirs)
+        self.ready
+            .get_or_try_init(&name.to_owned(), || self.provision(name, cancel, log))
     }
 
+    /// Found as pinned, else installed (once across xtask processes sharing the tool cache).
     fn provision(&self, name: &str, cancel: &Cancel, log: &dyn Fn(&str)) -> Result<Vec<PathBuf>> {
         let def = self.def(name)?;
         if let Found::Ok(dir) = self.find(name, def) {
             return Ok(dir.into_iter().collect());
         }
-        let _guard = self
-            .install_lock
-            .lock()
-            .map_err(|_| anyhow::anyhow!("tool install lock poisoned"))?;
         let _flock = self.lock_cache()?;
-        // Another gate or xtask process may have installed it while we waited.
+        // Another xtask process may have installed it while we waited.
         if let Found::Ok(dir) = self.find(name, def) {
             return Ok(dir.into_iter().collect());
         }
@@ -193,8 +178,8 @@ impl Toolbox {
 
     fn find(&self, name: &str, def: &ToolDef) -> Found {
         match def.source {
-            Source::RustupComponent => self.rustup_has("component", &package(name, def)),
-            Source::RustupTarget => self.rustup_has("target", &package(name, def)),
+            Source::RustupComponent => rustup_has("component", &package(name, def), &def.version),
+            Source::RustupTarget => rustup_has("target", &package(name, def), &def.version),
             Source::RustupToolchain => rustup_toolchain(&def.version),
             Source::Cargo | Source::Pip | Source::Npm => {
                 let dir = self.owned_bin_dir(name, def);
@@ -213,27 +198,6 @@ impl Toolbox {
         }
     }
 
-    fn rustup_has(&self, what: &str, item: &str) -> Found {
-        let sh = match xshell::Shell::new() {
-            Ok(sh) => sh,
-            Err(_) => return Found::Missing,
-        };
-        let tc = &self.toolchain;
-        let listed = process::probe(
-            xshell::cmd!(sh, "rustup {what} list --installed --toolchain {tc}").into(),
-        );
-        match listed {
-            Some(text)
-                if text
-                    .lines()
-                    .any(|l| l == item || l.starts_with(&format!("{item}-"))) =>
-            {
-                Found::Ok(None)
-            }
-            _ => Found::Missing,
-        }
-    }
-
     fn install(&self, name: &str, def: &ToolDef, cancel: &Cancel) -> Result<()> {
         let logs = self.dir.join("logs");
         std::fs::create_dir_all(&logs)
@@ -241,7 +205,8 @@ impl Toolbox {
         let log = logs.join(format!("{name}-{}.log", def.version));
         let sh = xshell::Shell::new()?;
         let home = self.home(name, def);
-        let (v, pkg, tc) = (&def.version, package(name, def), &self.toolchain);
+        // A component's or target's version is the toolchain it belongs to.
+        let (v, pkg, tc) = (&def.version, package(name, def), &def.version);
         let run = |cmd: xshell::Cmd<'_>| process::run_logged(cmd.into(), &log, cancel);
         if matches!(def.source, Source::Cargo | Source::Pip | Source::Npm) && home.exists() {
             std::fs::remove_dir_all(&home)
@@ -330,6 +295,27 @@ fn reports_version(text: &str, version: &str) -> bool {
 }
 
 /// Looks `bin` up on PATH and checks that its version output names the pinned version.
+/// Whether rustup lists `item` (a component or target) as installed on `toolchain`.
+fn rustup_has(what: &str, item: &str, toolchain: &str) -> Found {
+    let sh = match xshell::Shell::new() {
+        Ok(sh) => sh,
+        Err(_) => return Found::Missing,
+    };
+    let listed = process::probe(
+        xshell::cmd!(sh, "rustup {what} list --installed --toolchain {toolchain}").into(),
+    );
+    match listed {
+        Some(text)
+            if text
+                .lines()
+                .any(|l| l == item || l.starts_with(&format!("{item}-"))) =>
+        {
+            Found::Ok(None)
+        }
+        _ => Found::Missing,
+    }
+}
+
 /// The tool's binary in its `dir` when the pin names one (`{version}` filled in), else on PATH.
 fn on_path(name: &str, def: &ToolDef) -> Found {
     let bin = bin(name, def);
@@ -399,20 +385,6 @@ pub fn cache_dir() -> PathBuf {
     base.join("gatehouse").join("tools")
 }
 
-/// The channel in `rust-toolchain.toml`, or `stable`.
-fn pinned_toolchain(root: &Path) -> String {
-    let text = std::fs::read_to_string(root.join("rust-toolchain.toml")).unwrap_or_default();
-    let parsed: Option<toml::Table> = toml::from_str(&text).ok();
-    parsed
-        .and_then(|t| {
-            t.get("toolchain")?
-                .get("channel")?
-                .as_str()
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| "stable".to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -448,7 +420,7 @@ mod tests {
     #[test]
     fn without_root_or_ci_a_missing_debian_package_prints_the_apt_command() {
         let manifest = BTreeMap::from([("pg".to_owned(), debian("postgresql-15"))]);
-        let toolbox = Toolbox::new(Path::new("/nonexistent"), manifest, false);
+        let toolbox = Toolbox::new(manifest, false);
         let err = toolbox
             .ensure("pg", &Cancel::default(), &|_| {})
             .unwrap_err();
@@ -473,7 +445,7 @@ mod tests {
             ..debian("fake")
         };
         let manifest = BTreeMap::from([("pg".to_owned(), def)]);
-        let toolbox = Toolbox::new(Path::new("/nonexistent"), manifest, false);
+        let toolbox = Toolbox::new(manifest, false);
         let found = toolbox.ensure("pg", &Cancel::default(), &|_| {}).unwrap();
         assert_eq!(found, vec![versioned]);
     }
@@ -481,13 +453,13 @@ mod tests {
     #[test]
     fn pins_name_the_source_package_binary_and_version() {
         let manifest = BTreeMap::from([("pg".to_owned(), debian("postgresql-15"))]);
-        let toolbox = Toolbox::new(Path::new("/nonexistent"), manifest, false);
+        let toolbox = Toolbox::new(manifest, false);
         assert_eq!(
             toolbox.pins()["pg"],
             "Debian:postgresql-15:gatehouse-test-no-such-binary:1.0"
         );
         let other = BTreeMap::from([("pg".to_owned(), debian("postgresql-16"))]);
-        let other = Toolbox::new(Path::new("/nonexistent"), other, false);
+        let other = Toolbox::new(other, false);
         assert_ne!(
             other.pins()["pg"],
             toolbox.pins()["pg"],

@@ -251,7 +251,22 @@ mod tests {
         !matches!(tz.from_local_datetime(&local), LocalResult::None)
     }
 
+    /// Under miri (gate `miri`, ~1000× slower, no file system) a few cases, none persisted.
+    fn config() -> ProptestConfig {
+        if cfg!(miri) {
+            ProptestConfig {
+                cases: 4,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            }
+        } else {
+            ProptestConfig::default()
+        }
+    }
+
     proptest! {
+        #![proptest_config(config())]
+
         #[test]
         fn the_next_occurrence_is_strictly_later(zone in 0..ZONES.len(), a in anchor(), rule in rule(), n in 0..60_u32) {
             let tz = ZONES[zone];

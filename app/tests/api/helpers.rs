@@ -209,10 +209,15 @@ impl TestApp {
 
     /// Drains and stops the server; returns its result.
     pub async fn shutdown(&mut self) -> anyhow::Result<()> {
+        self.begin_shutdown();
+        (&mut self.server).await.expect("server task")
+    }
+
+    /// Starts the drain sequence (what SIGTERM does) without waiting for it.
+    pub fn begin_shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        (&mut self.server).await.expect("server task")
     }
 }
 

@@ -1,10 +1,11 @@
 //! `/healthz`, `/readyz`, `/metrics` (ops listener) and `/openapi.json`.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use reqwest::Method;
 
-use crate::helpers::{body, spawn_app};
+use crate::helpers::{body, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn healthz_reports_build_metadata_and_uptime() {
@@ -49,6 +50,46 @@ async fn readyz_turns_503_while_draining() {
         200,
         "liveness is unaffected"
     );
+}
+
+/// The drain sequence in process, on worker threads (the race gate runs it under
+/// ThreadSanitizer; `process::sigterm…` proves the same with a real signal).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn draining_on_worker_threads_completes_every_request_in_flight() {
+    let mut app = spawn_app_with(&[
+        ("APP_FAULT_LATENCY_MS", "1500"),
+        ("APP_DRAIN_SECONDS", "1"),
+        ("APP_SHUTDOWN_DEADLINE_SECONDS", "10"),
+    ])
+    .await;
+    let in_flight: Vec<_> = (0..8)
+        .map(|_| {
+            tokio::spawn(
+                app.client
+                    .get(format!("{}/.well-known/jwks.json", app.address))
+                    .send(),
+            )
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.begin_shutdown();
+    let mut draining = false;
+    for _ in 0..40 {
+        if app.get("/readyz").await.status() == 503 {
+            draining = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(draining, "/readyz turned 503 during the drain");
+    for request in in_flight {
+        let response = request
+            .await
+            .unwrap()
+            .expect("an in-flight request was dropped");
+        assert_eq!(response.status(), 200);
+    }
+    app.shutdown().await.expect("a clean stop");
 }
 
 #[tokio::test]

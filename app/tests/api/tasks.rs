@@ -98,7 +98,9 @@ async fn cursor_pagination_and_status_filter() {
     assert_eq!(open["items"].as_array().unwrap().len(), 4);
 }
 
-#[tokio::test]
+// Several worker threads: the concurrent first uses below really run in parallel (and the race
+// gate runs this test under ThreadSanitizer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn idempotency_key_replays_the_same_response_and_refuses_a_different_body() {
     let app = spawn_app().await;
     let user = app.member("idem@example.com").await;

@@ -3,7 +3,7 @@
 //! token. Any 5xx, response-schema violation, undocumented status or wrong content type fails.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -260,7 +260,7 @@ impl Gate for ApiFuzz {
             ("base_url", base.clone()),
             ("password", random_password()?),
         ]));
-        let binary = target_dir(&ctx.root)
+        let binary = super::cargo_target_dir(&ctx.root)
             .join("release")
             .join(&self.service.bin);
         let env: BTreeMap<String, String> = self
@@ -457,13 +457,6 @@ fn token(
                 identity.name
             )
         })
-}
-
-/// Cargo's target directory (`CARGO_TARGET_DIR`, else `<root>/target`).
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map_or_else(|| root.join("target"), |d| root.join(d))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod fmt;
 mod migrations;
 mod secrets;
 mod test;
+mod under_tool;
 mod workflows;
 mod yaml;
 
@@ -56,6 +57,18 @@ pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
             .map(|m| format!("{}/**", m.dir))
             .collect();
         gates.push(Arc::new(api_fuzz::ApiFuzz::new(service, fuzz, &embedded)));
+    }
+    let nightly = config.nightly().unwrap_or("nightly");
+    for (kind, def) in [
+        (under_tool::Kind::Race, &config.race),
+        (under_tool::Kind::Loom, &config.loom),
+        (under_tool::Kind::Miri, &config.miri),
+    ] {
+        if let Some(def) = def {
+            gates.push(Arc::new(under_tool::UnderTool::new(
+                kind, def, nightly, root,
+            )));
+        }
     }
     if !config.codegen.is_empty() {
         gates.push(Arc::new(codegen::CodegenVerify::new(&config.codegen)));
@@ -121,6 +134,13 @@ fn git_dir(root: &Path) -> std::path::PathBuf {
         .ok()
         .and_then(|link| link.strip_prefix("gitdir:").map(|p| root.join(p.trim())))
         .unwrap_or_else(|| root.join(".git"))
+}
+
+/// Cargo's target directory (`CARGO_TARGET_DIR`, else `<root>/target`).
+fn cargo_target_dir(root: &Path) -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .map_or_else(|| root.join("target"), |d| root.join(d))
 }
 
 /// Turns an absolute path a tool printed into one relative to the workspace root.

@@ -8,3 +8,4 @@ mod engine;
 mod interrupt;
 mod migrations;
 mod support;
+mod under_tool;

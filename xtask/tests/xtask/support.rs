@@ -53,11 +53,16 @@ impl Fixture {
             .arg(self.root())
             .args(args)
             .current_dir(self.root());
+        // The fixture's own cargo must not inherit the outer run's toolchain or flags (the race
+        // gate runs these tests under nightly with -Zsanitizer=thread).
         for var in [
             "CI",
             "GITHUB_ACTIONS",
             "GITHUB_STEP_SUMMARY",
             "FIXTURE_FLAVOUR",
+            "RUSTUP_TOOLCHAIN",
+            "RUSTFLAGS",
+            "RUSTDOCFLAGS",
         ] {
             cmd.env_remove(var);
         }
