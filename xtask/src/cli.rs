@@ -11,6 +11,7 @@ Exit codes:
   1    a gate failed, or a required gate was skipped while CI=true
   2    usage or configuration error (the message names the flag, file or key)
   3    a required tool or component is missing (the message names the remedy)
+  4    a release was refused before anything was done (dirty tree, existing tag, nothing to release)
   130  interrupted (Ctrl-C); every running tool was killed
 
 Reports: target/xtask/runs/<id>/{report.json,junit.xml,summary.md,gates/<gate>.log}";
@@ -88,6 +89,11 @@ pub enum Command {
         #[command(subcommand)]
         action: DevAction,
     },
+    /// Release: the next version and notes from conventional commits (`plan`).
+    Release {
+        #[command(subcommand)]
+        action: ReleaseAction,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell to generate completions for.
@@ -115,4 +121,12 @@ pub enum DevAction {
     Down,
     /// Show whether the local stack is running, and its connection settings.
     Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseAction {
+    /// The next version, its tag and release notes from the conventional commits since the last
+    /// `v*` tag; refuses (exit 4) a dirty tree, an existing tag or nothing to release. Changes
+    /// nothing.
+    Plan,
 }

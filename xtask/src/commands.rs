@@ -315,3 +315,22 @@ pub fn codegen(settings: &Settings, ws: &Workspace, check: bool, cancel: &Cancel
         Exit::Ok
     })
 }
+
+/// `cargo xtask release plan`: the next version and its notes; nothing changes.
+pub fn release_plan(settings: &Settings) -> Result<Exit> {
+    let plan = crate::release::plan(&settings.root)?;
+    if settings.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+        return Ok(Exit::Ok);
+    }
+    let since = plan.previous.as_deref().unwrap_or("the first commit");
+    println!(
+        "next release: {} (commit {}, {} commits since {since}, {} conventional)\n",
+        plan.tag,
+        &plan.commit[..plan.commit.len().min(12)],
+        plan.commits,
+        plan.conventional
+    );
+    print!("{}", plan.changelog);
+    Ok(Exit::Ok)
+}

@@ -13,6 +13,9 @@ pub enum Exit {
     Usage = 2,
     /// A required tool or component is missing and could not be installed.
     MissingTool = 3,
+    /// A release was refused before anything was done (dirty tree, existing tag, nothing to
+    /// release).
+    Refused = 4,
     /// Interrupted by Ctrl-C (SIGINT) or SIGTERM; every running tool was killed.
     Interrupted = 130,
 }
@@ -32,6 +35,8 @@ pub enum Failure {
     Config(String),
     #[error("{0}")]
     MissingTool(String),
+    #[error("refused: {0}")]
+    Refused(String),
     #[error("interrupted")]
     Interrupted,
     #[error("timed out")]
@@ -43,6 +48,7 @@ impl Failure {
         match self {
             Failure::Usage(_) | Failure::Config(_) => Exit::Usage,
             Failure::MissingTool(_) => Exit::MissingTool,
+            Failure::Refused(_) => Exit::Refused,
             Failure::Interrupted => Exit::Interrupted,
             Failure::TimedOut => Exit::GateFailed,
         }

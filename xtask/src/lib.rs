@@ -12,10 +12,11 @@ pub mod engine;
 pub mod exit;
 pub mod gates;
 pub mod process;
+pub mod release;
 pub mod settings;
 pub mod tools;
 
-use crate::cli::{Cli, Command, DevAction, ToolsAction};
+use crate::cli::{Cli, Command, DevAction, ReleaseAction, ToolsAction};
 use crate::commands::Workspace;
 use crate::exit::Exit;
 use crate::process::Cancel;
@@ -61,6 +62,9 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
         Command::Dev {
             action: DevAction::Status,
         } => dev::status(&settings),
+        Command::Release {
+            action: ReleaseAction::Plan,
+        } => commands::release_plan(&settings),
         Command::Completions { .. } => Ok(Exit::Ok),
     }
 }

@@ -7,5 +7,6 @@ mod dev;
 mod engine;
 mod interrupt;
 mod migrations;
+mod release;
 mod support;
 mod under_tool;

@@ -109,36 +109,13 @@ fn a_failing_down_fails_with_postgres_message() {
     );
 }
 
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the test makes a git history with a release tag"
-)]
-fn git(fx: &Fixture, args: &[&str]) {
-    let ok = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "user.name=t",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(fx.root())
-        .output()
-        .expect("git")
-        .status
-        .success();
-    assert!(ok, "git {args:?}");
-}
-
 #[test]
 fn editing_a_released_migration_fails_with_both_checksums() {
     let fx = fixture(&[("0001_notes.up.sql", UP), ("0001_notes.down.sql", DOWN)]);
-    git(&fx, &["init", "-q"]);
-    git(&fx, &["add", "-A"]);
-    git(&fx, &["commit", "-qm", "release"]);
-    git(&fx, &["tag", "v0.1.0"]);
+    fx.git(&["init", "-q"]);
+    fx.git(&["add", "-A"]);
+    fx.git(&["commit", "-qm", "release"]);
+    fx.git(&["tag", "v0.1.0"]);
     assert_eq!(fx.run(&["gate", "migrations"]).code, 0);
     assert!(
         gate_entry(&fx.report(), "migrations")["summary"]
@@ -171,14 +148,14 @@ fn sha256(text: &str) -> String {
 #[test]
 fn a_tag_made_after_a_cached_pass_is_still_checked() {
     let fx = fixture(&[("0001_notes.up.sql", UP), ("0001_notes.down.sql", DOWN)]);
-    git(&fx, &["init", "-q"]);
-    git(&fx, &["add", "-A"]);
-    git(&fx, &["commit", "-qm", "first"]);
+    fx.git(&["init", "-q"]);
+    fx.git(&["add", "-A"]);
+    fx.git(&["commit", "-qm", "first"]);
     fx.write("migrations/0001_notes.up.sql", &format!("{UP}-- edited\n"));
-    git(&fx, &["commit", "-qam", "edit"]);
+    fx.git(&["commit", "-qam", "edit"]);
     assert_eq!(fx.run(&["gate", "migrations"]).code, 0, "no tag yet");
 
-    git(&fx, &["tag", "v0.1.0", "HEAD~1"]);
+    fx.git(&["tag", "v0.1.0", "HEAD~1"]);
     assert_eq!(
         fx.run(&["gate", "migrations"]).code,
         1,

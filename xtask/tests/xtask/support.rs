@@ -90,6 +90,26 @@ impl Fixture {
         serde_json::from_str(&text).expect("report.json is JSON")
     }
 
+    /// Runs git in the fixture (a throw-away identity, no signing); panics when git fails.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "tests make git histories with tags"
+    )]
+    pub fn git(&self, args: &[&str]) {
+        let out = Command::new("git")
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(["-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
+            .args(args)
+            .current_dir(self.root())
+            .output()
+            .expect("git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn run_file(&self, name: &str) -> String {
         self.read(&format!("target/xtask/runs/latest/{name}"))
     }
