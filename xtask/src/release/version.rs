@@ -175,11 +175,14 @@ pub fn next(
     })
 }
 
+/// Which changes a section of the notes lists.
+type Selects = fn(&Change) -> bool;
+
 /// The release notes: breaking changes first, then features, fixes and performance; other
 /// conventional commits are left out (they change nothing users get).
 pub fn changelog(version: Version, date: &str, changes: &[Change]) -> String {
     let mut out = format!("## v{version} ({date})\n");
-    let sections: [(&str, fn(&Change) -> bool); 4] = [
+    let sections: [(&str, Selects); 4] = [
         ("Breaking changes", |c| c.breaking),
         ("Features", |c| !c.breaking && c.kind == "feat"),
         ("Fixes", |c| !c.breaking && c.kind == "fix"),
