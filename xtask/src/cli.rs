@@ -89,7 +89,7 @@ pub enum Command {
         #[command(subcommand)]
         action: DevAction,
     },
-    /// Release: the next version and notes from conventional commits (`plan`).
+    /// Release: the next version and notes (`plan`), the reproducible binary and image (`image`).
     Release {
         #[command(subcommand)]
         action: ReleaseAction,
@@ -129,4 +129,8 @@ pub enum ReleaseAction {
     /// `v*` tag; refuses (exit 4) a dirty tree, an existing tag or nothing to release. Changes
     /// nothing.
     Plan,
+    /// Build the planned release's reproducible static binary (`[release] target`) and its OCI
+    /// image (one layer: binary, CA certificates, non-root user) as an OCI layout under
+    /// `target/xtask/release/<tag>/oci`, checked by skopeo. Publishes nothing.
+    Image,
 }

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::CommandFactory;
 
 use crate::cli::Cli;
@@ -332,5 +332,47 @@ pub fn release_plan(settings: &Settings) -> Result<Exit> {
         plan.conventional
     );
     print!("{}", plan.changelog);
+    Ok(Exit::Ok)
+}
+
+/// `cargo xtask release image`: the planned release's binary and image, as an OCI layout.
+pub fn release_image(settings: &Settings, ws: &Workspace, cancel: &Cancel) -> Result<Exit> {
+    let (Some(service), Some(release)) = (&ws.config.service, &ws.config.release) else {
+        return Err(Failure::Config(format!(
+            "{}: `release image` needs [service] (package, bin) and [release] (source, image)",
+            crate::config::FILE
+        ))
+        .into());
+    };
+    let plan = crate::release::plan(&settings.root)?;
+    let dir = crate::gates::cargo_target_dir(&settings.root)
+        .join("xtask/release")
+        .join(&plan.tag);
+    std::fs::create_dir_all(&dir)?;
+    let ctx = crate::engine::gate::RunCtx::new(
+        &settings.root,
+        dir.join("image.log"),
+        ws.toolbox.clone(),
+        cancel.clone(),
+        std::time::Duration::from_secs(3600),
+    )?;
+    eprintln!(
+        "[gatehouse] release {}: building {} for {} …",
+        plan.tag, service.bin, release.target
+    );
+    let built = crate::release::image(&ctx, service, release, &plan).with_context(|| {
+        format!(
+            "release image failed; the log is {}",
+            ctx.log_path.display()
+        )
+    })?;
+    if settings.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&built)?);
+    } else {
+        println!(
+            "{} {}\n  binary  {} (sha256 {})\n  layout  {}",
+            built.image, built.digest, built.binary, built.binary_sha256, built.layout
+        );
+    }
     Ok(Exit::Ok)
 }

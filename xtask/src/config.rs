@@ -39,6 +39,9 @@ pub struct Config {
     /// Gate `api-fuzz`: schemathesis against the running service's OpenAPI document.
     #[serde(default, rename = "api-fuzz")]
     pub api_fuzz: Option<ApiFuzzDef>,
+    /// What a release publishes (`cargo xtask release …`).
+    #[serde(default)]
+    pub release: Option<ReleaseDef>,
     /// Gate `race`: tests under ThreadSanitizer.
     #[serde(default)]
     pub race: Option<UnderToolDef>,
@@ -48,6 +51,29 @@ pub struct Config {
     /// Gate `miri`: tests under miri.
     #[serde(default)]
     pub miri: Option<UnderToolDef>,
+}
+
+/// The release: the image of `[service]`'s binary and its labels.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseDef {
+    /// `org.opencontainers.image.source`: where the code lives.
+    pub source: String,
+    /// The image's repository name, e.g. `gatehouse/app`.
+    pub image: String,
+    /// Arguments after the entrypoint (the binary).
+    #[serde(default)]
+    pub cmd: Vec<String>,
+    /// Ports the image declares.
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    /// The static target the release binary is built for.
+    #[serde(default = "default_release_target")]
+    pub target: String,
+}
+
+fn default_release_target() -> String {
+    "x86_64-unknown-linux-musl".to_owned()
 }
 
 /// Which tests a `race`, `loom` or `miri` gate runs: `cargo test --package … <targets> --

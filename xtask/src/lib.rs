@@ -65,6 +65,9 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
         Command::Release {
             action: ReleaseAction::Plan,
         } => commands::release_plan(&settings),
+        Command::Release {
+            action: ReleaseAction::Image,
+        } => commands::release_image(&settings, &ws, cancel),
         Command::Completions { .. } => Ok(Exit::Ok),
     }
 }

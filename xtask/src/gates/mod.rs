@@ -137,7 +137,7 @@ fn git_dir(root: &Path) -> std::path::PathBuf {
 }
 
 /// Cargo's target directory (`CARGO_TARGET_DIR`, else `<root>/target`).
-fn cargo_target_dir(root: &Path) -> std::path::PathBuf {
+pub fn cargo_target_dir(root: &Path) -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .map_or_else(|| root.join("target"), |d| root.join(d))

@@ -1,13 +1,18 @@
 //! `cargo xtask release …`: everything after the merge gates refers to one version and one
 //! commit. `plan` decides the version and the notes from git; refusals come before any work.
 
+pub mod image;
 pub mod version;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+use sha2::Digest;
 
+use crate::config::{ReleaseDef, ServiceDef};
+use crate::engine::gate::{RunCtx, Step};
 use crate::exit::Failure;
 use version::{Change, Commit, Version};
 
@@ -122,5 +127,151 @@ pub fn plan(root: &Path) -> Result<Plan> {
         commits: all.len(),
         conventional: changes.len(),
         changelog: version::changelog(next, &date, &changes),
+    })
+}
+
+/// The reproducible static binary and its image, written as an OCI layout.
+#[derive(Debug, Serialize)]
+pub struct Built {
+    pub tag: String,
+    pub commit: String,
+    pub binary: String,
+    pub binary_sha256: String,
+    pub image: String,
+    pub digest: String,
+    pub layout: String,
+}
+
+/// Environment that makes the release build reproducible: timestamps from the commit, no
+/// machine paths and no symbols in the binary. (With `--target`, build scripts and proc-macros
+/// do not get these flags, so the host build is untouched.)
+pub fn reproducible_env(root: &Path, epoch: i64) -> Vec<(String, String)> {
+    let cargo_home = std::env::var("CARGO_HOME")
+        .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
+    let flags = [
+        format!("--remap-path-prefix={}=/build", root.display()),
+        format!("--remap-path-prefix={cargo_home}=/cargo"),
+        "-Cstrip=symbols".to_owned(),
+    ];
+    vec![
+        ("SOURCE_DATE_EPOCH".to_owned(), epoch.to_string()),
+        ("CARGO_ENCODED_RUSTFLAGS".to_owned(), flags.join("\u{1f}")),
+    ]
+}
+
+/// `cargo build` of the release binary for the static target.
+pub fn build_step(root: &Path, service: &ServiceDef, release: &ReleaseDef, epoch: i64) -> Step {
+    let mut step = Step::new("cargo", &["build", "--release", "--locked", "--target"])
+        .tool("release-target")
+        .args([
+            release.target.clone(),
+            "--package".to_owned(),
+            service.package.clone(),
+            "--bin".to_owned(),
+            service.bin.clone(),
+        ]);
+    for (key, value) in reproducible_env(root, epoch) {
+        step = step.env(&key, &value);
+    }
+    step
+}
+
+/// `skopeo inspect` of the layout: an independent reader must see the digest we wrote.
+fn inspect_step(layout: &Path, tag: &str) -> Step {
+    Step::new("skopeo", &["inspect", "--format", "{{.Digest}}"])
+        .tool("skopeo")
+        .args([format!("oci:{}:{tag}", layout.display())])
+}
+
+/// Builds the reproducible static binary of `[service]` at the planned release and assembles
+/// its image as an OCI layout under `target/xtask/release/<tag>/oci`, checked by skopeo.
+pub fn image(
+    ctx: &RunCtx,
+    service: &ServiceDef,
+    release: &ReleaseDef,
+    plan: &Plan,
+) -> Result<Built> {
+    let built = ctx.exec(&build_step(
+        &ctx.root,
+        service,
+        release,
+        plan.source_date_epoch,
+    ))?;
+    anyhow::ensure!(
+        built.success(),
+        "the release build failed ({}): {}",
+        crate::engine::gate::code(&built),
+        built
+            .stderr
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let binary_path = crate::gates::cargo_target_dir(&ctx.root)
+        .join(&release.target)
+        .join("release")
+        .join(&service.bin);
+    let binary = std::fs::read(&binary_path)
+        .with_context(|| format!("cannot read {}", binary_path.display()))?;
+    let ca = "/etc/ssl/certs/ca-certificates.crt";
+    let ca_certificates = std::fs::read(ca)
+        .with_context(|| format!("cannot read {ca}: install the `ca-certificates` package"))?;
+    let labels = BTreeMap::from([
+        (
+            "org.opencontainers.image.source".to_owned(),
+            release.source.clone(),
+        ),
+        (
+            "org.opencontainers.image.revision".to_owned(),
+            plan.commit.clone(),
+        ),
+        (
+            "org.opencontainers.image.version".to_owned(),
+            plan.version.clone(),
+        ),
+        (
+            "org.opencontainers.image.created".to_owned(),
+            image::rfc3339(plan.source_date_epoch),
+        ),
+        (
+            "org.opencontainers.image.title".to_owned(),
+            release.image.clone(),
+        ),
+    ]);
+    let assembled = image::build(&image::Spec {
+        name: service.bin.clone(),
+        binary: binary.clone(),
+        ca_certificates,
+        cmd: release.cmd.clone(),
+        ports: release.ports.clone(),
+        labels,
+        source_date_epoch: plan.source_date_epoch,
+    })?;
+    let layout = crate::gates::cargo_target_dir(&ctx.root)
+        .join("xtask/release")
+        .join(&plan.tag)
+        .join("oci");
+    if layout.exists() {
+        std::fs::remove_dir_all(&layout)?;
+    }
+    image::write_layout(&assembled, &layout, &plan.version)?;
+    let seen = ctx.exec(&inspect_step(&layout, &plan.version))?;
+    anyhow::ensure!(
+        seen.success() && seen.stdout.trim() == assembled.digest(),
+        "skopeo reads {} from the layout, not {}: {}",
+        seen.stdout.trim(),
+        assembled.digest(),
+        seen.stderr.trim()
+    );
+    Ok(Built {
+        tag: plan.tag.clone(),
+        commit: plan.commit.clone(),
+        binary: binary_path.display().to_string(),
+        binary_sha256: crate::engine::cache::hex(&sha2::Sha256::digest(&binary)),
+        image: format!("{}:{}", release.image, plan.version),
+        digest: assembled.digest(),
+        layout: layout.display().to_string(),
     })
 }
