@@ -291,10 +291,11 @@ fn reports_version(text: &str, version: &str) -> bool {
     let prefix = format!("{version}.");
     text.split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ',' | '/'))
         .map(|token| token.strip_prefix('v').unwrap_or(token))
+        // Build metadata is not part of the version (`0.4.7+ds-3+b7` is Debian's 0.4.7).
+        .map(|token| token.split_once('+').map_or(token, |(v, _)| v))
         .any(|token| token == version || token.starts_with(&prefix))
 }
 
-/// Looks `bin` up on PATH and checks that its version output names the pinned version.
 /// Whether rustup lists `item` (a component or target) as installed on `toolchain`.
 fn rustup_has(what: &str, item: &str, toolchain: &str) -> Found {
     let sh = match xshell::Shell::new() {
@@ -402,6 +403,8 @@ mod tests {
             "0.9.143"
         ));
         assert!(reports_version("actionlint v1.14.0.51", "1.14.0.51"));
+        assert!(reports_version("umoci version 0.4.7+ds-3+b7", "0.4.7"));
+        assert!(!reports_version("umoci version 0.4.70+ds", "0.4.7"));
     }
 
     fn debian(package: &str) -> ToolDef {

@@ -90,7 +90,8 @@ impl Fixture {
         serde_json::from_str(&text).expect("report.json is JSON")
     }
 
-    /// Runs git in the fixture (a throw-away identity, no signing); panics when git fails.
+    /// Runs git in the fixture (a throw-away identity, fixed dates, no signing): the same history
+    /// made twice has the same commit ids. Panics when git fails.
     #[expect(
         clippy::disallowed_methods,
         reason = "tests make git histories with tags"
@@ -100,6 +101,8 @@ impl Fixture {
             .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
             .args(["-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
             .args(args)
+            .env("GIT_AUTHOR_DATE", "2026-11-01T12:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2026-11-01T12:00:00Z")
             .current_dir(self.root())
             .output()
             .expect("git");
