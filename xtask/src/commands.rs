@@ -219,8 +219,14 @@ pub fn doctor(settings: &Settings, ws: &Workspace) -> Result<Exit> {
     if settings.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&health)?);
     } else {
+        let wanted = health
+            .iter()
+            .map(|h| h.wanted.len())
+            .max()
+            .unwrap_or(0)
+            .max(6);
         let mut out = format!(
-            "{:18} {:16} {:16} {:20} {}\n",
+            "{:18} {:16} {:wanted$} {:20} {}\n",
             "tool", "source", "wanted", "found", "status"
         );
         for h in &health {
@@ -228,7 +234,7 @@ pub fn doctor(settings: &Settings, ws: &Workspace) -> Result<Exit> {
             let found: String = found.chars().take(20).collect();
             let _ = writeln!(
                 out,
-                "{:18} {:16} {:16} {:20} {}",
+                "{:18} {:16} {:wanted$} {:20} {}",
                 h.name,
                 format!("{:?}", h.source),
                 h.wanted,
