@@ -42,6 +42,26 @@ impl Workspace {
         Ok(ws)
     }
 
+    /// What a command outside the gate engine runs its steps with: the root, a log, the tools.
+    fn command_ctx(
+        &self,
+        settings: &Settings,
+        log: std::path::PathBuf,
+        cancel: &Cancel,
+        timeout: std::time::Duration,
+    ) -> Result<crate::engine::gate::RunCtx> {
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        crate::engine::gate::RunCtx::new(
+            &settings.root,
+            log,
+            self.toolbox.clone(),
+            cancel.clone(),
+            timeout,
+        )
+    }
+
     /// Every pipeline names known gates whose tools are all in the manifest.
     fn check_pipelines(&self) -> Result<()> {
         for (name, pipeline) in &self.config.pipelines {
@@ -272,15 +292,8 @@ pub fn codegen(settings: &Settings, ws: &Workspace, check: bool, cancel: &Cancel
         ))
         .into());
     }
-    let dir = settings.root.join("target/xtask");
-    std::fs::create_dir_all(&dir)?;
-    let ctx = crate::engine::gate::RunCtx::new(
-        &settings.root,
-        dir.join("codegen.log"),
-        ws.toolbox.clone(),
-        cancel.clone(),
-        crate::codegen::TIMEOUT,
-    )?;
+    let log = settings.root.join("target/xtask/codegen.log");
+    let ctx = ws.command_ctx(settings, log, cancel, crate::codegen::TIMEOUT)?;
     let mut stale = 0;
     for (name, file) in &ws.config.codegen {
         let (committed, generated) = match crate::codegen::Check::of(&ctx, name, file)? {
@@ -351,17 +364,11 @@ pub fn release_image(settings: &Settings, ws: &Workspace, cancel: &Cancel) -> Re
         .into());
     };
     let plan = crate::release::plan(&settings.root)?;
-    let dir = crate::gates::cargo_target_dir(&settings.root)
+    let log = crate::gates::cargo_target_dir(&settings.root)
         .join("xtask/release")
-        .join(&plan.tag);
-    std::fs::create_dir_all(&dir)?;
-    let ctx = crate::engine::gate::RunCtx::new(
-        &settings.root,
-        dir.join("image.log"),
-        ws.toolbox.clone(),
-        cancel.clone(),
-        std::time::Duration::from_secs(3600),
-    )?;
+        .join(&plan.tag)
+        .join("image.log");
+    let ctx = ws.command_ctx(settings, log, cancel, std::time::Duration::from_secs(3600))?;
     eprintln!(
         "[gatehouse] release {}: building {} for {} …",
         plan.tag, service.bin, release.target
