@@ -62,6 +62,8 @@ pub struct Step {
     pub secret: Vec<String>,
     /// Keep stdout out of the log: the gate renders it (e.g. clippy's JSON).
     pub quiet_stdout: bool,
+    /// Where it runs, when not the workspace root (tools that leave caches in their directory).
+    pub dir: Option<PathBuf>,
 }
 
 impl Step {
@@ -73,6 +75,7 @@ impl Step {
             env: Vec::new(),
             secret: Vec::new(),
             quiet_stdout: false,
+            dir: None,
         }
     }
 
@@ -103,6 +106,12 @@ impl Step {
 
     pub fn args<I: IntoIterator<Item = String>>(mut self, args: I) -> Step {
         self.args.extend(args);
+        self
+    }
+
+    /// Runs the step in `dir` instead of the workspace root.
+    pub fn in_dir(mut self, dir: &Path) -> Step {
+        self.dir = Some(dir.to_path_buf());
         self
     }
 
@@ -308,7 +317,7 @@ impl RunCtx {
         let path = self.path_for(step)?;
         self.log(&format!("$ {step}"));
         let sh = xshell::Shell::new()?;
-        sh.change_dir(&self.root);
+        sh.change_dir(step.dir.as_deref().unwrap_or(&self.root));
         let program = &step.program;
         let args = &step.args;
         // Logs are files: no colour codes in them.

@@ -60,8 +60,10 @@ impl ApiFuzz {
     fn fuzz_step(&self, url: &str, identity: &Identity, dir: &Path) -> Step {
         let config = dir.join(format!("{}.toml", identity.name));
         let reports = dir.join(&identity.name);
+        // In the run directory: schemathesis and hypothesis leave their caches where they run.
         let mut step = Step::new("schemathesis", &["--no-color", "--config-file"])
             .tool("schemathesis")
+            .in_dir(dir)
             .args([
                 config.display().to_string(),
                 "run".to_owned(),
