@@ -110,7 +110,7 @@ fn is_role_name(name: &str) -> bool {
         (status = 200, description = "The user's roles now", body = Roles),
         (status = 403, description = "Needs `users.manage`", body = ErrorEnvelope),
         (status = 404, description = "No such user", body = ErrorEnvelope),
-        (status = 422, description = "Unknown role", body = ErrorEnvelope),
+        (status = 422, description = "Unknown role, or not a role name (`validation_failed`)", body = ErrorEnvelope),
     ))]
 pub async fn put_roles(
     State(state): State<AppState>,

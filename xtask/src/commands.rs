@@ -364,10 +364,7 @@ pub fn release_image(settings: &Settings, ws: &Workspace, cancel: &Cancel) -> Re
         .into());
     };
     let plan = crate::release::plan(&settings.root)?;
-    let log = crate::gates::cargo_target_dir(&settings.root)
-        .join("xtask/release")
-        .join(&plan.tag)
-        .join("image.log");
+    let log = crate::release::dir(&settings.root, &plan.tag).join("image.log");
     let ctx = ws.command_ctx(settings, log, cancel, std::time::Duration::from_secs(3600))?;
     eprintln!(
         "[gatehouse] release {}: building {} for {} …",

@@ -221,6 +221,45 @@ impl TestApp {
     }
 }
 
+/// `n` requests to a route slowed by `APP_FAULT_LATENCY_MS`, started now: in flight when a
+/// shutdown begins.
+pub fn in_flight(
+    client: &reqwest::Client,
+    base: &str,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<reqwest::Result<Response>>> {
+    (0..n)
+        .map(|_| tokio::spawn(client.get(format!("{base}/.well-known/jwks.json")).send()))
+        .collect()
+}
+
+/// Polls `/readyz` every 50 ms until it answers 503 (the drain has begun); `None` after 2 s.
+pub async fn until_draining(client: &reqwest::Client, base: &str) -> Option<Response> {
+    for _ in 0..40 {
+        let response = client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .expect("still serving while draining");
+        if response.status() == 503 {
+            return Some(response);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// Every request started by `in_flight` completed with 200.
+pub async fn all_completed(requests: Vec<tokio::task::JoinHandle<reqwest::Result<Response>>>) {
+    for request in requests {
+        let response = request
+            .await
+            .unwrap()
+            .expect("an in-flight request was dropped");
+        assert_eq!(response.status(), 200);
+    }
+}
+
 pub async fn body(response: Response) -> Value {
     let status = response.status();
     let text = response.text().await.expect("body");

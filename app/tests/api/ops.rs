@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 
-use crate::helpers::{body, spawn_app, spawn_app_with};
+use crate::helpers::{all_completed, body, in_flight, spawn_app, spawn_app_with, until_draining};
 
 #[tokio::test]
 async fn healthz_reports_build_metadata_and_uptime() {
@@ -62,33 +62,12 @@ async fn draining_on_worker_threads_completes_every_request_in_flight() {
         ("APP_SHUTDOWN_DEADLINE_SECONDS", "10"),
     ])
     .await;
-    let in_flight: Vec<_> = (0..8)
-        .map(|_| {
-            tokio::spawn(
-                app.client
-                    .get(format!("{}/.well-known/jwks.json", app.address))
-                    .send(),
-            )
-        })
-        .collect();
+    let requests = in_flight(&app.client, &app.address, 8);
     tokio::time::sleep(Duration::from_millis(300)).await;
     app.begin_shutdown();
-    let mut draining = false;
-    for _ in 0..40 {
-        if app.get("/readyz").await.status() == 503 {
-            draining = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(draining, "/readyz turned 503 during the drain");
-    for request in in_flight {
-        let response = request
-            .await
-            .unwrap()
-            .expect("an in-flight request was dropped");
-        assert_eq!(response.status(), 200);
-    }
+    let ready = until_draining(&app.client, &app.address).await;
+    assert!(ready.is_some(), "/readyz turned 503 during the drain");
+    all_completed(requests).await;
     app.shutdown().await.expect("a clean stop");
 }
 

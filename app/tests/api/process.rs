@@ -14,7 +14,7 @@ use nix::unistd::Pid;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, body};
+use crate::helpers::{PASSWORD, all_completed, body, in_flight, until_draining};
 
 struct Binary {
     child: Child,
@@ -291,40 +291,15 @@ async fn sigterm_turns_readiness_503_drains_and_completes_every_request_in_fligh
     ])
     .await;
     let client = reqwest::Client::new();
-    let in_flight: Vec<_> = (0..8)
-        .map(|_| {
-            tokio::spawn(
-                client
-                    .get(format!("{}/.well-known/jwks.json", app.address))
-                    .send(),
-            )
-        })
-        .collect();
+    let requests = in_flight(&client, &app.address, 8);
     tokio::time::sleep(Duration::from_millis(300)).await;
     app.sigterm();
-    // Readiness turns 503 as soon as the signal is handled (polled: slower under the race gate).
-    let mut ready = None;
-    for _ in 0..40 {
-        let response = client
-            .get(format!("{}/readyz", app.address))
-            .send()
-            .await
-            .expect("still serving while draining");
-        if response.status() == 503 {
-            ready = Some(response);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let ready = ready.expect("/readyz answered 503 within 2 s of SIGTERM");
+    // Readiness turns 503 once the signal is handled, which is asynchronous: polled.
+    let ready = until_draining(&client, &app.address)
+        .await
+        .expect("/readyz answered 503 within 2 s of SIGTERM");
     assert_eq!(body(ready).await["status"], "draining");
-    for request in in_flight {
-        let response = request
-            .await
-            .unwrap()
-            .expect("an in-flight request was dropped");
-        assert_eq!(response.status(), 200);
-    }
+    all_completed(requests).await;
     assert_eq!(app.wait(Duration::from_secs(20)).await, Some(0));
     assert!(
         client

@@ -123,6 +123,8 @@ fn random_password() -> Result<String> {
 pub struct FuzzReport {
     pub running_time: f64,
     pub stop_reason: String,
+    /// schemathesis's own verdict: a non-zero code fails the gate even if nothing else is named.
+    pub exit_code: i32,
     pub operations: Operations,
     pub test_cases: TestCases,
     #[serde(default)]
@@ -191,6 +193,12 @@ impl FuzzReport {
         if self.stop_reason != "completed" {
             out.push(format!("the run stopped early: {}", self.stop_reason));
         }
+        if self.exit_code != 0 && out.is_empty() {
+            out.push(format!(
+                "schemathesis exited with code {} without naming a failure; see the log",
+                self.exit_code
+            ));
+        }
         out
     }
 }
@@ -212,23 +220,16 @@ impl Gate for ApiFuzz {
     fn steps(&self) -> Vec<Step> {
         let url = format!("<service>{}", self.service.openapi.as_deref().unwrap_or(""));
         let dir = Path::new("<run dir>/gates/api-fuzz");
+        let binary = format!("target/release/{}", self.service.bin);
+        let none = Vars(BTreeMap::new());
         let mut steps = vec![self.build_step()];
-        steps.extend(self.service.setup.iter().map(|s| {
-            Step::argv(
-                &[
-                    vec![format!("target/release/{}", self.service.bin)],
-                    s.args.clone(),
-                ]
-                .concat(),
-            )
-        }));
-        steps.push(Step::argv(
-            &[
-                vec![format!("target/release/{}", self.service.bin)],
-                self.service.args.clone(),
-            ]
-            .concat(),
-        ));
+        steps.extend(
+            self.service
+                .setup
+                .iter()
+                .map(|s| self.binary_step(&binary, &s.args, &s.env, &none)),
+        );
+        steps.push(self.binary_step(&binary, &self.service.args, &BTreeMap::new(), &none));
         steps.extend(
             self.fuzz
                 .identities
@@ -264,24 +265,11 @@ impl Gate for ApiFuzz {
         ]));
         let binary = super::cargo_target_dir(&ctx.root)
             .join("release")
-            .join(&self.service.bin);
-        let env: BTreeMap<String, String> = self
-            .service
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), vars.fill(v)))
-            .collect();
+            .join(&self.service.bin)
+            .display()
+            .to_string();
         for setup in &self.service.setup {
-            let argv = [vec![binary.display().to_string()], setup.args.clone()].concat();
-            let mut step = Step::argv(&argv);
-            for (k, v) in self.service.env.iter().chain(&setup.env) {
-                step = if v.contains("{password}") {
-                    step.secret_env(k, &vars.fill(v))
-                } else {
-                    step.env(k, &vars.fill(v))
-                };
-            }
-            let out = ctx.exec(&step)?;
+            let out = ctx.exec(&self.binary_step(&binary, &setup.args, &setup.env, &vars))?;
             if !out.success() {
                 bail!(
                     "service.setup `{}` failed ({}): {}",
@@ -291,7 +279,8 @@ impl Gate for ApiFuzz {
                 );
             }
         }
-        let _service = self.start(ctx, &binary, &env, &base, &dir)?;
+        let serve = self.binary_step(&binary, &self.service.args, &BTreeMap::new(), &vars);
+        let _service = self.start(ctx, &serve, &base, &dir)?;
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?;
@@ -337,27 +326,42 @@ impl Gate for ApiFuzz {
 }
 
 impl ApiFuzz {
+    /// `binary args…` with `[service.env]` and `extra` filled in; values made from `{password}`
+    /// print as `[redacted]`.
+    fn binary_step(
+        &self,
+        binary: &str,
+        args: &[String],
+        extra: &BTreeMap<String, String>,
+        vars: &Vars,
+    ) -> Step {
+        let mut step = Step::argv(&[vec![binary.to_owned()], args.to_vec()].concat());
+        for (k, v) in self.service.env.iter().chain(extra) {
+            step = if v.contains("{password}") {
+                step.secret_env(k, &vars.fill(v))
+            } else {
+                step.env(k, &vars.fill(v))
+            };
+        }
+        step
+    }
+
+    /// Starts `serve` in the background and waits until `[service] ready` answers 2xx.
     fn start(
         &self,
         ctx: &RunCtx,
-        binary: &Path,
-        env: &BTreeMap<String, String>,
+        serve: &Step,
         base: &str,
         dir: &Path,
     ) -> Result<launcher::Service> {
         let sh = xshell::Shell::new()?;
-        let args = &self.service.args;
-        let mut cmd = xshell::cmd!(sh, "{binary} {args...}");
-        for (k, v) in env {
+        let (program, args) = (&serve.program, &serve.args);
+        let mut cmd = xshell::cmd!(sh, "{program} {args...}");
+        for (k, v) in &serve.env {
             cmd = cmd.env(k, v);
         }
         let log = dir.join("service.log");
-        ctx.log(&format!(
-            "$ {} {} &  (log: {})",
-            binary.display(),
-            args.join(" "),
-            log.display()
-        ));
+        ctx.log(&format!("$ {serve} &  (log: {})", log.display()));
         let mut service = launcher::Service::start(&self.service.bin, cmd, &log)?;
         let ready = format!("{base}{}", self.service.ready);
         let probe = reqwest::blocking::Client::builder()
@@ -475,7 +479,7 @@ mod tests {
         assert_eq!(seed_of(out), "164938461618432283456789012345678901234");
     }
 
-    const PASSED: &str = r#"{"seed": 7, "running_time": 3.5, "stop_reason": "completed",
+    const PASSED: &str = r#"{"seed": 7, "running_time": 3.5, "stop_reason": "completed", "exit_code": 0,
         "operations": {"total": 3, "selected": 3, "tested": 3},
         "test_cases": {"generated": 250, "with_failures": 0, "unique_failures": 0},
         "failures": [], "errors": []}"#;
@@ -487,6 +491,11 @@ mod tests {
             .replace(r#""tested": 3"#, r#""tested": 0"#)
             .replace("250", "0");
         assert_eq!(report(&empty).problems().len(), 1);
+        let refused = PASSED.replace(r#""exit_code": 0"#, r#""exit_code": 1"#);
+        assert_eq!(
+            report(&refused).problems(),
+            vec!["schemathesis exited with code 1 without naming a failure; see the log"]
+        );
     }
 
     #[test]

@@ -357,8 +357,8 @@ impl Migrations {
         Ok(())
     }
 
-    /// squawk's verdict on every up; `Err` when squawk itself could not run.
-    fn lint(&self, ctx: &RunCtx, all: &[Migration], out: &mut Vec<Diagnostic>) -> Result<()> {
+    /// squawk's findings on every up; `Err` when squawk itself could not run.
+    fn lint(&self, ctx: &RunCtx, all: &[Migration]) -> Result<Vec<Diagnostic>> {
         let ups: Vec<String> = all.iter().map(|m| m.up.clone()).collect();
         let config = ctx
             .root
@@ -378,8 +378,7 @@ impl Migrations {
             "squawk failed without findings: {}",
             run.stderr.trim()
         );
-        out.extend(findings);
-        Ok(())
+        Ok(findings)
     }
 
     /// Files present at the last `v*` tag must be byte-identical now.
@@ -475,9 +474,9 @@ impl Gate for Migrations {
                 )
             })
             .collect();
-        let missing_downs = out.len();
-        self.lint(ctx, &all, &mut out)?;
-        let linted = out.len();
+        let lint = self.lint(ctx, &all)?;
+        let unsafe_ops = lint.len();
+        out.extend(lint);
         let before_release_check = out.len();
         let tag = self.released(ctx, &mut out)?;
         let release_findings = out.len() - before_release_check;
@@ -503,7 +502,7 @@ impl Gate for Migrations {
         let summary = format!(
             "{} migrations, up/down/up and step-wise; {released}; {}",
             all.len(),
-            match linted - missing_downs {
+            match unsafe_ops {
                 0 => "squawk: no unsafe operation".to_owned(),
                 n => format!("squawk: {n} finding(s)"),
             }

@@ -23,14 +23,19 @@ use crate::engine::gate::{CARGO_TARGET, Gate, GateSpec, Inputs};
 
 pub use custom::Custom;
 
-/// Every built-in gate, in no particular order (the registry sorts).
-pub fn builtin(root: &Path, config: &Config) -> Vec<Arc<dyn Gate>> {
-    // `sqlx::migrate!` embeds the migrations: they are compiler inputs like the sources.
-    let compiled: Vec<String> = config
+/// Files compiled into the binaries besides the sources: `sqlx::migrate!` embeds the
+/// migrations. Every gate that builds the workspace has them as inputs.
+fn compiled_inputs(config: &Config) -> Vec<String> {
+    config
         .migrations
         .iter()
         .map(|m| format!("{}/**", m.dir))
-        .collect();
+        .collect()
+}
+
+/// Every built-in gate, in no particular order (the registry sorts).
+pub fn builtin(root: &Path, config: &Config) -> Vec<Arc<dyn Gate>> {
+    let compiled = compiled_inputs(config);
     vec![
         Arc::new(fmt::Fmt::new()),
         Arc::new(clippy::Clippy::new(&compiled)),
@@ -50,13 +55,9 @@ pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
     if let Some(def) = &config.migrations {
         gates.push(Arc::new(migrations::Migrations::new(root, def)));
     }
+    let compiled = compiled_inputs(config);
     if let (Some(service), Some(fuzz)) = (&config.service, &config.api_fuzz) {
-        let embedded: Vec<String> = config
-            .migrations
-            .iter()
-            .map(|m| format!("{}/**", m.dir))
-            .collect();
-        gates.push(Arc::new(api_fuzz::ApiFuzz::new(service, fuzz, &embedded)));
+        gates.push(Arc::new(api_fuzz::ApiFuzz::new(service, fuzz, &compiled)));
     }
     let nightly = config.nightly().unwrap_or("nightly");
     for (kind, def) in [
@@ -66,7 +67,7 @@ pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
     ] {
         if let Some(def) = def {
             gates.push(Arc::new(under_tool::UnderTool::new(
-                kind, def, nightly, root,
+                kind, def, nightly, root, &compiled,
             )));
         }
     }

@@ -69,9 +69,17 @@ fn target_dir(root: &Path, kind: Kind) -> String {
 }
 
 impl UnderTool {
-    /// `toolchain`: the pinned nightly (`[tools.nightly] version`).
-    pub fn new(kind: Kind, def: &UnderToolDef, toolchain: &str, root: &Path) -> UnderTool {
+    /// `toolchain`: the pinned nightly (`[tools.nightly] version`); `compiled`: files the tests
+    /// embed besides their sources (e.g. migrations).
+    pub fn new(
+        kind: Kind,
+        def: &UnderToolDef,
+        toolchain: &str,
+        root: &Path,
+        compiled: &[String],
+    ) -> UnderTool {
         let mut globs: Vec<String> = super::RUST_INPUTS.iter().map(|g| (*g).to_owned()).collect();
+        globs.extend(compiled.iter().cloned());
         globs.push("gatehouse.toml".to_owned());
         globs.extend(def.suppressions.iter().cloned());
         let spec = GateSpec {
@@ -290,6 +298,22 @@ fn workspace_location(line: &str, root: &Path) -> Option<(String, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn embedded_files_and_suppressions_are_inputs() {
+        let def: UnderToolDef =
+            toml::from_str("packages = [\"app\"]\nsuppressions = \"race.supp\"").unwrap();
+        let gate = UnderTool::new(
+            Kind::Race,
+            &def,
+            "nightly",
+            Path::new("/r"),
+            &["m/**".into()],
+        );
+        let globs = &gate.spec().inputs.globs;
+        assert!(globs.contains(&"m/**".to_owned()), "{globs:?}");
+        assert!(globs.contains(&"race.supp".to_owned()), "{globs:?}");
+    }
 
     #[test]
     fn libtest_results_are_summed_over_binaries() {

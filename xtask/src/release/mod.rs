@@ -130,6 +130,13 @@ pub fn plan(root: &Path) -> Result<Plan> {
     })
 }
 
+/// Where a release's artifacts and logs go: `target/xtask/release/<tag>/`.
+pub fn dir(root: &Path, tag: &str) -> std::path::PathBuf {
+    crate::gates::cargo_target_dir(root)
+        .join("xtask/release")
+        .join(tag)
+}
+
 /// The reproducible static binary and its image, written as an OCI layout.
 #[derive(Debug, Serialize)]
 pub struct Built {
@@ -249,10 +256,7 @@ pub fn image(
         labels,
         source_date_epoch: plan.source_date_epoch,
     })?;
-    let layout = crate::gates::cargo_target_dir(&ctx.root)
-        .join("xtask/release")
-        .join(&plan.tag)
-        .join("oci");
+    let layout = dir(&ctx.root, &plan.tag).join("oci");
     if layout.exists() {
         std::fs::remove_dir_all(&layout)?;
     }
