@@ -89,10 +89,16 @@ pub enum Command {
         #[command(subcommand)]
         action: DevAction,
     },
-    /// Release: the next version and notes (`plan`), the reproducible binary and image (`image`).
+    /// Release: with no subcommand, the whole release — reproducible static binary, OCI image,
+    /// CycloneDX SBOM, push (ECR or an OCI registry), cosign-format signature and SBOM
+    /// attestation, verification, evidence manifest, GitHub release. `--dry-run` does every step
+    /// against a throw-away local registry and moto and publishes nothing.
+    #[command(args_conflicts_with_subcommands = true)]
     Release {
         #[command(subcommand)]
-        action: ReleaseAction,
+        action: Option<ReleaseAction>,
+        #[command(flatten)]
+        run: ReleaseArgs,
     },
     /// Print a shell completion script.
     Completions {
@@ -110,6 +116,12 @@ pub enum ToolsAction {
         /// Tool names from the manifest.
         #[arg(value_name = "TOOL")]
         names: Vec<String>,
+    },
+    /// Provision one tool and print the path of its executable (for scripts and tests).
+    Path {
+        /// A tool name from the manifest.
+        #[arg(value_name = "TOOL")]
+        name: String,
     },
 }
 
@@ -133,4 +145,43 @@ pub enum ReleaseAction {
     /// image (one layer: binary, CA certificates, non-root user) as an OCI layout under
     /// `target/xtask/release/<tag>/oci`, checked by skopeo. Publishes nothing.
     Image,
+    /// Make a signing key pair in cosign's format: `cosign.key` (encrypted with
+    /// `$COSIGN_PASSWORD`) and `cosign.pub`. Never overwrites a key.
+    Keygen {
+        /// Where to write the pair.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Verify an image's cosign signature and SBOM attestation in its registry with a public
+    /// key only: `cargo xtask release verify 127.0.0.1:5000/gatehouse/app@sha256:… --key cosign.pub`.
+    Verify {
+        /// `host/repository@sha256:<hex>`.
+        reference: String,
+        /// The public key (PEM).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Talk plain HTTP to the registry (the default for 127.0.0.1 and localhost).
+        #[arg(long)]
+        plain_http: bool,
+    },
+}
+
+/// `cargo xtask release [--dry-run]`.
+#[derive(Debug, Args, Default)]
+pub struct ReleaseArgs {
+    /// Run every step that does not publish: push, sign and verify against a throw-away
+    /// registry and moto on loopback (a throw-away key unless one is given), no GitHub release.
+    /// On a commit with nothing to release, rehearses a `0.0.0-snapshot.<commit>` version.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The encrypted signing key (cosign's format); else `$COSIGN_PRIVATE_KEY`. Its password
+    /// comes from `$COSIGN_PASSWORD`.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Push to this registry endpoint instead of the one `[release] registry` (or ECR) names.
+    #[arg(long, value_name = "URL", env = "GATEHOUSE_REGISTRY_URL")]
+    pub registry_url: Option<String>,
+    /// Attempts per registry request (exponential backoff from 200 ms) before the push fails.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub retries: u32,
 }

@@ -234,6 +234,19 @@ pub fn tools_install(ws: &Workspace, names: &[String], cancel: &Cancel) -> Resul
     Ok(Exit::Ok)
 }
 
+/// `cargo xtask tools path NAME`: provisions the tool and prints its executable's path.
+pub fn tools_path(
+    settings: &Settings,
+    ws: &Workspace,
+    name: &str,
+    cancel: &Cancel,
+) -> Result<Exit> {
+    let log = settings.root.join("target/xtask/tools-path.log");
+    let ctx = ws.command_ctx(settings, log, cancel, std::time::Duration::from_secs(1800))?;
+    println!("{}", ctx.tool_binary(name)?.display());
+    Ok(Exit::Ok)
+}
+
 pub fn doctor(settings: &Settings, ws: &Workspace) -> Result<Exit> {
     let health = ws.toolbox.health();
     if settings.format == Format::Json {
@@ -356,13 +369,7 @@ pub fn release_plan(settings: &Settings) -> Result<Exit> {
 
 /// `cargo xtask release image`: the planned release's binary and image, as an OCI layout.
 pub fn release_image(settings: &Settings, ws: &Workspace, cancel: &Cancel) -> Result<Exit> {
-    let (Some(service), Some(release)) = (&ws.config.service, &ws.config.release) else {
-        return Err(Failure::Config(format!(
-            "{}: `release image` needs [service] (package, bin) and [release] (source, image)",
-            crate::config::FILE
-        ))
-        .into());
-    };
+    let (service, release) = release_config(ws, "release image")?;
     let plan = crate::release::plan(&settings.root)?;
     let log = crate::release::dir(&settings.root, &plan.tag).join("image.log");
     let ctx = ws.command_ctx(settings, log, cancel, std::time::Duration::from_secs(3600))?;
@@ -384,5 +391,123 @@ pub fn release_image(settings: &Settings, ws: &Workspace, cancel: &Cancel) -> Re
             built.image, built.digest, built.binary, built.binary_sha256, built.layout
         );
     }
+    Ok(Exit::Ok)
+}
+
+/// `[service]` and `[release]`, or a configuration error naming what `what` needs.
+fn release_config<'a>(
+    ws: &'a Workspace,
+    what: &str,
+) -> Result<(&'a crate::config::ServiceDef, &'a crate::config::ReleaseDef)> {
+    match (&ws.config.service, &ws.config.release) {
+        (Some(service), Some(release)) => Ok((service, release)),
+        _ => Err(Failure::Config(format!(
+            "{}: `{what}` needs [service] (package, bin) and [release] (source, image)",
+            crate::config::FILE
+        ))
+        .into()),
+    }
+}
+
+/// `cargo xtask release [--dry-run]`: build once, publish one digest with its evidence.
+pub fn release(
+    settings: &Settings,
+    ws: &Workspace,
+    args: &crate::cli::ReleaseArgs,
+    cancel: &Cancel,
+) -> Result<Exit> {
+    let (service, release) = release_config(ws, "release")?;
+    let plan = if args.dry_run {
+        crate::release::plan_or_snapshot(&settings.root)?
+    } else {
+        crate::release::plan(&settings.root)?
+    };
+    let mode = if args.dry_run { " (dry run)" } else { "" };
+    let log = crate::release::dir(&settings.root, &plan.tag).join("release.log");
+    let ctx = ws.command_ctx(settings, log, cancel, std::time::Duration::from_secs(3600))?;
+    let tag = plan.tag.clone();
+    let say = |line: &str| {
+        eprintln!("[gatehouse] release {tag}{mode}: {line}");
+    };
+    let opts = crate::release::publish::Options {
+        dry_run: args.dry_run,
+        key: args.key.clone(),
+        registry_url: args.registry_url.clone(),
+        retry: crate::release::registry::Retry {
+            attempts: args.retries.max(1),
+            ..Default::default()
+        },
+    };
+    let evidence = crate::release::publish::run(&ctx, service, release, &plan, &opts, &say)
+        .with_context(|| {
+            format!(
+                "release {} failed; the log is {}",
+                plan.tag,
+                ctx.log_path.display()
+            )
+        })?;
+    let dir = crate::release::dir(&settings.root, &plan.tag);
+    if settings.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&evidence)?);
+    } else {
+        println!(
+            "{}{mode}\n  image        {}\n  signature    {}\n  attestation  {} (CycloneDX SBOM)\n  evidence     {}",
+            plan.tag,
+            evidence.image.reference,
+            evidence.signature.reference,
+            evidence.attestation.reference,
+            dir.join("evidence.json").display()
+        );
+        if let Some(gh) = &evidence.github {
+            println!("  github       {}", gh.url);
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// `cargo xtask release keygen`.
+pub fn release_keygen(dir: &std::path::Path) -> Result<Exit> {
+    let password = std::env::var(crate::release::sign::PASSWORD_ENV).map_err(|_| {
+        Failure::Config(format!(
+            "set {} to the password that will encrypt the new key",
+            crate::release::sign::PASSWORD_ENV
+        ))
+    })?;
+    let (key, public) = crate::release::sign::keygen(dir, password.as_bytes())?;
+    println!(
+        "private key {} (encrypted; keep it secret, e.g. as the CI secret COSIGN_PRIVATE_KEY)\npublic key  {}",
+        key.display(),
+        public.display()
+    );
+    Ok(Exit::Ok)
+}
+
+/// `cargo xtask release verify REF --key PUB`.
+pub fn release_verify(reference: &str, key: &std::path::Path, plain_http: bool) -> Result<Exit> {
+    let bad = || {
+        Failure::Config(format!(
+            "`{reference}` is not host/repository@sha256:<hex> (e.g. 127.0.0.1:5000/gatehouse/app@sha256:…)"
+        ))
+    };
+    let (name, digest) = reference.split_once('@').ok_or_else(bad)?;
+    let (host, repo) = name.split_once('/').ok_or_else(bad)?;
+    if !digest.starts_with("sha256:") {
+        return Err(bad().into());
+    }
+    let local = host.starts_with("127.0.0.1") || host.starts_with("localhost");
+    let scheme = if plain_http || local { "http" } else { "https" };
+    let registry = crate::release::registry::Registry::new(
+        &format!("{scheme}://{host}"),
+        None,
+        crate::release::registry::Retry::default(),
+    )?;
+    let pem = std::fs::read(key).with_context(|| format!("cannot read --key {}", key.display()))?;
+    let verifier = crate::release::sign::Verifier::from_pem(&pem, &key.display().to_string())?;
+    let signed = crate::release::sign::verify_signature(&registry, repo, digest, &verifier)?;
+    let sbom = crate::release::sign::verify_attestation(&registry, repo, digest, &verifier)?;
+    let components = sbom["components"].as_array().map_or(0, Vec::len);
+    println!(
+        "verified: {name}@{digest} is signed (as {signed}) and has a signed CycloneDX SBOM attestation ({components} components)"
+    );
     Ok(Exit::Ok)
 }

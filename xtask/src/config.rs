@@ -70,6 +70,17 @@ pub struct ReleaseDef {
     /// The static target the release binary is built for.
     #[serde(default = "default_release_target")]
     pub target: String,
+    /// Where images go: `ecr` (Amazon ECR through aws-sdk-ecr) or an OCI registry's URL.
+    #[serde(default = "default_release_registry")]
+    pub registry: String,
+    /// The AWS region of the ECR registry.
+    pub region: Option<String>,
+    /// `owner/name` of the GitHub repository that gets the release (else `$GITHUB_REPOSITORY`).
+    pub github: Option<String>,
+}
+
+fn default_release_registry() -> String {
+    "ecr".to_owned()
 }
 
 fn default_release_target() -> String {

@@ -51,6 +51,9 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
         Command::Tools {
             action: Some(ToolsAction::Install { names }),
         } => commands::tools_install(&ws, names, cancel),
+        Command::Tools {
+            action: Some(ToolsAction::Path { name }),
+        } => commands::tools_path(&settings, &ws, name, cancel),
         Command::Doctor => commands::doctor(&settings, &ws),
         Command::Codegen { check } => commands::codegen(&settings, &ws, *check, cancel),
         Command::Dev {
@@ -63,11 +66,27 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
             action: DevAction::Status,
         } => dev::status(&settings),
         Command::Release {
-            action: ReleaseAction::Plan,
+            action: Some(ReleaseAction::Plan),
+            ..
         } => commands::release_plan(&settings),
         Command::Release {
-            action: ReleaseAction::Image,
+            action: Some(ReleaseAction::Image),
+            ..
         } => commands::release_image(&settings, &ws, cancel),
+        Command::Release {
+            action: Some(ReleaseAction::Keygen { dir }),
+            ..
+        } => commands::release_keygen(dir),
+        Command::Release {
+            action:
+                Some(ReleaseAction::Verify {
+                    reference,
+                    key,
+                    plain_http,
+                }),
+            ..
+        } => commands::release_verify(reference, key, *plain_http),
+        Command::Release { action: None, run } => commands::release(&settings, &ws, run, cancel),
         Command::Completions { .. } => Ok(Exit::Ok),
     }
 }

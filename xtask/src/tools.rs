@@ -73,6 +73,11 @@ impl Toolbox {
             .collect()
     }
 
+    /// The executable a tool runs as (`bin`, else its name).
+    pub fn bin_name(&self, name: &str) -> Result<String> {
+        Ok(bin(name, self.def(name)?))
+    }
+
     fn def(&self, name: &str) -> Result<&ToolDef> {
         self.manifest.get(name).ok_or_else(|| {
             Failure::Config(format!(

@@ -1,10 +1,12 @@
 //! Real local components started without Docker: one copy of this code serves xtask
-//! (`cargo xtask dev up`, data gates) and the app's integration tests.
+//! (`cargo xtask dev up`, data and release gates) and the app's integration tests.
 
+mod http;
 mod postgres;
 mod service;
 mod system;
 
+pub use http::{Loopback, http_status, moto, registry};
 pub use postgres::{Postgres, PostgresState};
 pub use service::Service;
 pub use system::{alive, free_port, wait_until};

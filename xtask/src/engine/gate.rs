@@ -305,6 +305,19 @@ impl RunCtx {
         self
     }
 
+    /// The path of `tool`'s executable, provisioning it first (for servers a gate starts).
+    pub fn tool_binary(&self, tool: &str) -> Result<PathBuf> {
+        let dirs = self
+            .toolbox
+            .ensure(tool, &self.cancel, &|line| self.log(line))?;
+        let bin = self.toolbox.bin_name(tool)?;
+        dirs.iter()
+            .map(|d| d.join(&bin))
+            .find(|p| p.is_file())
+            .or_else(|| crate::tools::which(&bin))
+            .with_context(|| format!("tool `{tool}` is provisioned but `{bin}` is not found"))
+    }
+
     /// Appends a line to the gate's log.
     pub fn log(&self, line: &str) {
         if let Ok(mut file) = self.log.lock() {

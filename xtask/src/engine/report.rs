@@ -47,6 +47,29 @@ pub struct Report {
     /// Required gates that were skipped while `CI=true`, which fails the run.
     #[serde(default)]
     pub required_skips: Vec<String>,
+    /// The commit the run saw (`HEAD`), if the root is a git repository.
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// Whether tracked files differed from that commit: a release links only clean runs.
+    #[serde(default)]
+    pub dirty: bool,
+}
+
+/// `HEAD` of `root` and whether tracked files differ from it; `(None, false)` outside git.
+pub fn git_state(root: &Path) -> (Option<String>, bool) {
+    let git = |args: &[&str]| {
+        let sh = xshell::Shell::new().ok()?;
+        sh.change_dir(root);
+        xshell::cmd!(sh, "git {args...}")
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .ok()
+    };
+    let commit = git(&["rev-parse", "HEAD"]);
+    let dirty = commit.is_some()
+        && git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    (commit, dirty)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

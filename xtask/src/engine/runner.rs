@@ -141,7 +141,10 @@ fn report(
         (false, true) => Outcome::Failed,
         (false, false) => Outcome::Passed,
     };
+    let (commit, dirty) = super::report::git_state(&settings.root);
     let mut report = Report {
+        commit,
+        dirty,
         schema: SCHEMA.to_owned(),
         run_id,
         pipeline: request.label.clone(),

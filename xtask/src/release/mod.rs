@@ -1,7 +1,13 @@
 //! `cargo xtask release …`: everything after the merge gates refers to one version and one
 //! commit. `plan` decides the version and the notes from git; refusals come before any work.
 
+pub mod ecr;
+pub mod github;
 pub mod image;
+pub mod publish;
+pub mod registry;
+pub mod sbom;
+pub mod sign;
 pub mod version;
 
 use std::collections::BTreeMap;
@@ -32,6 +38,9 @@ pub struct Plan {
     pub conventional: usize,
     /// Markdown release notes.
     pub changelog: String,
+    /// A dry run's stand-in when nothing is releasable: `0.0.0-snapshot.<commit>`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub snapshot: bool,
 }
 
 /// `git` in `root`, its stdout; `Err` names the command and git's message.
@@ -127,7 +136,36 @@ pub fn plan(root: &Path) -> Result<Plan> {
         commits: all.len(),
         conventional: changes.len(),
         changelog: version::changelog(next, &date, &changes),
+        snapshot: false,
     })
+}
+
+/// The plan, or for a dry run on a commit that is not releasable (dirty tree, no releasable
+/// change, tag exists) a snapshot: `0.0.0-snapshot.<short commit>`, so `ci` can rehearse the
+/// release on every commit.
+pub fn plan_or_snapshot(root: &Path) -> Result<Plan> {
+    match plan(root) {
+        Ok(plan) => Ok(plan),
+        Err(e) if matches!(e.downcast_ref::<Failure>(), Some(Failure::Refused(_))) => {
+            let head = git(root, &["log", "-1", "--format=%H %ct"])?;
+            let mut head = head.split_whitespace();
+            let commit = head.next().unwrap_or("").to_owned();
+            let epoch = head.next().and_then(|e| e.parse().ok()).unwrap_or(0);
+            let version = format!("0.0.0-snapshot.{}", &commit[..commit.len().min(12)]);
+            Ok(Plan {
+                tag: format!("v{version}"),
+                changelog: format!("Snapshot of {commit}: {e}\n"),
+                version,
+                previous: None,
+                commit,
+                source_date_epoch: epoch,
+                commits: 0,
+                conventional: 0,
+                snapshot: true,
+            })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Where a release's artifacts and logs go: `target/xtask/release/<tag>/`.
@@ -198,6 +236,16 @@ pub fn image(
     release: &ReleaseDef,
     plan: &Plan,
 ) -> Result<Built> {
+    build_image(ctx, service, release, plan).map(|(built, _)| built)
+}
+
+/// [`image`], also returning the assembled image's blobs for a push.
+pub fn build_image(
+    ctx: &RunCtx,
+    service: &ServiceDef,
+    release: &ReleaseDef,
+    plan: &Plan,
+) -> Result<(Built, image::Image)> {
     let built = ctx.exec(&build_step(
         &ctx.root,
         service,
@@ -269,7 +317,7 @@ pub fn image(
         assembled.digest(),
         seen.stderr.trim()
     );
-    Ok(Built {
+    let built = Built {
         tag: plan.tag.clone(),
         commit: plan.commit.clone(),
         binary: binary_path.display().to_string(),
@@ -277,5 +325,6 @@ pub fn image(
         image: format!("{}:{}", release.image, plan.version),
         digest: assembled.digest(),
         layout: layout.display().to_string(),
-    })
+    };
+    Ok((built, assembled))
 }

@@ -1,0 +1,116 @@
+//! Loopback components: a process on a free port, ready when an HTTP path answers.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::service::Service;
+use crate::system::free_port;
+
+/// The status code of `GET path` on `127.0.0.1:port`, or `None` when nothing answers.
+pub fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// A real server on loopback owned by this value: its files live in a temp dir, it stops (and
+/// the dir goes) on drop.
+#[derive(Debug)]
+pub struct Loopback {
+    pub port: u16,
+    service: Option<Service>,
+    dir: tempfile::TempDir,
+}
+
+impl Loopback {
+    /// Starts `build(port, dir)` on a free port and waits until `GET ready` answers `ok`.
+    fn start(
+        name: &str,
+        ready: (&str, u16),
+        build: impl FnOnce(u16, &Path) -> Result<std::process::Command>,
+    ) -> Result<Loopback> {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("gatehouse-{name}-"))
+            .tempdir()
+            .with_context(|| format!("cannot create a temp dir for {name}"))?;
+        let port = free_port()?;
+        let cmd = build(port, dir.path())?;
+        let mut service = Service::start(name, cmd, &dir.path().join(format!("{name}.log")))?;
+        let (path, ok) = ready;
+        service.wait_ready(Duration::from_secs(60), || {
+            http_status(port, path) == Some(ok)
+        })?;
+        Ok(Loopback {
+            port,
+            service: Some(service),
+            dir,
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `127.0.0.1:<port>`, as registries name themselves in image references.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// Stops the server now (a fault: the component goes away mid-run); idempotent.
+    pub fn stop(&mut self) {
+        if let Some(mut service) = self.service.take() {
+            service.stop();
+        }
+    }
+}
+
+/// CNCF Distribution (Debian's `docker-registry`) with storage in a temp dir, deletes enabled.
+pub fn registry(bin: &Path) -> Result<Loopback> {
+    Loopback::start("registry", ("/v2/", 200), |port, dir| {
+        let storage = dir.join("storage");
+        let config = dir.join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                storage.display()
+            ),
+        )
+        .with_context(|| format!("cannot write {}", config.display()))?;
+        let sh = xshell::Shell::new()?;
+        Ok(xshell::cmd!(sh, "{bin} serve {config}").into())
+    })
+}
+
+/// moto's server (the AWS API emulator) on loopback, every service in one process.
+pub fn moto(bin: &Path) -> Result<Loopback> {
+    Loopback::start("moto", ("/moto-api/", 200), |port, _dir| {
+        let sh = xshell::Shell::new()?;
+        let port = port.to_string();
+        Ok(xshell::cmd!(sh, "{bin} -H 127.0.0.1 -p {port}").into())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_listening_has_no_status() {
+        let port = free_port().unwrap();
+        assert_eq!(http_status(port, "/"), None);
+    }
+}

@@ -1,0 +1,335 @@
+//! `cargo xtask release [--dry-run]`: one build, and everything after it refers to its digest.
+//!
+//! Order (each step only after the one before succeeded, refusals before any work):
+//! plan → signing key → GitHub target and the commit's `ci` report (real releases) → static
+//! binary + OCI image → SBOM → ECR repository and credentials → push (blobs, manifest, tag) →
+//! `.sig` and `.att` → verify both from the registry with the public key → evidence manifest →
+//! GitHub release (which creates the git tag: no tag without its image).
+//!
+//! `--dry-run` does all of it against a throw-away registry (CNCF Distribution) and moto on
+//! loopback, with a throw-away key unless one is given, and publishes nothing.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+use super::registry::{Artifact, Pushed, Registry, Retry};
+use super::sign::{self, Signer, Verifier};
+use super::{Built, Plan, ecr, github, image};
+use crate::config::{ReleaseDef, ServiceDef};
+use crate::engine::gate::RunCtx;
+use crate::exit::Failure;
+
+/// How `release` runs.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub dry_run: bool,
+    /// Encrypted private key (cosign's format); else `$COSIGN_PRIVATE_KEY`.
+    pub key: Option<PathBuf>,
+    /// The registry endpoint to push to instead of the one ECR names (`--registry-url`).
+    pub registry_url: Option<String>,
+    pub retry: Retry,
+}
+
+/// Everything a release produced; also the evidence manifest's content.
+#[derive(Debug, Serialize)]
+pub struct Evidence {
+    pub schema: &'static str,
+    pub dry_run: bool,
+    pub version: String,
+    pub tag: String,
+    pub commit: String,
+    pub snapshot: bool,
+    pub image: ImageEvidence,
+    pub binary: FileEvidence,
+    pub sbom: FileEvidence,
+    pub signature: Pushed,
+    pub attestation: Pushed,
+    pub public_key: FileEvidence,
+    pub ecr: Option<ecr::Prepared>,
+    pub ci: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub github: Option<github::Published>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImageEvidence {
+    pub reference: String,
+    pub digest: String,
+    pub pushed: Pushed,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FileEvidence {
+    pub file: String,
+    pub sha256: String,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    crate::engine::cache::hex(&sha2::Sha256::digest(bytes))
+}
+
+fn refuse(why: String) -> anyhow::Error {
+    Failure::Refused(why).into()
+}
+
+/// The signing key: given, or (dry run only) a throw-away pair written to the release dir.
+fn signer(opts: &Options, dir: &Path) -> Result<Signer> {
+    let given = opts.key.is_some() || std::env::var_os(sign::KEY_ENV).is_some();
+    if given || !opts.dry_run {
+        return Signer::from_file_or_env(opts.key.as_deref());
+    }
+    let keys = dir.join("throwaway-key");
+    if keys.exists() {
+        std::fs::remove_dir_all(&keys)?;
+    }
+    let (key, _) = sign::keygen(&keys, b"dry-run")?;
+    Signer::load(
+        &std::fs::read(&key)?,
+        b"dry-run",
+        &key.display().to_string(),
+    )
+}
+
+/// The newest passing `ci` report of `commit` with a clean tree, as `{run_id, outcome, sha256}`.
+pub fn ci_report(root: &Path, commit: &str) -> Option<Value> {
+    let runs = root.join("target/xtask/runs");
+    let mut found: Vec<(String, Value, String)> = std::fs::read_dir(&runs)
+        .ok()?
+        .filter_map(|e| {
+            let path = e.ok()?.path().join("report.json");
+            let bytes = std::fs::read(&path).ok()?;
+            let report: Value = serde_json::from_slice(&bytes).ok()?;
+            let ours = report["pipeline"] == "ci"
+                && report["commit"] == commit
+                && report["dirty"] == false
+                && report["outcome"] == "passed";
+            ours.then(|| {
+                let id = report["run_id"].as_str().unwrap_or("").to_owned();
+                (id, report, sha256_hex(&bytes))
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    let (id, report, sha) = found.pop()?;
+    Some(
+        json!({"run_id": id, "outcome": report["outcome"], "report_sha256": sha, "gates": report["gates"].as_array().map_or(0, Vec::len)}),
+    )
+}
+
+/// Where the image goes and with which credentials; keeps the dry run's servers alive.
+struct Destination {
+    registry: Registry,
+    ecr: Option<ecr::Prepared>,
+    _servers: Vec<launcher::Loopback>,
+}
+
+fn destination(
+    ctx: &RunCtx,
+    release: &ReleaseDef,
+    opts: &Options,
+    say: &dyn Fn(&str),
+) -> Result<Destination> {
+    let region = release.region.as_deref().unwrap_or("us-east-1");
+    if opts.dry_run {
+        say("starting a throw-away registry and moto (AWS API emulator) on loopback");
+        let registry = launcher::registry(&ctx.tool_binary("registry")?)?;
+        let moto = launcher::moto(&ctx.tool_binary("moto")?)?;
+        let prepared = ecr::prepare(&release.image, region, Some(&moto.url()))?;
+        let base = opts.registry_url.clone().unwrap_or_else(|| registry.url());
+        return Ok(Destination {
+            registry: Registry::new(&base, Some(prepared.authorization.clone()), opts.retry)?,
+            ecr: Some(prepared),
+            _servers: vec![registry, moto],
+        });
+    }
+    if release.registry == "ecr" {
+        say(&format!(
+            "ECR: ensuring repository {} in {region}",
+            release.image
+        ));
+        let prepared = ecr::prepare(&release.image, region, None)?;
+        let base = opts
+            .registry_url
+            .clone()
+            .unwrap_or_else(|| prepared.proxy_endpoint.clone());
+        return Ok(Destination {
+            registry: Registry::new(&base, Some(prepared.authorization.clone()), opts.retry)?,
+            ecr: Some(prepared),
+            _servers: Vec::new(),
+        });
+    }
+    let base = opts
+        .registry_url
+        .clone()
+        .unwrap_or_else(|| release.registry.clone());
+    Ok(Destination {
+        registry: Registry::new(&base, None, opts.retry)?,
+        ecr: None,
+        _servers: Vec::new(),
+    })
+}
+
+fn artifact(img: &image::Image) -> Artifact {
+    Artifact {
+        manifest: img.manifest.clone(),
+        blobs: vec![img.layer.clone(), img.config.clone()],
+    }
+}
+
+/// Runs the release; returns the evidence (also written as `evidence.json`).
+pub fn run(
+    ctx: &RunCtx,
+    service: &ServiceDef,
+    release: &ReleaseDef,
+    plan: &Plan,
+    opts: &Options,
+    say: &dyn Fn(&str),
+) -> Result<Evidence> {
+    let dir = super::dir(&ctx.root, &plan.tag);
+    std::fs::create_dir_all(&dir)?;
+    let signer = signer(opts, &dir)?;
+    let (gh, ci) = if opts.dry_run {
+        (None, ci_report(&ctx.root, &plan.commit))
+    } else {
+        let gh = github::Target::from_env(release.github.as_deref())
+            .map_err(|why| refuse(format!("cannot publish a GitHub release: {why}")))?;
+        let ci = ci_report(&ctx.root, &plan.commit).ok_or_else(|| {
+            refuse(format!(
+                "no passing `cargo xtask ci` report for commit {} on a clean tree: run `cargo xtask ci` first (the evidence links it)",
+                plan.commit
+            ))
+        })?;
+        (Some(gh), Some(ci))
+    };
+    say(&format!("building {} for {}", service.bin, release.target));
+    let (built, img): (Built, image::Image) = super::build_image(ctx, service, release, plan)?;
+    say(&format!("image {} ({})", built.digest, built.layout));
+    let binary = std::fs::read(&built.binary)?;
+    let sbom = super::sbom::generate(
+        &ctx.root,
+        &super::sbom::Subject {
+            package: &service.package,
+            target: &release.target,
+            version: &plan.version,
+            binary_sha256: &built.binary_sha256,
+            source_date_epoch: plan.source_date_epoch,
+        },
+    )?;
+    std::fs::write(dir.join("sbom.cdx.json"), &sbom)?;
+    let dest = destination(ctx, release, opts, say)?;
+    let repo = release.image.as_str();
+    let name = format!("{}/{repo}", dest.registry.host());
+    say(&format!("pushing {name}:{}", plan.version));
+    let pushed = dest
+        .registry
+        .push(repo, &plan.version, &artifact(&img))
+        .context("pushing the image")?;
+    let digest = pushed.digest.clone();
+    let sig = sign::signature(&signer, &name, &digest)?;
+    let signature = dest
+        .registry
+        .push(repo, &sign::tag_for(&digest, "sig"), &sig)
+        .context("pushing the signature")?;
+    let sbom_json: Value = serde_json::from_slice(&sbom)?;
+    let att = sign::attestation(
+        &signer,
+        &name,
+        &digest,
+        sign::CYCLONEDX_PREDICATE,
+        &sbom_json,
+    )?;
+    let attestation = dest
+        .registry
+        .push(repo, &sign::tag_for(&digest, "att"), &att)
+        .context("pushing the SBOM attestation")?;
+    let verifier = Verifier::from_pem(signer.public_pem().as_bytes(), "the release key")?;
+    sign::verify_signature(&dest.registry, repo, &digest, &verifier)?;
+    let attested = sign::verify_attestation(&dest.registry, repo, &digest, &verifier)?;
+    if attested != sbom_json {
+        bail!(
+            "the attested SBOM differs from the one written to {}",
+            dir.display()
+        );
+    }
+    say("signature and SBOM attestation verified from the registry with the public key");
+    std::fs::write(dir.join("cosign.pub"), signer.public_pem())?;
+    let bin_asset = format!("{}-{}", service.bin, release.target);
+    let mut evidence = Evidence {
+        schema: "gatehouse.evidence/v1",
+        dry_run: opts.dry_run,
+        version: plan.version.clone(),
+        tag: plan.tag.clone(),
+        commit: plan.commit.clone(),
+        snapshot: plan.snapshot,
+        image: ImageEvidence {
+            reference: format!("{name}@{digest}"),
+            digest: digest.clone(),
+            pushed,
+        },
+        binary: FileEvidence {
+            file: bin_asset.clone(),
+            sha256: built.binary_sha256.clone(),
+        },
+        sbom: FileEvidence {
+            file: "sbom.cdx.json".to_owned(),
+            sha256: sha256_hex(&sbom),
+        },
+        signature,
+        attestation,
+        public_key: FileEvidence {
+            file: "cosign.pub".to_owned(),
+            sha256: sha256_hex(signer.public_pem().as_bytes()),
+        },
+        ecr: dest.ecr.clone(),
+        ci,
+        github: None,
+    };
+    let evidence_bytes = serde_json::to_vec_pretty(&evidence)?;
+    std::fs::write(dir.join("evidence.json"), &evidence_bytes)?;
+    let assets = vec![
+        github::Asset {
+            name: bin_asset,
+            bytes: binary,
+        },
+        github::Asset {
+            name: "sbom.cdx.json".to_owned(),
+            bytes: sbom,
+        },
+        github::Asset {
+            name: "evidence.json".to_owned(),
+            bytes: evidence_bytes,
+        },
+        github::Asset {
+            name: "cosign.pub".to_owned(),
+            bytes: signer.public_pem().as_bytes().to_vec(),
+        },
+    ];
+    let sums: String = assets
+        .iter()
+        .map(|a| format!("{}  {}\n", sha256_hex(&a.bytes), a.name))
+        .collect();
+    std::fs::write(dir.join("SHA256SUMS"), &sums)?;
+    if let Some(gh) = gh {
+        say(&format!(
+            "GitHub release {} on {}/{}",
+            plan.tag, gh.owner, gh.repo
+        ));
+        let mut all = assets;
+        all.push(github::Asset {
+            name: "SHA256SUMS".to_owned(),
+            bytes: sums.into_bytes(),
+        });
+        evidence.github = Some(github::publish(
+            &gh,
+            &plan.tag,
+            &plan.commit,
+            &plan.changelog,
+            &all,
+        )?);
+    }
+    Ok(evidence)
+}
