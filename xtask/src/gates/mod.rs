@@ -8,6 +8,7 @@ mod custom;
 mod doc;
 mod fmt;
 mod migrations;
+mod release;
 mod secrets;
 mod test;
 mod under_tool;
@@ -58,6 +59,9 @@ pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
     let compiled = compiled_inputs(config);
     if let (Some(service), Some(fuzz)) = (&config.service, &config.api_fuzz) {
         gates.push(Arc::new(api_fuzz::ApiFuzz::new(service, fuzz, &compiled)));
+    }
+    if let (Some(service), Some(release)) = (&config.service, &config.release) {
+        gates.push(Arc::new(release::Release::new(service, release, &compiled)));
     }
     let nightly = config.nightly().unwrap_or("nightly");
     for (kind, def) in [
