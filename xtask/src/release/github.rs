@@ -10,15 +10,14 @@ pub struct Asset {
     pub bytes: Vec<u8>,
 }
 
-/// Where and as whom: `GITHUB_REPOSITORY`, `GITHUB_TOKEN`, and `GITHUB_API_URL` /
-/// `GITHUB_UPLOAD_URL` (GitHub Enterprise, or a test server).
+/// Where and as whom: `GITHUB_REPOSITORY`, `GITHUB_TOKEN`, and `GITHUB_API_URL` (GitHub
+/// Enterprise, or a test server; assets go to the `upload_url` the release names).
 #[derive(Debug, Clone)]
 pub struct Target {
     pub owner: String,
     pub repo: String,
     pub token: String,
     pub api: Option<String>,
-    pub uploads: Option<String>,
 }
 
 impl Target {
@@ -37,13 +36,11 @@ impl Target {
             .ok_or(format!("`{repository}` is not owner/name"))?;
         let token = env("GITHUB_TOKEN").ok_or("GITHUB_TOKEN is not set")?;
         let api = env("GITHUB_API_URL").filter(|u| u != "https://api.github.com");
-        let uploads = env("GITHUB_UPLOAD_URL").or_else(|| api.clone());
         Ok(Target {
             owner: owner.to_owned(),
             repo: repo.to_owned(),
             token,
             api,
-            uploads,
         })
     }
 }
@@ -62,11 +59,6 @@ fn client(target: &Target) -> Result<octocrab::Octocrab> {
         builder = builder
             .base_uri(api.as_str())
             .with_context(|| format!("GITHUB_API_URL `{api}` is not a URL"))?;
-    }
-    if let Some(uploads) = &target.uploads {
-        builder = builder
-            .upload_uri(uploads.as_str())
-            .with_context(|| format!("GITHUB_UPLOAD_URL `{uploads}` is not a URL"))?;
     }
     builder.build().context("cannot build the GitHub client")
 }

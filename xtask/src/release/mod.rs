@@ -185,6 +185,9 @@ pub struct Built {
     pub image: String,
     pub digest: String,
     pub layout: String,
+    /// `name version` of every package compiled into the binary (from the build's messages).
+    #[serde(skip)]
+    pub compiled: std::collections::BTreeSet<String>,
 }
 
 /// Environment that makes the release build reproducible: timestamps from the commit, no
@@ -206,15 +209,26 @@ pub fn reproducible_env(root: &Path, epoch: i64) -> Vec<(String, String)> {
 
 /// `cargo build` of the release binary for the static target.
 pub fn build_step(root: &Path, service: &ServiceDef, release: &ReleaseDef, epoch: i64) -> Step {
-    let mut step = Step::new("cargo", &["build", "--release", "--locked", "--target"])
-        .tool("release-target")
-        .args([
-            release.target.clone(),
-            "--package".to_owned(),
-            service.package.clone(),
-            "--bin".to_owned(),
-            service.bin.clone(),
-        ]);
+    // JSON messages on stdout say which packages were compiled for the target: the SBOM check.
+    let mut step = Step::new(
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "--locked",
+            "--message-format=json-render-diagnostics",
+            "--target",
+        ],
+    )
+    .tool("release-target")
+    .quiet_stdout()
+    .args([
+        release.target.clone(),
+        "--package".to_owned(),
+        service.package.clone(),
+        "--bin".to_owned(),
+        service.bin.clone(),
+    ]);
     for (key, value) in reproducible_env(root, epoch) {
         step = step.env(&key, &value);
     }
@@ -325,6 +339,7 @@ pub fn build_image(
         image: format!("{}:{}", release.image, plan.version),
         digest: assembled.digest(),
         layout: layout.display().to_string(),
+        compiled: sbom::compiled_packages(&built.stdout, &release.target),
     };
     Ok((built, assembled))
 }

@@ -180,6 +180,58 @@ fn artifact(img: &image::Image) -> Artifact {
     }
 }
 
+/// The SBOM's components are exactly the packages the build compiled for the target (the
+/// service's own package aside): an SBOM that drifts from the binary fails the release.
+fn check_sbom(sbom: &[u8], built: &Built, package: &str) -> Result<()> {
+    let doc: Value = serde_json::from_slice(sbom)?;
+    let listed: std::collections::BTreeSet<String> = doc["components"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}",
+                c["name"].as_str().unwrap_or(""),
+                c["version"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    let own = format!("{package} ");
+    let compiled: std::collections::BTreeSet<String> = built
+        .compiled
+        .iter()
+        .filter(|p| !p.starts_with(&own))
+        .cloned()
+        .collect();
+    if listed != compiled {
+        let missing: Vec<_> = compiled.difference(&listed).collect();
+        let extra: Vec<_> = listed.difference(&compiled).collect();
+        bail!(
+            "the SBOM does not match the build: compiled but not listed {missing:?}, listed but not compiled {extra:?}"
+        );
+    }
+    Ok(())
+}
+
+/// The artifact already under `tag` (verified by the caller afterwards), or `make()` pushed there.
+fn keep_or_push(
+    registry: &Registry,
+    repo: &str,
+    tag: &str,
+    make: impl FnOnce() -> Result<Artifact>,
+) -> Result<Pushed> {
+    match registry.manifest(repo, tag)? {
+        Some(existing) => Ok(Pushed {
+            reference: format!("{}/{repo}:{tag}", registry.host()),
+            digest: existing.digest(),
+            blobs_sent: 0,
+            tagged: false,
+        }),
+        None => registry.push(repo, tag, &make()?),
+    }
+}
+
 /// Runs the release; returns the evidence (also written as `evidence.json`).
 pub fn run(
     ctx: &RunCtx,
@@ -220,6 +272,7 @@ pub fn run(
         },
     )?;
     std::fs::write(dir.join("sbom.cdx.json"), &sbom)?;
+    check_sbom(&sbom, &built, &service.package)?;
     let dest = destination(ctx, release, opts, say)?;
     let repo = release.image.as_str();
     let name = format!("{}/{repo}", dest.registry.host());
@@ -229,24 +282,24 @@ pub fn run(
         .push(repo, &plan.version, &artifact(&img))
         .context("pushing the image")?;
     let digest = pushed.digest.clone();
-    let sig = sign::signature(&signer, &name, &digest)?;
-    let signature = dest
-        .registry
-        .push(repo, &sign::tag_for(&digest, "sig"), &sig)
-        .context("pushing the signature")?;
-    let sbom_json: Value = serde_json::from_slice(&sbom)?;
-    let att = sign::attestation(
-        &signer,
-        &name,
-        &digest,
-        sign::CYCLONEDX_PREDICATE,
-        &sbom_json,
-    )?;
-    let attestation = dest
-        .registry
-        .push(repo, &sign::tag_for(&digest, "att"), &att)
-        .context("pushing the SBOM attestation")?;
     let verifier = Verifier::from_pem(signer.public_pem().as_bytes(), "the release key")?;
+    let sbom_json: Value = serde_json::from_slice(&sbom)?;
+    // ECDSA signatures are randomised: a rerun keeps the signature and attestation already
+    // there when they verify with this key, instead of stacking new ones.
+    let signature = keep_or_push(&dest.registry, repo, &sign::tag_for(&digest, "sig"), || {
+        sign::signature(&signer, &name, &digest)
+    })
+    .context("pushing the signature")?;
+    let attestation = keep_or_push(&dest.registry, repo, &sign::tag_for(&digest, "att"), || {
+        sign::attestation(
+            &signer,
+            &name,
+            &digest,
+            sign::CYCLONEDX_PREDICATE,
+            &sbom_json,
+        )
+    })
+    .context("pushing the SBOM attestation")?;
     sign::verify_signature(&dest.registry, repo, &digest, &verifier)?;
     let attested = sign::verify_attestation(&dest.registry, repo, &digest, &verifier)?;
     if attested != sbom_json {

@@ -1,8 +1,10 @@
 //! The release binary's CycloneDX 1.5 SBOM: exactly the packages linked into it for its target.
-//! From `cargo metadata --filter-platform <target>`, the walk follows normal dependencies from
-//! the service's package and stops at proc-macros (they run in the compiler, not in the binary);
-//! dev- and build-dependencies never enter. Each component has its purl, its licence
-//! expression and, for registry crates, the SHA-256 that Cargo.lock pins.
+//! The set and its edges come from `cargo tree -e normal,no-proc-macro --target <target>`, which
+//! resolves features per package and target as the build does (`cargo metadata`'s resolve
+//! unifies the whole workspace, dev-dependencies included, and overstates); proc-macros run in
+//! the compiler and are not linked. Licences come from `cargo metadata`, SHA-256 from the
+//! checksums Cargo.lock pins. The release then checks the set against the artifacts its own
+//! build compiled for the target ([`compiled_packages`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -19,56 +21,14 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 struct Metadata {
     packages: Vec<Package>,
-    resolve: Resolve,
 }
 
 #[derive(Debug, Deserialize)]
 struct Package {
-    id: String,
     name: String,
     version: String,
     license: Option<String>,
     source: Option<String>,
-    targets: Vec<Target>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Target {
-    kind: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Resolve {
-    nodes: Vec<Node>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Node {
-    id: String,
-    deps: Vec<Dep>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Dep {
-    pkg: String,
-    dep_kinds: Vec<DepKind>,
-}
-
-#[derive(Debug, Deserialize)]
-struct DepKind {
-    kind: Option<String>,
-}
-
-impl Package {
-    fn is_proc_macro(&self) -> bool {
-        self.targets
-            .iter()
-            .any(|t| t.kind.iter().any(|k| k == "proc-macro"))
-    }
-
-    fn purl(&self) -> String {
-        format!("pkg:cargo/{}@{}", self.name, self.version)
-    }
 }
 
 /// What the SBOM describes.
@@ -119,41 +79,78 @@ fn lock_checksums(root: &Path) -> Result<BTreeMap<(String, String), String>> {
         .collect())
 }
 
-/// Package ids linked into `package`'s binary, and the normal edges between them.
-fn linked(meta: &Metadata, package: &str) -> Result<BTreeMap<String, BTreeSet<String>>> {
-    let by_id: BTreeMap<&str, &Package> =
-        meta.packages.iter().map(|p| (p.id.as_str(), p)).collect();
-    let nodes: BTreeMap<&str, &Node> = meta
-        .resolve
-        .nodes
-        .iter()
-        .map(|n| (n.id.as_str(), n))
-        .collect();
-    let root = meta
-        .packages
-        .iter()
-        .find(|p| p.name == package && p.source.is_none())
-        .with_context(|| format!("[service] package `{package}` is not a workspace package"))?;
-    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut todo = vec![root.id.as_str()];
-    while let Some(id) = todo.pop() {
-        if edges.contains_key(id) {
-            continue;
+/// `name version`, the key every source of package facts here agrees on.
+type Key = (String, String);
+
+/// The packages linked into `package` for `target`, each with its direct linked dependencies.
+fn linked(root: &Path, package: &str, target: &str) -> Result<BTreeMap<Key, BTreeSet<Key>>> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(root);
+    let format = "{p}";
+    let out = xshell::cmd!(
+        sh,
+        "cargo tree --locked -p {package} -e normal,no-proc-macro --target {target} --prefix depth --format {format}"
+    )
+    .quiet()
+    .read()
+    .with_context(|| format!("`cargo tree -p {package}` failed"))?;
+    parse_tree(&out)
+}
+
+/// `cargo tree --prefix depth --format {p}` lines (`2serde v1.0.1`, `0app v0.1.0 (/path)`,
+/// ` (*)` on repeats) as a map from each package to its children.
+fn parse_tree(text: &str) -> Result<BTreeMap<Key, BTreeSet<Key>>> {
+    let mut edges: BTreeMap<Key, BTreeSet<Key>> = BTreeMap::new();
+    let mut stack: Vec<Key> = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let digits = line.find(|c: char| !c.is_ascii_digit()).unwrap_or(0);
+        let depth: usize = line[..digits]
+            .parse()
+            .with_context(|| format!("unexpected `cargo tree` line: {line}"))?;
+        let mut words = line[digits..].split_whitespace();
+        let (Some(name), Some(version)) = (words.next(), words.next()) else {
+            bail!("unexpected `cargo tree` line: {line}");
+        };
+        let key = (name.to_owned(), version.trim_start_matches('v').to_owned());
+        stack.truncate(depth);
+        if let Some(parent) = stack.last() {
+            edges.entry(parent.clone()).or_default().insert(key.clone());
         }
-        let mut out = BTreeSet::new();
-        for dep in nodes.get(id).map(|n| n.deps.as_slice()).unwrap_or_default() {
-            let normal = dep.dep_kinds.iter().any(|k| k.kind.is_none());
-            let linked = by_id
-                .get(dep.pkg.as_str())
-                .is_some_and(|p| !p.is_proc_macro());
-            if normal && linked {
-                out.insert(dep.pkg.clone());
-                todo.push(dep.pkg.as_str());
-            }
-        }
-        edges.insert(id.to_owned(), out);
+        edges.entry(key.clone()).or_default();
+        stack.push(key);
     }
     Ok(edges)
+}
+
+/// The packages the release build compiled for `target` (not for the host: build scripts and
+/// proc-macros), from `cargo build --message-format=json` output, as `name version`.
+pub fn compiled_packages(messages: &str, target: &str) -> BTreeSet<String> {
+    let marker = format!("/{target}/");
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .filter(|m| {
+            let kinds = m["target"]["kind"].as_array().cloned().unwrap_or_default();
+            !kinds
+                .iter()
+                .any(|k| k == "custom-build" || k == "proc-macro")
+                && m["filenames"].as_array().is_some_and(|f| {
+                    f.iter()
+                        .any(|f| f.as_str().is_some_and(|f| f.contains(&marker)))
+                })
+        })
+        .filter_map(|m| package_key(m["package_id"].as_str()?))
+        .collect()
+}
+
+/// `registry+…#serde@1.0.1` or `path+file:///w/app#0.1.0` as `serde 1.0.1` / `app 0.1.0`.
+fn package_key(id: &str) -> Option<String> {
+    let (url, fragment) = id.rsplit_once('#')?;
+    match fragment.split_once('@') {
+        Some((name, version)) => Some(format!("{name} {version}")),
+        None => Some(format!("{} {fragment}", url.rsplit('/').next()?)),
+    }
 }
 
 /// `MIT/Apache-2.0` (the old Cargo spelling) as the SPDX expression `MIT OR Apache-2.0`.
@@ -208,31 +205,48 @@ fn serial(binary_sha256: &str) -> Result<UrnUuid> {
 pub fn generate(root: &Path, subject: &Subject<'_>) -> Result<Vec<u8>> {
     let meta = metadata(root, subject.target)?;
     let checksums = lock_checksums(root)?;
-    let edges = linked(&meta, subject.package)?;
-    let by_id: BTreeMap<&str, &Package> =
-        meta.packages.iter().map(|p| (p.id.as_str(), p)).collect();
+    let edges = linked(root, subject.package, subject.target)?;
+    let facts: BTreeMap<Key, &Package> = meta
+        .packages
+        .iter()
+        .map(|p| ((p.name.clone(), p.version.clone()), p))
+        .collect();
     let root_pkg = meta
         .packages
         .iter()
         .find(|p| p.name == subject.package && p.source.is_none())
-        .context("the service package vanished")?;
+        .with_context(|| {
+            format!(
+                "[service] package `{}` is not a workspace package",
+                subject.package
+            )
+        })?;
+    let root_key = (root_pkg.name.clone(), root_pkg.version.clone());
+    let purl = |k: &Key| {
+        let version = if *k == root_key {
+            subject.version
+        } else {
+            &k.1
+        };
+        format!("pkg:cargo/{}@{version}", k.0)
+    };
     let mut components = Vec::new();
     let mut dependencies = Vec::new();
-    for (id, deps) in &edges {
-        let p = by_id[id.as_str()];
-        let purl_of = |d: &String| by_id[d.as_str()].purl();
-        let me = if p.id == root_pkg.id {
-            format!("pkg:cargo/{}@{}", p.name, subject.version)
-        } else {
-            p.purl()
-        };
+    for (key, deps) in &edges {
         dependencies.push(Dependency {
-            dependency_ref: me,
-            dependencies: deps.iter().map(purl_of).collect(),
+            dependency_ref: purl(key),
+            dependencies: deps.iter().map(purl).collect(),
         });
-        if p.id != root_pkg.id {
-            let sum = checksums.get(&(p.name.clone(), p.version.clone()));
-            components.push(component(p, Classification::Library, &p.version, sum));
+        if *key != root_key {
+            let p = facts
+                .get(key)
+                .with_context(|| format!("`cargo metadata` does not know {} {}", key.0, key.1))?;
+            components.push(component(
+                p,
+                Classification::Library,
+                &p.version,
+                checksums.get(key),
+            ));
         }
     }
     let mut app = component(root_pkg, Classification::Application, subject.version, None);
@@ -274,6 +288,44 @@ mod tests {
     fn old_slash_licences_become_spdx_or() {
         assert_eq!(spdx("MIT/Apache-2.0"), "MIT OR Apache-2.0");
         assert_eq!(spdx("MIT OR Apache-2.0"), "MIT OR Apache-2.0");
+    }
+
+    #[test]
+    fn a_depth_tree_becomes_edges_and_repeats_add_no_children() {
+        let tree =
+            "0app v0.1.0 (/w/app)\n1serde v1.0.1\n2itoa v1.0.0\n1axum v0.8.0\n2serde v1.0.1 (*)\n";
+        let edges = parse_tree(tree).unwrap();
+        let key = |n: &str, v: &str| (n.to_owned(), v.to_owned());
+        assert_eq!(edges.len(), 4);
+        assert_eq!(
+            edges[&key("app", "0.1.0")],
+            BTreeSet::from([key("serde", "1.0.1"), key("axum", "0.8.0")])
+        );
+        assert_eq!(
+            edges[&key("axum", "0.8.0")],
+            BTreeSet::from([key("serde", "1.0.1")])
+        );
+        assert_eq!(
+            edges[&key("serde", "1.0.1")],
+            BTreeSet::from([key("itoa", "1.0.0")])
+        );
+    }
+
+    #[test]
+    fn only_artifacts_compiled_for_the_target_count() {
+        let t = "x86_64-unknown-linux-musl";
+        let msgs = [
+            r#"{"reason":"compiler-artifact","package_id":"registry+https://github.com/rust-lang/crates.io-index#serde@1.0.1","target":{"kind":["lib"]},"filenames":["/w/target/x86_64-unknown-linux-musl/release/deps/libserde.rlib"]}"#,
+            r#"{"reason":"compiler-artifact","package_id":"registry+https://github.com/rust-lang/crates.io-index#serde@1.0.1","target":{"kind":["custom-build"]},"filenames":["/w/target/release/build/x/build-script-build"]}"#,
+            r#"{"reason":"compiler-artifact","package_id":"registry+https://github.com/rust-lang/crates.io-index#serde_derive@1.0.1","target":{"kind":["proc-macro"]},"filenames":["/w/target/release/deps/libserde_derive.so"]}"#,
+            r#"{"reason":"compiler-artifact","package_id":"path+file:///w/app#0.1.0","target":{"kind":["bin"]},"filenames":["/w/target/x86_64-unknown-linux-musl/release/app"]}"#,
+            r#"{"reason":"build-finished","success":true}"#,
+        ]
+        .join("\n");
+        assert_eq!(
+            compiled_packages(&msgs, t),
+            BTreeSet::from(["serde 1.0.1".to_owned(), "app 0.1.0".to_owned()])
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod dev;
 mod engine;
 mod interrupt;
 mod migrations;
+mod publish;
 mod release;
 mod support;
 mod under_tool;

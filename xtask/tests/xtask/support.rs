@@ -63,6 +63,12 @@ impl Fixture {
             "RUSTUP_TOOLCHAIN",
             "RUSTFLAGS",
             "RUSTDOCFLAGS",
+            "GITHUB_REPOSITORY",
+            "GITHUB_API_URL",
+            "GITHUB_TOKEN",
+            "COSIGN_PRIVATE_KEY",
+            "COSIGN_PASSWORD",
+            "GATEHOUSE_REGISTRY_URL",
         ] {
             cmd.env_remove(var);
         }
