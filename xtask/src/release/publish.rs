@@ -53,6 +53,20 @@ pub struct Evidence {
     pub ci: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub github: Option<github::Published>,
+    /// Wall time of each phase, in milliseconds, in order.
+    pub timings_ms: Vec<(&'static str, u64)>,
+}
+
+/// Phase timings for the evidence and the benchmark.
+#[derive(Debug)]
+struct Clock(std::time::Instant, Vec<(&'static str, u64)>);
+
+impl Clock {
+    fn lap(&mut self, phase: &'static str) {
+        let ms = u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.1.push((phase, ms));
+        self.0 = std::time::Instant::now();
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -257,9 +271,11 @@ pub fn run(
         })?;
         (Some(gh), Some(ci))
     };
+    let mut clock = Clock(std::time::Instant::now(), Vec::new());
     say(&format!("building {} for {}", service.bin, release.target));
     let (built, img): (Built, image::Image) = super::build_image(ctx, service, release, plan)?;
     say(&format!("image {} ({})", built.digest, built.layout));
+    clock.lap("build and image");
     let binary = std::fs::read(&built.binary)?;
     let sbom = super::sbom::generate(
         &ctx.root,
@@ -273,7 +289,9 @@ pub fn run(
     )?;
     std::fs::write(dir.join("sbom.cdx.json"), &sbom)?;
     check_sbom(&sbom, &built, &service.package)?;
+    clock.lap("sbom");
     let dest = destination(ctx, release, opts, say)?;
+    clock.lap("registry and ecr");
     let repo = release.image.as_str();
     let name = format!("{}/{repo}", dest.registry.host());
     say(&format!("pushing {name}:{}", plan.version));
@@ -282,6 +300,7 @@ pub fn run(
         .push(repo, &plan.version, &artifact(&img))
         .context("pushing the image")?;
     let digest = pushed.digest.clone();
+    clock.lap("push");
     let verifier = Verifier::from_pem(signer.public_pem().as_bytes(), "the release key")?;
     let sbom_json: Value = serde_json::from_slice(&sbom)?;
     // ECDSA signatures are randomised: a rerun keeps the signature and attestation already
@@ -300,6 +319,7 @@ pub fn run(
         )
     })
     .context("pushing the SBOM attestation")?;
+    clock.lap("sign and attest");
     sign::verify_signature(&dest.registry, repo, &digest, &verifier)?;
     let attested = sign::verify_attestation(&dest.registry, repo, &digest, &verifier)?;
     if attested != sbom_json {
@@ -308,6 +328,7 @@ pub fn run(
             dir.display()
         );
     }
+    clock.lap("verify");
     say("signature and SBOM attestation verified from the registry with the public key");
     std::fs::write(dir.join("cosign.pub"), signer.public_pem())?;
     let bin_asset = format!("{}-{}", service.bin, release.target);
@@ -340,6 +361,7 @@ pub fn run(
         ecr: dest.ecr.clone(),
         ci,
         github: None,
+        timings_ms: clock.1.clone(),
     };
     let evidence_bytes = serde_json::to_vec_pretty(&evidence)?;
     std::fs::write(dir.join("evidence.json"), &evidence_bytes)?;
