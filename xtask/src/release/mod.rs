@@ -253,7 +253,7 @@ pub fn image(
     build_image(ctx, service, release, plan).map(|(built, _)| built)
 }
 
-/// [`image`], also returning the assembled image's blobs for a push.
+/// [`image()`], also returning the assembled image's blobs for a push.
 pub fn build_image(
     ctx: &RunCtx,
     service: &ServiceDef,
