@@ -49,7 +49,8 @@ impl Blob {
         )
     }
 
-    fn descriptor(&self) -> serde_json::Value {
+    /// `{mediaType, digest, size}`: how a manifest refers to this blob.
+    pub fn descriptor(&self) -> serde_json::Value {
         json!({"mediaType": self.media_type, "digest": self.digest(), "size": self.bytes.len()})
     }
 }

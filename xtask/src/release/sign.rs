@@ -188,16 +188,13 @@ fn single_layer(layer: Blob, annotations: Value) -> Result<Artifact> {
         media_type: CONFIG_TYPE,
         bytes: serde_json::to_vec(&config)?,
     };
+    let mut descriptor = layer.descriptor();
+    descriptor["annotations"] = annotations;
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_TYPE,
-        "config": {"mediaType": CONFIG_TYPE, "size": config.bytes.len(), "digest": config.digest()},
-        "layers": [{
-            "mediaType": layer.media_type,
-            "size": layer.bytes.len(),
-            "digest": layer.digest(),
-            "annotations": annotations,
-        }],
+        "config": config.descriptor(),
+        "layers": [descriptor],
     });
     Ok(Artifact {
         manifest: Blob {
