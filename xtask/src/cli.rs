@@ -100,6 +100,11 @@ pub enum Command {
         #[command(flatten)]
         run: ReleaseArgs,
     },
+    /// SLOs: render what is generated from the specs in `[slo] dir` (used by `[codegen]`).
+    Slo {
+        #[command(subcommand)]
+        action: SloAction,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell to generate completions for.
@@ -123,6 +128,25 @@ pub enum ToolsAction {
         #[arg(value_name = "TOOL")]
         name: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SloAction {
+    /// Print a generated file on stdout: `rules` (Prometheus recording rules and burn-rate
+    /// alerts), `tests` (their promtool unit tests) or `dashboard SERVICE` (Grafana JSON).
+    Render {
+        #[arg(value_enum)]
+        what: SloRender,
+        /// The service whose dashboard to print.
+        service: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SloRender {
+    Rules,
+    Tests,
+    Dashboard,
 }
 
 #[derive(Debug, Subcommand)]

@@ -511,3 +511,54 @@ pub fn release_verify(reference: &str, key: &std::path::Path, plain_http: bool) 
     );
     Ok(Exit::Ok)
 }
+
+/// `[slo]`, or a configuration error naming what needs it.
+pub fn slo_config<'a>(ws: &'a Workspace, what: &str) -> Result<&'a crate::config::SloDef> {
+    ws.config.slo.as_ref().ok_or_else(|| {
+        Failure::Config(format!(
+            "{}: `{what}` needs [slo] (dir, rules, rule_tests)",
+            crate::config::FILE
+        ))
+        .into()
+    })
+}
+
+/// `cargo xtask slo render rules|tests|dashboard SERVICE`: a generated file on stdout.
+pub fn slo_render(
+    settings: &Settings,
+    ws: &Workspace,
+    what: crate::cli::SloRender,
+    service: Option<&str>,
+) -> Result<Exit> {
+    use crate::cli::SloRender;
+    let def = slo_config(ws, "slo render")?;
+    let specs = crate::slo::load_dir(&settings.root.join(&def.dir))?;
+    let text = match what {
+        SloRender::Rules => crate::slo::rules::rules_yaml(&specs)?,
+        SloRender::Tests => {
+            let tests = std::path::Path::new(&def.rule_tests);
+            let rules = std::path::Path::new(&def.rules);
+            let relative = match (tests.parent(), rules.parent()) {
+                (Some(a), Some(b)) if a == b => {
+                    rules.file_name().map(|n| n.to_string_lossy().into_owned())
+                }
+                _ => None,
+            }
+            .ok_or_else(|| {
+                Failure::Config("[slo] rules and rule_tests must be in one directory".to_owned())
+            })?;
+            crate::slo::rules::tests_yaml(&specs, &relative)?
+        }
+        SloRender::Dashboard => {
+            let name = service.ok_or_else(|| {
+                Failure::Config("`slo render dashboard` needs the SERVICE".to_owned())
+            })?;
+            let spec = specs.iter().find(|s| s.service == name).ok_or_else(|| {
+                Failure::Config(format!("no SLO spec for service `{name}` in {}", def.dir))
+            })?;
+            crate::slo::dashboard::dashboard(spec)?
+        }
+    };
+    print!("{text}");
+    Ok(Exit::Ok)
+}

@@ -51,6 +51,21 @@ pub struct Config {
     /// Gate `miri`: tests under miri.
     #[serde(default)]
     pub miri: Option<UnderToolDef>,
+    /// SLO specs and what is generated from them (`slo-rules`, `slo`, `load`).
+    #[serde(default)]
+    pub slo: Option<SloDef>,
+}
+
+/// Where the SLO specs live and where their Prometheus rules are generated.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SloDef {
+    /// Directory of `*.yaml` specs.
+    pub dir: String,
+    /// The generated rule file (its promtool tests sit beside it as `<stem>.test.yaml`).
+    pub rules: String,
+    /// The generated promtool test file.
+    pub rule_tests: String,
 }
 
 /// The release: the image of `[service]`'s binary and its labels.

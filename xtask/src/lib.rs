@@ -14,9 +14,10 @@ pub mod gates;
 pub mod process;
 pub mod release;
 pub mod settings;
+pub mod slo;
 pub mod tools;
 
-use crate::cli::{Cli, Command, DevAction, ReleaseAction, ToolsAction};
+use crate::cli::{Cli, Command, DevAction, ReleaseAction, SloAction, ToolsAction};
 use crate::commands::Workspace;
 use crate::exit::Exit;
 use crate::process::Cancel;
@@ -87,6 +88,9 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
             ..
         } => commands::release_verify(reference, key, *plain_http),
         Command::Release { action: None, run } => commands::release(&settings, &ws, run, cancel),
+        Command::Slo {
+            action: SloAction::Render { what, service },
+        } => commands::slo_render(&settings, &ws, *what, service.as_deref()),
         Command::Completions { .. } => Ok(Exit::Ok),
     }
 }

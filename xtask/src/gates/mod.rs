@@ -10,6 +10,7 @@ mod fmt;
 mod migrations;
 mod release;
 mod secrets;
+mod slo_rules;
 mod test;
 mod under_tool;
 mod workflows;
@@ -74,6 +75,9 @@ pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
                 kind, def, nightly, root, &compiled,
             )));
         }
+    }
+    if let Some(slo) = &config.slo {
+        gates.push(Arc::new(slo_rules::SloRules::new(slo)));
     }
     if !config.codegen.is_empty() {
         gates.push(Arc::new(codegen::CodegenVerify::new(&config.codegen)));

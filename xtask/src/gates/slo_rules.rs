@@ -1,0 +1,116 @@
+//! `slo-rules`: the Prometheus rules generated from the SLO specs pass `promtool check rules`
+//! and their own unit tests (`promtool test rules`): every burn-rate alert fires at its rate and
+//! stays silent below it.
+
+use anyhow::Result;
+
+use crate::config::SloDef;
+use crate::engine::gate::{Gate, GateSpec, RunCtx, Step, Verdict, code};
+
+pub struct SloRules {
+    spec: GateSpec,
+    def: SloDef,
+}
+
+impl SloRules {
+    pub fn new(def: &SloDef) -> SloRules {
+        let globs = [def.rules.as_str(), def.rule_tests.as_str()];
+        SloRules {
+            spec: super::Decl {
+                name: "slo-rules",
+                description: "promtool check rules + promtool test rules on the generated SLO rules",
+                deps: &[],
+                globs: &globs,
+                tools: &["prometheus"],
+                env: &[],
+                cargo: false,
+                timeout_secs: 300,
+            }
+            .spec(1),
+            def: def.clone(),
+        }
+    }
+}
+
+/// `N rules found` from promtool's check output.
+fn rules_found(out: &str) -> Option<u64> {
+    out.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("SUCCESS: ")?
+            .strip_suffix(" rules found")?
+            .parse()
+            .ok()
+    })
+}
+
+impl Gate for SloRules {
+    fn spec(&self) -> &GateSpec {
+        &self.spec
+    }
+
+    fn steps(&self) -> Vec<Step> {
+        vec![
+            Step::new("promtool", &["check", "rules"])
+                .tool("prometheus")
+                .args([self.def.rules.clone()]),
+            Step::new("promtool", &["test", "rules"])
+                .tool("prometheus")
+                .args([self.def.rule_tests.clone()]),
+        ]
+    }
+
+    fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
+        let steps = self.steps();
+        let check = ctx.exec(&steps[0])?;
+        if !check.success() {
+            return Ok(Verdict::failed(format!(
+                "promtool check rules failed ({}): {}",
+                code(&check),
+                check.stderr.trim()
+            )));
+        }
+        let rules = rules_found(&check.stdout).unwrap_or(0);
+        if rules == 0 {
+            return Ok(Verdict::failed(format!(
+                "promtool found no rules in {}",
+                self.def.rules
+            )));
+        }
+        let test = ctx.exec(&steps[1])?;
+        if !test.success() {
+            let first = test
+                .stdout
+                .lines()
+                .chain(test.stderr.lines())
+                .find(|l| l.contains("name:"))
+                .unwrap_or("see the log")
+                .trim()
+                .to_owned();
+            return Ok(Verdict::failed(format!(
+                "promtool test rules failed: {first}"
+            )));
+        }
+        let cases = std::fs::read_to_string(ctx.root.join(&self.def.rule_tests))
+            .map(|t| {
+                t.lines()
+                    .filter(|l| l.contains("alertname:"))
+                    .count()
+            })
+            .unwrap_or(0);
+        Ok(Verdict::passed(Some(format!(
+            "{rules} rules valid; {cases} alert tests passed"
+        ))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_rules() {
+        assert_eq!(
+            super::rules_found("Checking r.yaml\n  SUCCESS: 28 rules found\n"),
+            Some(28)
+        );
+        assert_eq!(super::rules_found("nothing"), None);
+    }
+}
