@@ -91,11 +91,7 @@ impl Gate for SloRules {
             )));
         }
         let cases = std::fs::read_to_string(ctx.root.join(&self.def.rule_tests))
-            .map(|t| {
-                t.lines()
-                    .filter(|l| l.contains("alertname:"))
-                    .count()
-            })
+            .map(|t| t.lines().filter(|l| l.contains("alertname:")).count())
             .unwrap_or(0);
         Ok(Verdict::passed(Some(format!(
             "{rules} rules valid; {cases} alert tests passed"

@@ -9,5 +9,6 @@ mod interrupt;
 mod migrations;
 mod publish;
 mod release;
+mod slo;
 mod support;
 mod under_tool;
