@@ -12,6 +12,7 @@ Exit codes:
   2    usage or configuration error (the message names the flag, file or key)
   3    a required tool or component is missing (the message names the remedy)
   4    a release was refused before anything was done (dirty tree, existing tag, nothing to release)
+  5    a load test's threshold or an SLO was not met (`cargo xtask load`)
   130  interrupted (Ctrl-C); every running tool was killed
 
 Reports: target/xtask/runs/<id>/{report.json,junit.xml,summary.md,gates/<gate>.log}";
@@ -99,6 +100,14 @@ pub enum Command {
         action: Option<ReleaseAction>,
         #[command(flatten)]
         run: ReleaseArgs,
+    },
+    /// Load test: the `[load]` goose binary drives PROFILE (smoke, baseline, soak, stress)
+    /// against the service's release build on an ephemeral PostgreSQL while a real Prometheus
+    /// scrapes it; thresholds come from the SLO specs. Exit 5 when a threshold or an SLO is
+    /// not met. `APP_FAULT_*` in the environment reach the service.
+    Load {
+        /// smoke | baseline | soak | stress
+        profile: String,
     },
     /// SLOs: render what is generated from the specs in `[slo] dir` (used by `[codegen]`).
     Slo {

@@ -562,3 +562,60 @@ pub fn slo_render(
     print!("{text}");
     Ok(Exit::Ok)
 }
+
+/// `cargo xtask load PROFILE`.
+pub fn load(settings: &Settings, ws: &Workspace, profile: &str, cancel: &Cancel) -> Result<Exit> {
+    let profile = crate::load::profile(profile)?;
+    let (Some(service), Some(load)) = (&ws.config.service, &ws.config.load) else {
+        return Err(Failure::Config(format!(
+            "{}: `load` needs [service] and [load] (package, bin)",
+            crate::config::FILE
+        ))
+        .into());
+    };
+    let slo = slo_config(ws, "load")?;
+    let dir = settings.root.join("target/xtask/load").join(profile.name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let ctx = ws.command_ctx(
+        settings,
+        dir.join("load.log"),
+        cancel,
+        std::time::Duration::from_secs(7200),
+    )?;
+    eprintln!(
+        "[gatehouse] load {}: {} users for {} against the release build ({})",
+        profile.name, profile.users, profile.run_time, profile.purpose
+    );
+    let outcome = crate::load::run(&ctx, service, load, slo, profile, &dir.join("reports"))
+        .with_context(|| {
+            format!(
+                "load {} failed; the log is {}",
+                profile.name,
+                ctx.log_path.display()
+            )
+        })?;
+    if settings.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    } else {
+        println!("{}", crate::load::summary(&outcome));
+        for t in &outcome.thresholds {
+            println!("  threshold  {t}");
+        }
+        for p in &outcome.problems {
+            println!("  FAILED     {p}");
+        }
+    }
+    if outcome.problems.is_empty() {
+        Ok(Exit::Ok)
+    } else {
+        Err(Failure::Threshold(format!(
+            "load {}: {}",
+            profile.name,
+            outcome.problems.join("; ")
+        ))
+        .into())
+    }
+}

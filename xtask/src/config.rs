@@ -54,6 +54,28 @@ pub struct Config {
     /// SLO specs and what is generated from them (`slo-rules`, `slo`, `load`).
     #[serde(default)]
     pub slo: Option<SloDef>,
+    /// The load-test binary and the environment load runs add to `[service.env]`.
+    #[serde(default)]
+    pub load: Option<LoadDef>,
+}
+
+/// `cargo xtask load` and the `slo` gate.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadDef {
+    /// The goose load-test package and binary.
+    pub package: String,
+    pub bin: String,
+    /// Added to `[service.env]` for load runs (e.g. rate limits one client IP would trip).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The profile the `slo` gate runs.
+    #[serde(default = "smoke")]
+    pub gate_profile: String,
+}
+
+fn smoke() -> String {
+    "smoke".to_owned()
 }
 
 /// Where the SLO specs live and where their Prometheus rules are generated.

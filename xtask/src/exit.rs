@@ -16,6 +16,8 @@ pub enum Exit {
     /// A release was refused before anything was done (dirty tree, existing tag, nothing to
     /// release).
     Refused = 4,
+    /// A load test's threshold or an SLO was not met (`cargo xtask load`).
+    ThresholdFailed = 5,
     /// Interrupted by Ctrl-C (SIGINT) or SIGTERM; every running tool was killed.
     Interrupted = 130,
 }
@@ -37,6 +39,8 @@ pub enum Failure {
     MissingTool(String),
     #[error("refused: {0}")]
     Refused(String),
+    #[error("{0}")]
+    Threshold(String),
     #[error("interrupted")]
     Interrupted,
     #[error("timed out")]
@@ -49,6 +53,7 @@ impl Failure {
             Failure::Usage(_) | Failure::Config(_) => Exit::Usage,
             Failure::MissingTool(_) => Exit::MissingTool,
             Failure::Refused(_) => Exit::Refused,
+            Failure::Threshold(_) => Exit::ThresholdFailed,
             Failure::Interrupted => Exit::Interrupted,
             Failure::TimedOut => Exit::GateFailed,
         }

@@ -11,6 +11,7 @@ pub mod dev;
 pub mod engine;
 pub mod exit;
 pub mod gates;
+pub mod load;
 pub mod process;
 pub mod release;
 pub mod settings;
@@ -88,6 +89,7 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
             ..
         } => commands::release_verify(reference, key, *plain_http),
         Command::Release { action: None, run } => commands::release(&settings, &ws, run, cancel),
+        Command::Load { profile } => commands::load(&settings, &ws, profile, cancel),
         Command::Slo {
             action: SloAction::Render { what, service },
         } => commands::slo_render(&settings, &ws, *what, service.as_deref()),

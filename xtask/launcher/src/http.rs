@@ -104,6 +104,33 @@ pub fn moto(bin: &Path) -> Result<Loopback> {
     })
 }
 
+/// Prometheus scraping `target` (`host:port`, `/metrics`) as `job` every second, evaluating
+/// `rules` every second, with its storage in a temp dir.
+pub fn prometheus(bin: &Path, job: &str, target: &str, rules: &[PathBuf]) -> Result<Loopback> {
+    Loopback::start("prometheus", ("/-/ready", 200), |port, dir| {
+        let config = dir.join("prometheus.yml");
+        let rule_files: Vec<String> = rules
+            .iter()
+            .map(|r| format!("\"{}\"", r.display()))
+            .collect();
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [{}]\nscrape_configs:\n  - job_name: \"{job}\"\n    static_configs:\n      - targets: [\"{target}\"]\n",
+                rule_files.join(", ")
+            ),
+        )
+        .with_context(|| format!("cannot write {}", config.display()))?;
+        let (storage, listen) = (dir.join("data"), format!("127.0.0.1:{port}"));
+        let sh = xshell::Shell::new()?;
+        Ok(xshell::cmd!(
+            sh,
+            "{bin} --config.file={config} --storage.tsdb.path={storage} --web.listen-address={listen} --log.level=warn"
+        )
+        .into())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ mod postgres;
 mod service;
 mod system;
 
-pub use http::{Loopback, http_status, moto, registry};
+pub use http::{Loopback, http_status, moto, prometheus, registry};
 pub use postgres::{Postgres, PostgresState};
 pub use service::Service;
 pub use system::{alive, free_port, wait_until};

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use super::running::{self, Vars};
 use crate::config::{ApiFuzzDef, Identity, ServiceDef};
 use crate::engine::gate::{CARGO_TARGET, Gate, GateSpec, Inputs, RunCtx, Step, Verdict, code};
 
@@ -49,14 +50,6 @@ impl ApiFuzz {
         }
     }
 
-    fn build_step(&self) -> Step {
-        Step::new("cargo", &["build", "--release", "--locked", "--package"]).args([
-            self.service.package.clone(),
-            "--bin".to_owned(),
-            self.service.bin.clone(),
-        ])
-    }
-
     fn fuzz_step(&self, url: &str, identity: &Identity, dir: &Path) -> Step {
         let config = dir.join(format!("{}.toml", identity.name));
         let reports = dir.join(&identity.name);
@@ -84,38 +77,6 @@ impl ApiFuzz {
         }
         step
     }
-}
-
-/// Values the configuration's `{name}` placeholders stand for.
-struct Vars(BTreeMap<&'static str, String>);
-
-impl Vars {
-    fn fill(&self, text: &str) -> String {
-        self.0.iter().fold(text.to_owned(), |acc, (name, value)| {
-            acc.replace(&format!("{{{name}}}"), value)
-        })
-    }
-
-    fn fill_json(&self, value: &serde_json::Value) -> serde_json::Value {
-        use serde_json::Value;
-        match value {
-            Value::String(s) => Value::String(self.fill(s)),
-            Value::Array(items) => Value::Array(items.iter().map(|v| self.fill_json(v)).collect()),
-            Value::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), self.fill_json(v)))
-                    .collect(),
-            ),
-            other => other.clone(),
-        }
-    }
-}
-
-/// A password for the run's accounts: random, so none is committed.
-fn random_password() -> Result<String> {
-    let mut bytes = [0u8; 18];
-    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
-    Ok(format!("Fz-{}", crate::engine::cache::hex(&bytes)))
 }
 
 /// The part of schemathesis's JSON report the gate judges.
@@ -221,15 +182,21 @@ impl Gate for ApiFuzz {
         let url = format!("<service>{}", self.service.openapi.as_deref().unwrap_or(""));
         let dir = Path::new("<run dir>/gates/api-fuzz");
         let binary = format!("target/release/{}", self.service.bin);
-        let none = Vars(BTreeMap::new());
-        let mut steps = vec![self.build_step()];
+        let none = Vars::default();
+        let mut steps = vec![running::build_step(&self.service)];
         steps.extend(
             self.service
                 .setup
                 .iter()
-                .map(|s| self.binary_step(&binary, &s.args, &s.env, &none)),
+                .map(|s| running::binary_step(&self.service, &binary, &s.args, &s.env, &none)),
         );
-        steps.push(self.binary_step(&binary, &self.service.args, &BTreeMap::new(), &none));
+        steps.push(running::binary_step(
+            &self.service,
+            &binary,
+            &self.service.args,
+            &BTreeMap::new(),
+            &none,
+        ));
         steps.extend(
             self.fuzz
                 .identities
@@ -240,7 +207,7 @@ impl Gate for ApiFuzz {
     }
 
     fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
-        let built = ctx.exec(&self.build_step())?;
+        let built = ctx.exec(&running::build_step(&self.service))?;
         if !built.success() {
             return Ok(Verdict::failed(format!(
                 "cargo build --release failed ({}); see the log",
@@ -249,38 +216,9 @@ impl Gate for ApiFuzz {
         }
         let dir = ctx.log_path.with_extension("");
         std::fs::create_dir_all(&dir)?;
-        ctx.toolbox
-            .ensure("postgresql", &ctx.cancel, &|l| ctx.log(l))?;
-        let pg = launcher::Postgres::ephemeral()
-            .context("api-fuzz: cannot start an ephemeral PostgreSQL")?;
-        pg.create_database("fuzz")?;
-        let (port, ops_port) = (launcher::free_port()?, launcher::free_port()?);
-        let base = format!("http://127.0.0.1:{port}");
-        let vars = Vars(BTreeMap::from([
-            ("database_url", pg.url("fuzz")),
-            ("listen", format!("127.0.0.1:{port}")),
-            ("ops_listen", format!("127.0.0.1:{ops_port}")),
-            ("base_url", base.clone()),
-            ("password", random_password()?),
-        ]));
-        let binary = super::cargo_target_dir(&ctx.root)
-            .join("release")
-            .join(&self.service.bin)
-            .display()
-            .to_string();
-        for setup in &self.service.setup {
-            let out = ctx.exec(&self.binary_step(&binary, &setup.args, &setup.env, &vars))?;
-            if !out.success() {
-                bail!(
-                    "service.setup `{}` failed ({}): {}",
-                    setup.args.join(" "),
-                    code(&out),
-                    out.stderr.trim()
-                );
-            }
-        }
-        let serve = self.binary_step(&binary, &self.service.args, &BTreeMap::new(), &vars);
-        let _service = self.start(ctx, &serve, &base, &dir)?;
+        let run = running::Running::start(ctx, &self.service, &BTreeMap::new(), &dir)
+            .context("api-fuzz")?;
+        let (base, vars) = (run.base.clone(), &run.vars);
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?;
@@ -288,7 +226,7 @@ impl Gate for ApiFuzz {
         let mut totals = Totals::default();
         let mut problems = Vec::new();
         for identity in &self.fuzz.identities {
-            let token = token(&client, &base, identity, &vars)?;
+            let token = token(&client, &base, identity, vars)?;
             let (report, seed) = self.fuzz_as(ctx, &url, identity, token.as_deref(), &dir)?;
             totals.operations += report.operations.tested;
             totals.cases += report.test_cases.generated;
@@ -326,58 +264,6 @@ impl Gate for ApiFuzz {
 }
 
 impl ApiFuzz {
-    /// `binary args…` with `[service.env]` and `extra` filled in; values made from `{password}`
-    /// print as `[redacted]`.
-    fn binary_step(
-        &self,
-        binary: &str,
-        args: &[String],
-        extra: &BTreeMap<String, String>,
-        vars: &Vars,
-    ) -> Step {
-        let mut step = Step::argv(&[vec![binary.to_owned()], args.to_vec()].concat());
-        for (k, v) in self.service.env.iter().chain(extra) {
-            step = if v.contains("{password}") {
-                step.secret_env(k, &vars.fill(v))
-            } else {
-                step.env(k, &vars.fill(v))
-            };
-        }
-        step
-    }
-
-    /// Starts `serve` in the background and waits until `[service] ready` answers 2xx.
-    fn start(
-        &self,
-        ctx: &RunCtx,
-        serve: &Step,
-        base: &str,
-        dir: &Path,
-    ) -> Result<launcher::Service> {
-        let sh = xshell::Shell::new()?;
-        let (program, args) = (&serve.program, &serve.args);
-        let mut cmd = xshell::cmd!(sh, "{program} {args...}");
-        for (k, v) in &serve.env {
-            cmd = cmd.env(k, v);
-        }
-        let log = dir.join("service.log");
-        ctx.log(&format!("$ {serve} &  (log: {})", log.display()));
-        let mut service = launcher::Service::start(&self.service.bin, cmd, &log)?;
-        let ready = format!("{base}{}", self.service.ready);
-        let probe = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()?;
-        service
-            .wait_ready(Duration::from_secs(60), || {
-                probe
-                    .get(&ready)
-                    .send()
-                    .is_ok_and(|r| r.status().is_success())
-            })
-            .with_context(|| format!("service.ready: {ready} never answered 2xx"))?;
-        Ok(service)
-    }
-
     fn fuzz_as(
         &self,
         ctx: &RunCtx,

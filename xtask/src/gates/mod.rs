@@ -9,7 +9,9 @@ mod doc;
 mod fmt;
 mod migrations;
 mod release;
+pub mod running;
 mod secrets;
+mod slo;
 mod slo_rules;
 mod test;
 mod under_tool;
@@ -78,6 +80,9 @@ pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
     }
     if let Some(slo) = &config.slo {
         gates.push(Arc::new(slo_rules::SloRules::new(slo)));
+        if let (Some(service), Some(load)) = (&config.service, &config.load) {
+            gates.push(Arc::new(slo::Slo::new(service, load, slo, &compiled)));
+        }
     }
     if !config.codegen.is_empty() {
         gates.push(Arc::new(codegen::CodegenVerify::new(&config.codegen)));

@@ -85,7 +85,8 @@ fn sli_expr(spec: &Spec, o: &Objective, window: &str) -> String {
     let sel = o.selector(&spec.job);
     match o.sli {
         Sli::Availability => format!(
-            r#"sum(rate(http_requests_total{{{sel},status=~"5.."}}[{window}])) / sum(rate(http_requests_total{{{sel}}}[{window}]))"#
+            // No 5xx series at all is a zero numerator, not a missing one; no traffic stays no data.
+            r#"(sum(rate(http_requests_total{{{sel},status=~"5.."}}[{window}])) or vector(0)) / sum(rate(http_requests_total{{{sel}}}[{window}]))"#
         ),
         Sli::Latency => format!(
             r#"1 - (sum(rate(http_request_duration_seconds_bucket{{{sel},le="{}"}}[{window}])) / sum(rate(http_request_duration_seconds_count{{{sel}}}[{window}])))"#,

@@ -1,0 +1,174 @@
+//! The service as a running process, for the gates that need one (`api-fuzz`, `slo`) and
+//! `cargo xtask load`: `[service]`'s release build, an ephemeral PostgreSQL, `[[service.setup]]`
+//! steps, then the binary in the background until `[service] ready` answers.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::config::ServiceDef;
+use crate::engine::gate::{RunCtx, Step, code};
+
+/// `cargo build --release` of the service's binary.
+pub fn build_step(service: &ServiceDef) -> Step {
+    Step::new("cargo", &["build", "--release", "--locked", "--package"]).args([
+        service.package.clone(),
+        "--bin".to_owned(),
+        service.bin.clone(),
+    ])
+}
+
+/// Values the configuration's `{name}` placeholders stand for.
+#[derive(Debug, Default)]
+pub struct Vars(pub BTreeMap<&'static str, String>);
+
+impl Vars {
+    pub fn fill(&self, text: &str) -> String {
+        self.0.iter().fold(text.to_owned(), |acc, (name, value)| {
+            acc.replace(&format!("{{{name}}}"), value)
+        })
+    }
+
+    pub fn fill_json(&self, value: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => Value::String(self.fill(s)),
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.fill_json(v)).collect()),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), self.fill_json(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+}
+
+/// A password for the run's accounts: random, so none is committed.
+fn random_password() -> Result<String> {
+    let mut bytes = [0u8; 18];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut bytes)?;
+    Ok(format!("Fz-{}", crate::engine::cache::hex(&bytes)))
+}
+
+/// `binary args…` with `[service.env]` and `extra` filled in; values made from `{password}`
+/// print as `[redacted]`.
+pub fn binary_step(
+    service: &ServiceDef,
+    binary: &str,
+    args: &[String],
+    extra: &BTreeMap<String, String>,
+    vars: &Vars,
+) -> Step {
+    let mut step = Step::argv(&[vec![binary.to_owned()], args.to_vec()].concat());
+    for (k, v) in service.env.iter().chain(extra) {
+        step = if v.contains("{password}") {
+            step.secret_env(k, &vars.fill(v))
+        } else {
+            step.env(k, &vars.fill(v))
+        };
+    }
+    step
+}
+
+/// Starts `serve` in the background and waits until `[service] ready` answers 2xx.
+fn start_serve(
+    def: &ServiceDef,
+    ctx: &RunCtx,
+    serve: &Step,
+    base: &str,
+    dir: &Path,
+) -> Result<launcher::Service> {
+    let sh = xshell::Shell::new()?;
+    let (program, args) = (&serve.program, &serve.args);
+    let mut cmd = xshell::cmd!(sh, "{program} {args...}");
+    for (k, v) in &serve.env {
+        cmd = cmd.env(k, v);
+    }
+    let log = dir.join("service.log");
+    ctx.log(&format!("$ {serve} &  (log: {})", log.display()));
+    let mut service = launcher::Service::start(&def.bin, cmd, &log)?;
+    let ready = format!("{base}{}", def.ready);
+    let probe = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    service
+        .wait_ready(Duration::from_secs(60), || {
+            probe
+                .get(&ready)
+                .send()
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .with_context(|| format!("service.ready: {ready} never answered 2xx"))?;
+    Ok(service)
+}
+
+/// The running service and what it runs on; everything stops on drop.
+#[derive(Debug)]
+pub struct Running {
+    pub base: String,
+    /// `host:port` of the ops listener (`/metrics`).
+    pub ops: String,
+    pub vars: Vars,
+    pub service: launcher::Service,
+    _pg: launcher::Postgres,
+}
+
+impl Running {
+    /// Starts PostgreSQL, runs the setup steps and starts the built binary with `extra` env on
+    /// top of `[service.env]`; the service's log goes to `dir/service.log`.
+    pub fn start(
+        ctx: &RunCtx,
+        service: &ServiceDef,
+        extra: &BTreeMap<String, String>,
+        dir: &Path,
+    ) -> Result<Running> {
+        ctx.toolbox
+            .ensure("postgresql", &ctx.cancel, &|l| ctx.log(l))?;
+        let pg = launcher::Postgres::ephemeral().context("cannot start an ephemeral PostgreSQL")?;
+        pg.create_database("service")?;
+        let (port, ops_port) = (launcher::free_port()?, launcher::free_port()?);
+        let base = format!("http://127.0.0.1:{port}");
+        let ops = format!("127.0.0.1:{ops_port}");
+        let vars = Vars(BTreeMap::from([
+            ("database_url", pg.url("service")),
+            ("listen", format!("127.0.0.1:{port}")),
+            ("ops_listen", ops.clone()),
+            ("base_url", base.clone()),
+            ("password", random_password()?),
+        ]));
+        let binary = super::cargo_target_dir(&ctx.root)
+            .join("release")
+            .join(&service.bin)
+            .display()
+            .to_string();
+        for setup in &service.setup {
+            let out = ctx.exec(&binary_step(
+                service,
+                &binary,
+                &setup.args,
+                &setup.env,
+                &vars,
+            ))?;
+            if !out.success() {
+                bail!(
+                    "service.setup `{}` failed ({}): {}",
+                    setup.args.join(" "),
+                    code(&out),
+                    out.stderr.trim()
+                );
+            }
+        }
+        let serve = binary_step(service, &binary, &service.args, extra, &vars);
+        let service = start_serve(service, ctx, &serve, &base, dir)?;
+        Ok(Running {
+            base,
+            ops,
+            vars,
+            service,
+            _pg: pg,
+        })
+    }
+}

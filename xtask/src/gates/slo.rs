@@ -1,0 +1,76 @@
+//! `slo`: the `[load] gate_profile` (smoke) against a fresh instance of the service, judged on
+//! both sides: goose's thresholds derived from the SLO specs, and each objective's error ratio
+//! in a real Prometheus that scraped the service with the generated rules. No data fails.
+//! `APP_FAULT_*` in the environment reach the service (how the negative tests break it).
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::config::{LoadDef, ServiceDef, SloDef};
+use crate::engine::gate::{CARGO_TARGET, Gate, GateSpec, Inputs, RunCtx, Step, Verdict};
+
+pub struct Slo {
+    spec: GateSpec,
+    service: ServiceDef,
+    load: LoadDef,
+    slo: SloDef,
+}
+
+impl Slo {
+    pub fn new(service: &ServiceDef, load: &LoadDef, slo: &SloDef, compiled: &[String]) -> Slo {
+        let mut globs: Vec<String> = super::RUST_INPUTS.iter().map(|g| (*g).to_owned()).collect();
+        globs.extend(compiled.iter().cloned());
+        globs.extend([format!("{}/**", slo.dir), "gatehouse.toml".to_owned()]);
+        let spec = GateSpec {
+            name: "slo".to_owned(),
+            description:
+                "load profile against the release build: goose thresholds and Prometheus SLO ratios"
+                    .to_owned(),
+            version: 1,
+            deps: vec!["slo-rules".to_owned()],
+            inputs: Inputs {
+                globs,
+                tools: vec!["prometheus".to_owned(), "postgresql".to_owned()],
+                env: [
+                    "APP_FAULT_ERROR_RATE",
+                    "APP_FAULT_LATENCY_MS",
+                    "APP_FAULT_LATENCY_RATE",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+                facts: Vec::new(),
+                files: Vec::new(),
+            },
+            resources: vec![CARGO_TARGET.to_owned()],
+            timeout: Duration::from_secs(2400),
+        };
+        Slo {
+            spec,
+            service: service.clone(),
+            load: load.clone(),
+            slo: slo.clone(),
+        }
+    }
+}
+
+impl Gate for Slo {
+    fn spec(&self) -> &GateSpec {
+        &self.spec
+    }
+
+    fn steps(&self) -> Vec<Step> {
+        crate::load::steps(&self.service, &self.load)
+    }
+
+    fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
+        let profile = crate::load::profile(&self.load.gate_profile)?;
+        let dir = ctx.log_path.with_extension("");
+        let outcome = crate::load::run(ctx, &self.service, &self.load, &self.slo, profile, &dir)?;
+        let summary = crate::load::summary(&outcome);
+        if outcome.problems.is_empty() {
+            return Ok(Verdict::passed(Some(summary)));
+        }
+        Ok(Verdict::failed(outcome.problems.join("; ")).with_summary(summary))
+    }
+}

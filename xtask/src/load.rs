@@ -1,0 +1,415 @@
+//! `cargo xtask load <profile>` and the `slo` gate: the service's release build on an ephemeral
+//! PostgreSQL, a real Prometheus scraping it with the generated SLO rules loaded, the goose load
+//! test (`[load]`) driving a profile with thresholds derived from the SLO specs, then two
+//! verdicts: the client side (goose's thresholds: its exit code) and the server side (each
+//! objective's `slo:sli_error:ratio_rate5m` from Prometheus against its budget). No data is a
+//! failure, never a pass.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::config::{LoadDef, ServiceDef, SloDef};
+use crate::engine::gate::{RunCtx, Step, code};
+use crate::gates::running::{self, Running};
+use crate::slo::{Sli, Spec};
+
+/// Goose's exit code when a threshold failed (`perf`'s contract).
+pub const THRESHOLD_EXIT: i32 = 99;
+
+/// A load shape: users, how fast they start, how long they stay.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Profile {
+    pub name: &'static str,
+    pub users: u32,
+    pub hatch_rate: u32,
+    pub run_time: &'static str,
+    pub purpose: &'static str,
+}
+
+pub const PROFILES: [Profile; 4] = [
+    Profile {
+        name: "smoke",
+        users: 4,
+        hatch_rate: 4,
+        run_time: "15s",
+        purpose: "every request works and meets the SLOs under light load (the `slo` gate)",
+    },
+    Profile {
+        name: "baseline",
+        users: 16,
+        hatch_rate: 8,
+        run_time: "30s",
+        purpose: "the reference numbers: requests per second and latency at steady load",
+    },
+    Profile {
+        name: "soak",
+        users: 16,
+        hatch_rate: 4,
+        run_time: "30m",
+        purpose: "leaks and drift: the same load for half an hour",
+    },
+    Profile {
+        name: "stress",
+        users: 64,
+        hatch_rate: 8,
+        run_time: "2m",
+        purpose: "beyond the expected load: where latency and errors give",
+    },
+];
+
+pub fn profile(name: &str) -> Result<Profile> {
+    PROFILES
+        .iter()
+        .copied()
+        .find(|p| p.name == name)
+        .ok_or_else(|| {
+            crate::exit::Failure::Usage(format!(
+                "unknown load profile `{name}`; profiles: {}",
+                PROFILES.map(|p| p.name).join(", ")
+            ))
+            .into()
+        })
+}
+
+/// One objective judged on the server side.
+#[derive(Debug, Serialize)]
+pub struct ServerSide {
+    pub slo: String,
+    pub error_ratio: Option<f64>,
+    pub budget: f64,
+    pub passed: bool,
+}
+
+/// What a load run found.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub profile: Profile,
+    pub thresholds: Vec<String>,
+    /// goose's exit code: 0 thresholds met, 99 a threshold failed.
+    pub client_exit: Option<i32>,
+    pub server: Vec<ServerSide>,
+    pub reports: String,
+    pub problems: Vec<String>,
+}
+
+/// k6-style thresholds from the specs: the availability budget as `error-rate`, each latency
+/// objective as `p<target>` on every request of the load test its routes and methods match.
+pub fn thresholds(specs: &[&Spec], requests: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for spec in specs {
+        for o in &spec.objectives {
+            match o.sli {
+                Sli::Availability => out.push(format!(
+                    "error-rate<{}%",
+                    crate::slo::rules::num(o.budget() * 100.0)
+                )),
+                Sli::Latency => {
+                    let routes = regex::Regex::new(&format!("^(?:{})$", o.routes))
+                        .with_context(|| format!("slo `{}`: routes is not a regex", o.name))?;
+                    let methods = regex::Regex::new(&format!("^(?:{})$", o.methods))
+                        .with_context(|| format!("slo `{}`: methods is not a regex", o.name))?;
+                    for request in requests {
+                        let Some((method, route)) = request.split_once(' ') else {
+                            continue;
+                        };
+                        if methods.is_match(method) && routes.is_match(route) {
+                            out.push(format!(
+                                "p{}<{}ms for {request}",
+                                crate::slo::rules::num(o.target),
+                                o.threshold_ms.unwrap_or(0)
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn build_perf(load: &LoadDef) -> Step {
+    Step::new("cargo", &["build", "--release", "--locked", "--package"]).args([
+        load.package.clone(),
+        "--bin".to_owned(),
+        load.bin.clone(),
+    ])
+}
+
+/// The commands a load run executes, for `plan`.
+pub fn steps(service: &ServiceDef, load: &LoadDef) -> Vec<Step> {
+    vec![
+        running::build_step(service),
+        build_perf(load),
+        Step::new(
+            &format!("target/release/{}", load.bin),
+            &["--host", "<service>", "--threshold", "<from the SLO specs>"],
+        ),
+    ]
+}
+
+/// The value of an instant query, `None` when Prometheus has no sample (or NaN).
+fn query(prometheus: &str, promql: &str) -> Result<Option<f64>> {
+    let url = format!("{prometheus}/api/v1/query");
+    let body: serde_json::Value = reqwest::blocking::Client::new()
+        .get(&url)
+        .query(&[("query", promql)])
+        .send()
+        .with_context(|| format!("querying Prometheus at {url}"))?
+        .json()?;
+    let value = body["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite());
+    Ok(value)
+}
+
+/// The specs of `service` (by name, else all).
+fn specs_for<'a>(specs: &'a [Spec], service: &ServiceDef) -> Vec<&'a Spec> {
+    let own: Vec<&Spec> = specs.iter().filter(|s| s.service == service.bin).collect();
+    if own.is_empty() {
+        specs.iter().collect()
+    } else {
+        own
+    }
+}
+
+/// Runs `profile` against a fresh instance of the service; `dir` gets goose's reports, the
+/// service's log and Prometheus' data.
+pub fn run(
+    ctx: &RunCtx,
+    service: &ServiceDef,
+    load: &LoadDef,
+    slo: &SloDef,
+    profile: Profile,
+    dir: &Path,
+) -> Result<Outcome> {
+    let all = crate::slo::load_dir(&ctx.root.join(&slo.dir))?;
+    let specs = specs_for(&all, service);
+    for step in [running::build_step(service), build_perf(load)] {
+        let out = ctx.exec(&step)?;
+        if !out.success() {
+            bail!("`{step}` failed ({}); see the log", code(&out));
+        }
+    }
+    let perf = crate::gates::cargo_target_dir(&ctx.root)
+        .join("release")
+        .join(&load.bin);
+    let listed = ctx.exec(&Step::new(&perf.display().to_string(), &["requests"]))?;
+    let requests: Vec<String> = listed.stdout.lines().map(str::to_owned).collect();
+    let thresholds = thresholds(&specs, &requests)?;
+    std::fs::create_dir_all(dir)?;
+    let svc = Running::start(ctx, service, &load.env, dir)?;
+    let promtool = ctx.tool_binary("prometheus")?;
+    let rules: Vec<PathBuf> = vec![ctx.root.join(&slo.rules)];
+    let job = specs.first().map_or("app", |s| s.job.as_str());
+    let prometheus = launcher::prometheus(
+        &promtool.with_file_name("prometheus"),
+        job,
+        &svc.ops,
+        &rules,
+    )
+    .context("cannot start Prometheus")?;
+    ctx.log(&format!(
+        "prometheus at {} scraping {} as job {job}",
+        prometheus.url(),
+        svc.ops
+    ));
+    let client_exit = drive(ctx, &perf, &svc, profile, &thresholds, dir)?;
+    // One more scrape and rule evaluation after the last request.
+    std::thread::sleep(Duration::from_secs(3));
+    let server = server_side(&prometheus.url(), &specs)?;
+    let mut problems = Vec::new();
+    match client_exit {
+        Some(0) => {}
+        Some(THRESHOLD_EXIT) => problems.push(format!(
+            "client side: a goose threshold failed ({})",
+            failed_thresholds(dir)
+        )),
+        other => problems.push(format!(
+            "the load test did not run to the end (exit {other:?}); see the log"
+        )),
+    }
+    for s in &server {
+        match s.error_ratio {
+            None => problems.push(format!("server side: no data for slo `{}` in Prometheus (was the service scraped? did any request match?)", s.slo)),
+            Some(r) if !s.passed => problems.push(format!(
+                "server side: slo `{}` error ratio {}% is over its budget {}%",
+                s.slo,
+                crate::slo::rules::num(r * 100.0),
+                crate::slo::rules::num(s.budget * 100.0)
+            )),
+            Some(_) => {}
+        }
+    }
+    drop(svc);
+    Ok(Outcome {
+        profile,
+        thresholds,
+        client_exit,
+        server,
+        reports: dir.display().to_string(),
+        problems,
+    })
+}
+
+/// Runs goose; its HTML, JSON and Markdown reports land in `dir`.
+fn drive(
+    ctx: &RunCtx,
+    perf: &Path,
+    svc: &Running,
+    profile: Profile,
+    thresholds: &[String],
+    dir: &Path,
+) -> Result<Option<i32>> {
+    let mut step = Step::new(&perf.display().to_string(), &["--host"]).args([
+        svc.base.clone(),
+        "--users".to_owned(),
+        profile.users.to_string(),
+        "--increase-rate".to_owned(),
+        profile.hatch_rate.to_string(),
+        "--run-time".to_owned(),
+        profile.run_time.to_owned(),
+        // Logins happen while users start: keep them in the metrics and the reports.
+        "--no-reset-metrics".to_owned(),
+    ]);
+    for ext in ["html", "json", "md"] {
+        step = step.args([
+            "--report-file".to_owned(),
+            dir.join(format!("report.{ext}")).display().to_string(),
+        ]);
+    }
+    for t in thresholds {
+        step = step.args(["--threshold".to_owned(), t.clone()]);
+    }
+    let out = ctx.exec(&step.quiet_stdout())?;
+    if let Ok(summary) = std::env::var("GITHUB_STEP_SUMMARY")
+        && let Ok(md) = std::fs::read_to_string(dir.join("report.md"))
+    {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(summary)
+        {
+            let _ = writeln!(f, "## Load test: {} profile\n\n{md}", profile.name);
+        }
+    }
+    Ok(out.code)
+}
+
+/// The failed rules as goose's JSON report lists them.
+fn failed_thresholds(dir: &Path) -> String {
+    let text = std::fs::read_to_string(dir.join("report.json")).unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let mut failed = Vec::new();
+    collect_failed(&json, &mut failed);
+    if failed.is_empty() {
+        "see report.md".to_owned()
+    } else {
+        failed.join("; ")
+    }
+}
+
+fn collect_failed(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            if let (Some(rule), Some(false)) = (
+                map.get("rule").and_then(|r| r.as_str()),
+                map.get("passed").and_then(serde_json::Value::as_bool),
+            ) {
+                out.push(format!(
+                    "{rule}: observed {}",
+                    map.get("observed").and_then(|o| o.as_str()).unwrap_or("?")
+                ));
+            }
+            map.values().for_each(|x| collect_failed(x, out));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|x| collect_failed(x, out)),
+        _ => {}
+    }
+}
+
+fn server_side(prometheus: &str, specs: &[&Spec]) -> Result<Vec<ServerSide>> {
+    let mut out = Vec::new();
+    for spec in specs {
+        for o in &spec.objectives {
+            let promql = format!(
+                r#"slo:sli_error:ratio_rate5m{{service="{}",slo="{}"}}"#,
+                spec.service, o.name
+            );
+            let ratio = query(prometheus, &promql)?;
+            out.push(ServerSide {
+                slo: o.name.clone(),
+                error_ratio: ratio,
+                budget: o.budget(),
+                passed: ratio.is_some_and(|r| r <= o.budget()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// One line for the gate table and the console.
+pub fn summary(outcome: &Outcome) -> String {
+    let server: Vec<String> = outcome
+        .server
+        .iter()
+        .map(|s| match s.error_ratio {
+            Some(r) => format!(
+                "{} {}% (budget {}%)",
+                s.slo,
+                crate::slo::rules::num(r * 100.0),
+                crate::slo::rules::num(s.budget * 100.0)
+            ),
+            None => format!("{} no data", s.slo),
+        })
+        .collect();
+    format!(
+        "{} profile: {} thresholds {}; server side: {}; reports in {}",
+        outcome.profile.name,
+        outcome.thresholds.len(),
+        if outcome.client_exit == Some(0) {
+            "met"
+        } else {
+            "not met"
+        },
+        server.join(", "),
+        outcome.reports
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_come_from_the_budgets_and_the_matching_requests() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.yaml");
+        std::fs::write(&path, "service: app\njob: app\nobjectives:\n  - name: a\n    description: d\n    sli: availability\n    target: 99.9\n  - name: l\n    description: d\n    sli: latency\n    target: 99\n    routes: /v1/tasks|/v1/tasks/\\{id\\}/complete\n    methods: GET|POST\n    threshold_ms: 250\n").unwrap();
+        let spec = Spec::load(&path).unwrap();
+        let requests = [
+            "POST /v1/auth/login",
+            "GET /v1/tasks",
+            "POST /v1/tasks/{id}/complete",
+        ]
+        .map(str::to_owned);
+        assert_eq!(
+            thresholds(&[&spec], &requests).unwrap(),
+            [
+                "error-rate<0.1%",
+                "p99<250ms for GET /v1/tasks",
+                "p99<250ms for POST /v1/tasks/{id}/complete"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_profiles_list_the_known_ones() {
+        let err = profile("nope").unwrap_err().to_string();
+        assert!(err.contains("smoke, baseline, soak, stress"), "{err}");
+    }
+}
