@@ -152,6 +152,13 @@ pub fn steps(service: &ServiceDef, load: &LoadDef) -> Vec<Step> {
 
 /// The value of an instant query, `None` when Prometheus has no sample (or NaN).
 fn query(prometheus: &str, promql: &str) -> Result<Option<f64>> {
+    Ok(query_raw(prometheus, promql)?
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite()))
+}
+
+/// The first sample's value as Prometheus prints it (`NaN` included).
+fn query_raw(prometheus: &str, promql: &str) -> Result<Option<String>> {
     let url = format!("{prometheus}/api/v1/query");
     let body: serde_json::Value = reqwest::blocking::Client::new()
         .get(&url)
@@ -159,11 +166,9 @@ fn query(prometheus: &str, promql: &str) -> Result<Option<f64>> {
         .send()
         .with_context(|| format!("querying Prometheus at {url}"))?
         .json()?;
-    let value = body["data"]["result"][0]["value"][1]
+    Ok(body["data"]["result"][0]["value"][1]
         .as_str()
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|v| v.is_finite());
-    Ok(value)
+        .map(str::to_owned))
 }
 
 /// The specs of `service` (by name, else all).
@@ -218,9 +223,27 @@ pub fn run(
         svc.ops
     ));
     let client_exit = drive(ctx, &perf, &svc, profile, &thresholds, dir)?;
-    // One more scrape and rule evaluation after the last request.
-    std::thread::sleep(Duration::from_secs(3));
-    let server = server_side(&prometheus.url(), &specs)?;
+    // Scrapes and rule evaluations run every second: wait until every objective has a value
+    // (a short run may have ended before the first evaluation saw two samples), at most 20 s.
+    let mut server = server_side(&prometheus.url(), &specs)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while server.iter().any(|s| s.error_ratio.is_none()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        server = server_side(&prometheus.url(), &specs)?;
+    }
+    if server.iter().any(|s| s.error_ratio.is_none()) {
+        for probe in [
+            format!(r#"up{{job="{job}"}}"#),
+            format!(r#"count(http_requests_total{{job="{job}"}})"#),
+            format!(r#"count(http_request_duration_seconds_count{{job="{job}"}})"#),
+            "slo:sli_error:ratio_rate5m".to_owned(),
+        ] {
+            ctx.log(&format!(
+                "no-data diagnosis: {probe} = {:?}",
+                query_raw(&prometheus.url(), &probe)?
+            ));
+        }
+    }
     let mut problems = Vec::new();
     match client_exit {
         Some(0) => {}
@@ -236,9 +259,9 @@ pub fn run(
         match s.error_ratio {
             None => problems.push(format!("server side: no data for slo `{}` in Prometheus (was the service scraped? did any request match?)", s.slo)),
             Some(r) if !s.passed => problems.push(format!(
-                "server side: slo `{}` error ratio {}% is over its budget {}%",
+                "server side: slo `{}` error ratio {:.2}% is over its budget {}%",
                 s.slo,
-                crate::slo::rules::num(r * 100.0),
+                r * 100.0,
                 crate::slo::rules::num(s.budget * 100.0)
             )),
             Some(_) => {}
@@ -274,6 +297,9 @@ fn drive(
         profile.run_time.to_owned(),
         // Logins happen while users start: keep them in the metrics and the reports.
         "--no-reset-metrics".to_owned(),
+        // A failing threshold stops the run, but only after Prometheus has seen 10 s of it.
+        "--threshold-abort-delay".to_owned(),
+        "10s".to_owned(),
     ]);
     for ext in ["html", "json", "md"] {
         step = step.args([

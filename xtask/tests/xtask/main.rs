@@ -6,6 +6,7 @@ mod codegen;
 mod dev;
 mod engine;
 mod interrupt;
+mod load;
 mod migrations;
 mod publish;
 mod release;

@@ -1,0 +1,114 @@
+//! `cargo xtask load smoke` against the reference service (the app is what the `slo` gate is
+//! proven on): a clean run meets every threshold and every SLO; 5% injected server errors fail
+//! the availability objective on both sides; injected latency fails the latency objective on
+//! both sides. Each run is a real release build, PostgreSQL, Prometheus and goose.
+
+use serde_json::Value;
+
+use crate::support::Run;
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the tests drive the xtask binary as a user would"
+)]
+fn load(env: &[(&str, &str)]) -> (Run, Value) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.arg("--root")
+        .arg(root)
+        .args(["--format", "json", "load", "smoke"]);
+    for var in [
+        "APP_FAULT_ERROR_RATE",
+        "APP_FAULT_LATENCY_MS",
+        "APP_FAULT_LATENCY_RATE",
+        "RUSTFLAGS",
+        "RUSTUP_TOOLCHAIN",
+        "GITHUB_STEP_SUMMARY",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().expect("run xtask load");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    let outcome = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|_| panic!("JSON outcome: {}{}", run.stdout, run.stderr));
+    (run, outcome)
+}
+
+fn ratio(outcome: &Value, slo: &str) -> f64 {
+    outcome["server"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["slo"] == slo)
+        .and_then(|s| s["error_ratio"].as_f64())
+        .unwrap_or_else(|| panic!("no server-side ratio for {slo}: {outcome}"))
+}
+
+#[test]
+fn a_clean_smoke_run_passes_and_injected_errors_and_latency_fail_their_objectives() {
+    let (clean, outcome) = load(&[]);
+    assert_eq!(clean.code, 0, "{}", clean.stderr);
+    assert_eq!(outcome["client_exit"], 0);
+    assert_eq!(
+        outcome["thresholds"][0], "error-rate<0.1%",
+        "thresholds come from the SLO specs"
+    );
+    assert!(
+        outcome["thresholds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "p99<250ms for GET /v1/tasks")
+    );
+    assert!(ratio(&outcome, "availability") <= 0.001);
+    assert!(ratio(&outcome, "tasks-latency") <= 0.01);
+    let reports = std::path::Path::new(outcome["reports"].as_str().unwrap());
+    for report in ["report.html", "report.json", "report.md"] {
+        assert!(reports.join(report).is_file(), "goose wrote {report}");
+    }
+
+    let (errors, outcome) = load(&[("APP_FAULT_ERROR_RATE", "0.05")]);
+    assert_eq!(
+        errors.code, 5,
+        "a failed SLO has its own exit code: {}",
+        errors.stderr
+    );
+    assert_eq!(
+        outcome["client_exit"], 99,
+        "goose's error-rate threshold failed"
+    );
+    let availability = ratio(&outcome, "availability");
+    assert!(
+        (0.02..0.1).contains(&availability),
+        "about 5% server errors: {availability}"
+    );
+    assert!(
+        errors.stderr.contains("slo `availability` error ratio"),
+        "{}",
+        errors.stderr
+    );
+
+    let (slow, outcome) = load(&[
+        ("APP_FAULT_LATENCY_MS", "300"),
+        ("APP_FAULT_LATENCY_RATE", "1"),
+    ]);
+    assert_eq!(slow.code, 5, "{}", slow.stderr);
+    assert_eq!(outcome["client_exit"], 99);
+    assert!(
+        slow.stderr.contains("p99<250ms for GET /v1/tasks"),
+        "{}",
+        slow.stderr
+    );
+    assert!(ratio(&outcome, "tasks-latency") > 0.5, "{outcome}");
+    assert!(
+        ratio(&outcome, "availability") <= 0.001,
+        "slow is not unavailable"
+    );
+}
