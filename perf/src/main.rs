@@ -94,12 +94,17 @@ async fn login(user: &mut GooseUser) -> TransactionResult {
     }
 }
 
-fn token(user: &GooseUser) -> Option<String> {
-    user.get_session_data::<Member>().map(|m| m.token.clone())
+/// The user's token; a user whose login failed (an injected 500, say) logs in again first, so
+/// no transaction ever spins without sending a request.
+async fn token(user: &mut GooseUser) -> Result<Option<String>, Box<TransactionError>> {
+    if user.get_session_data::<Member>().is_none() {
+        login(user).await?;
+    }
+    Ok(user.get_session_data::<Member>().map(|m| m.token.clone()))
 }
 
 async fn list(user: &mut GooseUser) -> TransactionResult {
-    let Some(token) = token(user) else {
+    let Some(token) = token(user).await? else {
         return Ok(());
     };
     let rb = user
@@ -119,7 +124,7 @@ async fn list(user: &mut GooseUser) -> TransactionResult {
 }
 
 async fn create(user: &mut GooseUser) -> TransactionResult {
-    let Some(token) = token(user) else {
+    let Some(token) = token(user).await? else {
         return Ok(());
     };
     let rb = user
@@ -156,7 +161,7 @@ async fn create(user: &mut GooseUser) -> TransactionResult {
 }
 
 async fn complete(user: &mut GooseUser) -> TransactionResult {
-    let Some(token) = token(user) else {
+    let Some(token) = token(user).await? else {
         return Ok(());
     };
     let Some(id) = user
