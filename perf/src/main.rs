@@ -41,6 +41,31 @@ fn failed(
     user.set_failure(why, request, None, None)
 }
 
+/// `POST path` with a JSON body (and the user's token when given), expecting `status`.
+async fn post_json(
+    user: &mut GooseUser,
+    path: &str,
+    body: &Value,
+    status: u16,
+) -> Result<goose::goose::GooseResponse, Box<TransactionError>> {
+    let builder = user
+        .get_request_builder(&GooseMethod::Post, path)?
+        .json(body);
+    let builder = match user.get_session_data::<Member>() {
+        Some(member) => builder.bearer_auth(&member.token),
+        None => builder,
+    };
+    user.request(
+        GooseRequest::builder()
+            .method(GooseMethod::Post)
+            .path(path)
+            .set_request_builder(builder)
+            .expect_status_code(status)
+            .build(),
+    )
+    .await
+}
+
 /// Registers a fresh account and logs in with it.
 async fn login(user: &mut GooseUser) -> TransactionResult {
     let n = NEXT_USER.fetch_add(1, Ordering::Relaxed);
@@ -48,32 +73,8 @@ async fn login(user: &mut GooseUser) -> TransactionResult {
     let email = format!("load-{run}-{n}@perf.test");
     let password = format!("Perf-{run}-{n}-long-secret");
     let body = json!({"email": email, "password": password});
-    let _ = user
-        .request(
-            GooseRequest::builder()
-                .method(GooseMethod::Post)
-                .path("/v1/auth/register")
-                .set_request_builder(
-                    user.get_request_builder(&GooseMethod::Post, "/v1/auth/register")?
-                        .json(&body),
-                )
-                .expect_status_code(201)
-                .build(),
-        )
-        .await?;
-    let mut goose = user
-        .request(
-            GooseRequest::builder()
-                .method(GooseMethod::Post)
-                .path("/v1/auth/login")
-                .set_request_builder(
-                    user.get_request_builder(&GooseMethod::Post, "/v1/auth/login")?
-                        .json(&body),
-                )
-                .expect_status_code(200)
-                .build(),
-        )
-        .await?;
+    let _ = post_json(user, "/v1/auth/register", &body, 201).await?;
+    let mut goose = post_json(user, "/v1/auth/login", &body, 200).await?;
     let token = match goose.response {
         Ok(response) => response
             .json::<Value>()
@@ -124,23 +125,11 @@ async fn list(user: &mut GooseUser) -> TransactionResult {
 }
 
 async fn create(user: &mut GooseUser) -> TransactionResult {
-    let Some(token) = token(user).await? else {
+    if token(user).await?.is_none() {
         return Ok(());
-    };
-    let rb = user
-        .get_request_builder(&GooseMethod::Post, "/v1/tasks")?
-        .bearer_auth(token)
-        .json(&json!({"title": "load test task", "description": "made by perf"}));
-    let mut goose = user
-        .request(
-            GooseRequest::builder()
-                .method(GooseMethod::Post)
-                .path("/v1/tasks")
-                .set_request_builder(rb)
-                .expect_status_code(201)
-                .build(),
-        )
-        .await?;
+    }
+    let body = json!({"title": "load test task", "description": "made by perf"});
+    let mut goose = post_json(user, "/v1/tasks", &body, 201).await?;
     let id = match goose.response {
         Ok(response) => response
             .json::<Value>()

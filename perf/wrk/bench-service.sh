@@ -29,15 +29,9 @@ for _ in $(seq 100); do
 done
 
 api=http://127.0.0.1:8098
-email="bench-$$@example.com"
-body="{\"email\":\"$email\",\"password\":\"benchmark passphrase 1\"}"
-curl -sf -X POST "$api/v1/auth/register" -H 'content-type: application/json' -d "$body" >/dev/null
-token=$(curl -sf -X POST "$api/v1/auth/login" -H 'content-type: application/json' -d "$body" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-for i in $(seq 20); do
-  curl -sf -X POST "$api/v1/tasks" -H "authorization: Bearer $token" -H 'content-type: application/json' \
-    -d "{\"title\":\"bench task $i\"}" >/dev/null
-done
+# shellcheck source=perf/member.sh
+source perf/member.sh
+token=$(member_token "$api")
 
 rps() { "${client[@]}" wrk -t1 -c32 -d "$DURATION" "$1" | sed -n 's/^Requests\/sec: *//p'; }
 echo "=== GET /healthz, requests per second (wrk -t1 -c32 -d $DURATION)"

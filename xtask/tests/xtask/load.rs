@@ -53,7 +53,9 @@ fn ratio(outcome: &Value, slo: &str) -> f64 {
 
 #[test]
 fn a_clean_smoke_run_passes_and_injected_errors_and_latency_fail_their_objectives() {
-    let (clean, outcome) = load(&[]);
+    let summary = tempfile::NamedTempFile::new().unwrap();
+    let summary_path = summary.path().display().to_string();
+    let (clean, outcome) = load(&[("GITHUB_STEP_SUMMARY", summary_path.as_str())]);
     assert_eq!(clean.code, 0, "{}", clean.stderr);
     assert_eq!(outcome["client_exit"], 0);
     assert_eq!(
@@ -73,6 +75,12 @@ fn a_clean_smoke_run_passes_and_injected_errors_and_latency_fail_their_objective
     for report in ["report.html", "report.json", "report.md"] {
         assert!(reports.join(report).is_file(), "goose wrote {report}");
     }
+    let step_summary = std::fs::read_to_string(summary.path()).unwrap();
+    assert!(
+        step_summary.contains("## Load test: smoke profile")
+            && step_summary.contains("| error-rate"),
+        "the Markdown report goes to $GITHUB_STEP_SUMMARY: {step_summary}"
+    );
 
     let (errors, outcome) = load(&[("APP_FAULT_ERROR_RATE", "0.05")]);
     assert_eq!(
