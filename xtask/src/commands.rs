@@ -597,6 +597,18 @@ pub fn load(settings: &Settings, ws: &Workspace, profile: &str, cancel: &Cancel)
                 ctx.log_path.display()
             )
         })?;
+    if let (Some(summary), Ok(md)) = (
+        &settings.step_summary,
+        std::fs::read_to_string(dir.join("reports/report.md")),
+    ) {
+        let section = format!("## Load test: {} profile\n\n{md}\n", profile.name);
+        runner::append(summary, &section).with_context(|| {
+            format!(
+                "cannot append to $GITHUB_STEP_SUMMARY ({})",
+                summary.display()
+            )
+        })?;
+    }
     if settings.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {

@@ -11,6 +11,7 @@ pub mod dev;
 pub mod engine;
 pub mod exit;
 pub mod gates;
+pub mod git;
 pub mod load;
 pub mod process;
 pub mod release;

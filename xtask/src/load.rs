@@ -278,7 +278,7 @@ pub fn run(
     })
 }
 
-/// Runs goose; its HTML, JSON and Markdown reports land in `dir`.
+/// Runs goose; its HTML, JSON and Markdown reports land in `dir` (`report.{html,json,md}`).
 fn drive(
     ctx: &RunCtx,
     perf: &Path,
@@ -311,18 +311,6 @@ fn drive(
         step = step.args(["--threshold".to_owned(), t.clone()]);
     }
     let out = ctx.exec(&step.quiet_stdout())?;
-    if let Ok(summary) = std::env::var("GITHUB_STEP_SUMMARY")
-        && let Ok(md) = std::fs::read_to_string(dir.join("report.md"))
-    {
-        use std::io::Write as _;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(summary)
-        {
-            let _ = writeln!(f, "## Load test: {} profile\n\n{md}", profile.name);
-        }
-    }
     Ok(out.code)
 }
 

@@ -55,23 +55,6 @@ pub struct Report {
     pub dirty: bool,
 }
 
-/// `HEAD` of `root` and whether tracked files differ from it; `(None, false)` outside git.
-pub fn git_state(root: &Path) -> (Option<String>, bool) {
-    let git = |args: &[&str]| {
-        let sh = xshell::Shell::new().ok()?;
-        sh.change_dir(root);
-        xshell::cmd!(sh, "git {args...}")
-            .quiet()
-            .ignore_stderr()
-            .read()
-            .ok()
-    };
-    let commit = git(&["rev-parse", "HEAD"]);
-    let dirty = commit.is_some()
-        && git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    (commit, dirty)
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {

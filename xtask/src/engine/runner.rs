@@ -141,7 +141,7 @@ fn report(
         (false, true) => Outcome::Failed,
         (false, false) => Outcome::Passed,
     };
-    let (commit, dirty) = super::report::git_state(&settings.root);
+    let (commit, dirty) = crate::git::state(&settings.root);
     let mut report = Report {
         commit,
         dirty,
@@ -191,7 +191,8 @@ fn publish(settings: &Settings, report: &Report) -> Result<()> {
     Ok(())
 }
 
-fn append(path: &PathBuf, text: &str) -> std::io::Result<()> {
+/// Appends `text` to a file (the step summary), creating it.
+pub fn append(path: &PathBuf, text: &str) -> std::io::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -25,9 +25,7 @@ const TOKEN_VAR: &str = "GATEHOUSE_FUZZ_TOKEN";
 impl ApiFuzz {
     /// `compiled`: files the binary embeds besides its sources (e.g. migrations).
     pub fn new(service: &ServiceDef, fuzz: &ApiFuzzDef, compiled: &[String]) -> ApiFuzz {
-        let mut globs: Vec<String> = super::RUST_INPUTS.iter().map(|g| (*g).to_owned()).collect();
-        globs.extend(compiled.iter().cloned());
-        globs.push("gatehouse.toml".to_owned());
+        let globs = super::build_inputs(compiled);
         let spec = GateSpec {
             name: "api-fuzz".to_owned(),
             description: "schemathesis against the release build's OpenAPI document: no 5xx, no undocumented status or schema".to_owned(),

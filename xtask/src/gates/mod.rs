@@ -93,6 +93,17 @@ pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
     gates
 }
 
+/// Inputs of a gate that builds and runs the workspace: the Rust inputs, the files compiled
+/// in (`compiled_inputs`) and `gatehouse.toml`.
+fn build_inputs(compiled: &[String]) -> Vec<String> {
+    RUST_INPUTS
+        .iter()
+        .map(|g| (*g).to_owned())
+        .chain(compiled.iter().cloned())
+        .chain(std::iter::once("gatehouse.toml".to_owned()))
+        .collect()
+}
+
 /// Files that decide the result of anything cargo builds.
 const RUST_INPUTS: &[&str] = &[
     "**/*.rs",

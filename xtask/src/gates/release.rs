@@ -19,9 +19,7 @@ pub struct Release {
 
 impl Release {
     pub fn new(service: &ServiceDef, release: &ReleaseDef, compiled: &[String]) -> Release {
-        let mut globs: Vec<String> = super::RUST_INPUTS.iter().map(|g| (*g).to_owned()).collect();
-        globs.extend(compiled.iter().cloned());
-        globs.push("gatehouse.toml".to_owned());
+        let globs = super::build_inputs(compiled);
         let spec = GateSpec {
             name: "release".to_owned(),
             description: "release --dry-run: static build, image, SBOM, push, sign, attest and verify against a local registry and moto".to_owned(),

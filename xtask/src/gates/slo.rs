@@ -19,9 +19,8 @@ pub struct Slo {
 
 impl Slo {
     pub fn new(service: &ServiceDef, load: &LoadDef, slo: &SloDef, compiled: &[String]) -> Slo {
-        let mut globs: Vec<String> = super::RUST_INPUTS.iter().map(|g| (*g).to_owned()).collect();
-        globs.extend(compiled.iter().cloned());
-        globs.extend([format!("{}/**", slo.dir), "gatehouse.toml".to_owned()]);
+        let mut globs = super::build_inputs(compiled);
+        globs.push(format!("{}/**", slo.dir));
         let spec = GateSpec {
             name: "slo".to_owned(),
             description:

@@ -93,6 +93,12 @@ impl Gate for SloRules {
         let cases = std::fs::read_to_string(ctx.root.join(&self.def.rule_tests))
             .map(|t| t.lines().filter(|l| l.contains("alertname:")).count())
             .unwrap_or(0);
+        if cases == 0 {
+            return Ok(Verdict::failed(format!(
+                "{} has no alert test: promtool passed nothing; regenerate it with `cargo xtask codegen`",
+                self.def.rule_tests
+            )));
+        }
         Ok(Verdict::passed(Some(format!(
             "{rules} rules valid; {cases} alert tests passed"
         ))))

@@ -78,9 +78,7 @@ impl UnderTool {
         root: &Path,
         compiled: &[String],
     ) -> UnderTool {
-        let mut globs: Vec<String> = super::RUST_INPUTS.iter().map(|g| (*g).to_owned()).collect();
-        globs.extend(compiled.iter().cloned());
-        globs.push("gatehouse.toml".to_owned());
+        let mut globs = super::build_inputs(compiled);
         globs.extend(def.suppressions.iter().cloned());
         let spec = GateSpec {
             name: kind.name().to_owned(),

@@ -23,13 +23,6 @@ pub struct Prepared {
     pub authorization: String,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime for the AWS SDK")
-}
-
 /// The SDK's message and, where it has one, the service's error code.
 fn explain<E: std::error::Error + 'static>(e: &aws_sdk_ecr::error::SdkError<E>) -> String {
     use std::fmt::Write as _;
@@ -60,7 +53,7 @@ async fn client(region: &str, local: Option<&str>) -> Client {
 
 /// Ensures the repository and returns registry credentials.
 pub fn prepare(repository: &str, region: &str, local: Option<&str>) -> Result<Prepared> {
-    runtime()?.block_on(async {
+    super::block_on(async {
         let ecr = client(region, local).await;
         let (uri, created) = ensure_repository(&ecr, repository).await?;
         ecr.put_lifecycle_policy()
@@ -147,37 +140,4 @@ async fn ensure_repository(ecr: &Client, repository: &str) -> Result<(String, bo
             })?;
     }
     Ok((repo.repository_uri().unwrap_or_default().to_owned(), false))
-}
-
-/// The repository as the control plane now describes it: (immutable tags, scan on push, lifecycle policy).
-pub fn describe(
-    repository: &str,
-    region: &str,
-    local: Option<&str>,
-) -> Result<(bool, bool, String)> {
-    runtime()?.block_on(async {
-        let ecr = client(region, local).await;
-        let out = ecr
-            .describe_repositories()
-            .repository_names(repository)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("DescribeRepositories {repository}: {}", explain(&e)))?;
-        let repo = out.repositories().first().context("no such repository")?;
-        let policy = ecr
-            .get_lifecycle_policy()
-            .repository_name(repository)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("GetLifecyclePolicy {repository}: {}", explain(&e)))?;
-        Ok((
-            repo.image_tag_mutability() == Some(&ImageTagMutability::Immutable),
-            repo.image_scanning_configuration()
-                .is_some_and(|s| s.scan_on_push()),
-            policy
-                .lifecycle_policy_text()
-                .unwrap_or_default()
-                .to_owned(),
-        ))
-    })
 }

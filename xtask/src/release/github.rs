@@ -71,10 +71,7 @@ pub fn publish(
     notes: &str,
     assets: &[Asset],
 ) -> Result<Published> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
+    super::block_on(async {
         let github = client(target)?;
         let repos = github.repos(&target.owner, &target.repo);
         let releases = repos.releases();
@@ -103,10 +100,16 @@ pub fn publish(
         let mut uploaded = Vec::new();
         for asset in assets.iter().filter(|a| !present.contains(&a.name)) {
             releases
-                .upload_asset(release.id.into_inner(), &asset.name, asset.bytes.clone().into())
+                .upload_asset(
+                    release.id.into_inner(),
+                    &asset.name,
+                    asset.bytes.clone().into(),
+                )
                 .send()
                 .await
-                .map_err(|e| anyhow::anyhow!("uploading {} to the release {tag}: {e}", asset.name))?;
+                .map_err(|e| {
+                    anyhow::anyhow!("uploading {} to the release {tag}: {e}", asset.name)
+                })?;
             uploaded.push(asset.name.clone());
         }
         Ok(Published {

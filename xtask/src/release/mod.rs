@@ -43,22 +43,7 @@ pub struct Plan {
     pub snapshot: bool,
 }
 
-/// `git` in `root`, its stdout; `Err` names the command and git's message.
-fn git(root: &Path, args: &[&str]) -> Result<String> {
-    let sh = xshell::Shell::new()?;
-    sh.change_dir(root);
-    let out = xshell::cmd!(sh, "git {args...}")
-        .quiet()
-        .ignore_status()
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "`git {}` failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
+use crate::git::output as git;
 
 /// The commits in `range` (`git log` order: newest first).
 fn commits(root: &Path, range: &str) -> Result<Vec<Commit>> {
@@ -168,6 +153,16 @@ pub fn plan_or_snapshot(root: &Path) -> Result<Plan> {
     }
 }
 
+/// Runs one future of an async SDK (aws-sdk-ecr, octocrab) to completion on a current-thread
+/// runtime: the rest of xtask is synchronous.
+pub fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime for the AWS and GitHub clients")?
+        .block_on(future)
+}
+
 /// Where a release's artifacts and logs go: `target/xtask/release/<tag>/`.
 pub fn dir(root: &Path, tag: &str) -> std::path::PathBuf {
     crate::gates::cargo_target_dir(root)
@@ -188,6 +183,9 @@ pub struct Built {
     /// `name version` of every package compiled into the binary (from the build's messages).
     #[serde(skip)]
     pub compiled: std::collections::BTreeSet<String>,
+    /// The binary itself (read once; the release attaches it to the GitHub release).
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
 }
 
 /// Environment that makes the release build reproducible: timestamps from the commit, no
@@ -309,15 +307,16 @@ pub fn build_image(
             release.image.clone(),
         ),
     ]);
-    let assembled = image::build(&image::Spec {
+    let spec = image::Spec {
         name: service.bin.clone(),
-        binary: binary.clone(),
+        binary,
         ca_certificates,
         cmd: release.cmd.clone(),
         ports: release.ports.clone(),
         labels,
         source_date_epoch: plan.source_date_epoch,
-    })?;
+    };
+    let assembled = image::build(&spec)?;
     let layout = dir(&ctx.root, &plan.tag).join("oci");
     if layout.exists() {
         std::fs::remove_dir_all(&layout)?;
@@ -335,11 +334,12 @@ pub fn build_image(
         tag: plan.tag.clone(),
         commit: plan.commit.clone(),
         binary: binary_path.display().to_string(),
-        binary_sha256: crate::engine::cache::hex(&sha2::Sha256::digest(&binary)),
+        binary_sha256: crate::engine::cache::hex(&sha2::Sha256::digest(&spec.binary)),
         image: format!("{}:{}", release.image, plan.version),
         digest: assembled.digest(),
         layout: layout.display().to_string(),
         compiled: sbom::compiled_packages(&built.stdout, &release.target),
+        bytes: spec.binary,
     };
     Ok((built, assembled))
 }

@@ -276,7 +276,6 @@ pub fn run(
     let (built, img): (Built, image::Image) = super::build_image(ctx, service, release, plan)?;
     say(&format!("image {} ({})", built.digest, built.layout));
     clock.lap("build and image");
-    let binary = std::fs::read(&built.binary)?;
     let sbom = super::sbom::generate(
         &ctx.root,
         &super::sbom::Subject {
@@ -368,7 +367,7 @@ pub fn run(
     let assets = vec![
         github::Asset {
             name: bin_asset,
-            bytes: binary,
+            bytes: built.bytes.clone(),
         },
         github::Asset {
             name: "sbom.cdx.json".to_owned(),

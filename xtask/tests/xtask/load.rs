@@ -26,6 +26,7 @@ fn load(env: &[(&str, &str)]) -> (Run, Value) {
         "RUSTFLAGS",
         "RUSTUP_TOOLCHAIN",
         "GITHUB_STEP_SUMMARY",
+        "GITHUB_ACTIONS",
     ] {
         cmd.env_remove(var);
     }
@@ -55,7 +56,10 @@ fn ratio(outcome: &Value, slo: &str) -> f64 {
 fn a_clean_smoke_run_passes_and_injected_errors_and_latency_fail_their_objectives() {
     let summary = tempfile::NamedTempFile::new().unwrap();
     let summary_path = summary.path().display().to_string();
-    let (clean, outcome) = load(&[("GITHUB_STEP_SUMMARY", summary_path.as_str())]);
+    let (clean, outcome) = load(&[
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_STEP_SUMMARY", summary_path.as_str()),
+    ]);
     assert_eq!(clean.code, 0, "{}", clean.stderr);
     assert_eq!(outcome["client_exit"], 0);
     assert_eq!(

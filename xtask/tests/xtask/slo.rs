@@ -87,6 +87,22 @@ fn a_stale_spec_fails_codegen_verify_and_an_edited_rule_fails_its_tests() {
 }
 
 #[test]
+fn a_test_file_without_alert_tests_fails_instead_of_passing_nothing() {
+    let fx = with_slo();
+    fx.write(
+        "slo/generated/rules.test.yaml",
+        "rule_files: [rules.yaml]\nevaluation_interval: 1m\ntests: []\n",
+    );
+    let run = fx.run(&["gate", "slo-rules"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        reason(&fx.report(), "slo-rules").contains("has no alert test"),
+        "{}",
+        reason(&fx.report(), "slo-rules")
+    );
+}
+
+#[test]
 fn a_bad_spec_is_refused_naming_the_file_and_field() {
     let fx = with_slo();
     fx.write(
