@@ -11,9 +11,12 @@ use app::config::Settings;
 use app::startup::{self, AppState, Application, MIGRATOR};
 use app::{openapi, seed, shutdown, telemetry};
 
-const USAGE: &str = "usage: app [serve | seed | keygen | public-key | openapi | config-docs | help]
+const USAGE: &str =
+    "usage: app [serve | migrate [DIR] | seed | keygen | public-key | openapi | config-docs | help]
 
   serve    serve the API (default); configuration from APP_* variables
+  migrate  apply pending migrations (embedded, or the .sql files in DIR) and exit; a schema
+           ahead of this release is accepted (see the deploy runbooks)
   seed     create the first admin from APP_SEED_ADMIN_EMAIL and APP_SEED_ADMIN_PASSWORD (idempotent)
   keygen   print a new Ed25519 signing key (PKCS#8 PEM) for APP_JWT_PRIVATE_KEY
   public-key  read a private key on stdin, print its public key (for APP_JWT_PREVIOUS_PUBLIC_KEYS)
@@ -69,7 +72,7 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e.into()),
         },
-        "serve" | "seed" => {
+        "serve" | "seed" | "migrate" => {
             let settings = match Settings::from_env() {
                 Ok(s) => s,
                 Err(e) => {
@@ -82,6 +85,8 @@ fn main() -> ExitCode {
                 rt.block_on(async {
                     if command == "seed" {
                         run_seed(settings).await
+                    } else if command == "migrate" {
+                        run_migrate(settings, std::env::args().nth(2)).await
                     } else {
                         serve(settings).await
                     }
@@ -114,7 +119,7 @@ async fn serve(settings: Settings) -> Result<()> {
         );
     }
     let db = startup::pool(&settings)?;
-    MIGRATOR.run(&db).await.context("cannot apply migrations")?;
+    startup::migrate(&db, &MIGRATOR).await?;
     let app = Application::bind(AppState::new(settings, db)).await?;
     tracing::info!(api = %app.api_addr(), ops = %app.ops_addr(), "listening");
     let state = app.state().clone();
@@ -131,13 +136,28 @@ async fn serve(settings: Settings) -> Result<()> {
     result
 }
 
+async fn run_migrate(settings: Settings, dir: Option<String>) -> Result<()> {
+    let db = startup::pool(&settings)?;
+    let ahead = match dir {
+        Some(dir) => {
+            let migrator = sqlx::migrate::Migrator::new(std::path::Path::new(&dir))
+                .await
+                .with_context(|| format!("cannot read the migrations in {dir}"))?;
+            startup::migrate(&db, &migrator).await?
+        }
+        None => startup::migrate(&db, &MIGRATOR).await?,
+    };
+    println!("migrations applied; versions beyond this release: {ahead:?}");
+    Ok(())
+}
+
 async fn run_seed(settings: Settings) -> Result<()> {
     let email = std::env::var("APP_SEED_ADMIN_EMAIL")
         .context("APP_SEED_ADMIN_EMAIL: required by `app seed`")?;
     let password = std::env::var("APP_SEED_ADMIN_PASSWORD")
         .context("APP_SEED_ADMIN_PASSWORD: required by `app seed`")?;
     let db = startup::pool(&settings)?;
-    MIGRATOR.run(&db).await.context("cannot apply migrations")?;
+    startup::migrate(&db, &MIGRATOR).await?;
     match seed::admin(&db, &email, &password).await? {
         seed::Outcome::Created(id) => println!("created admin {email} ({id})"),
         seed::Outcome::Promoted(id) => println!("granted admin to existing user {email} ({id})"),

@@ -29,6 +29,36 @@ use crate::{error, middleware, openapi, ops};
 /// The embedded, reversible migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// Applies `migrator`'s pending migrations under sqlx's advisory lock. A schema *ahead* of the
+/// code (migrations applied by a newer release, then rolled back) is accepted: releases only
+/// ship expand migrations before the code that needs them, and the deploy tool refuses a
+/// rollback onto a schema whose extra migrations are not expand-only. Returns the versions the
+/// database has and this code does not know.
+pub async fn migrate(db: &PgPool, migrator: &sqlx::migrate::Migrator) -> Result<Vec<i64>> {
+    let mut migrator = sqlx::migrate::Migrator {
+        migrations: migrator.migrations.clone(),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    migrator.set_ignore_missing(true);
+    migrator.run(db).await.context("cannot apply migrations")?;
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(db)
+            .await
+            .context("cannot read _sqlx_migrations")?;
+    let ahead: Vec<i64> = applied
+        .into_iter()
+        .filter(|v| !migrator.iter().any(|m| m.version == *v))
+        .collect();
+    if !ahead.is_empty() {
+        tracing::warn!(
+            ?ahead,
+            "the schema is ahead of this release: it has migrations this code does not know"
+        );
+    }
+    Ok(ahead)
+}
+
 /// Everything a handler may need; one `Arc`, so the per-request clones made by routing and
 /// middleware cost one atomic increment.
 #[derive(Clone, Debug)]

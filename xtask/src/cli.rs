@@ -13,6 +13,8 @@ Exit codes:
   3    a required tool or component is missing (the message names the remedy)
   4    a release was refused before anything was done (dirty tree, existing tag, nothing to release)
   5    a load test's threshold or an SLO was not met (`cargo xtask load`)
+  6    a promotion failed its judgement (rolled back when a previous version existed), or a
+       drill did not pass
   130  interrupted (Ctrl-C); every running tool was killed
 
 Reports: target/xtask/runs/<id>/{report.json,junit.xml,summary.md,gates/<gate>.log}";
@@ -114,11 +116,86 @@ pub enum Command {
         #[command(subcommand)]
         action: SloAction,
     },
+    /// Promote one verified digest to ENV (`deploy/environments/<ENV>.yaml`): resolve it from the
+    /// release evidence, verify its cosign signature, SBOM attestation and ci report, check the
+    /// environment order, approval and pending migrations (expand-only), deploy, judge it with
+    /// the SLO specs and roll back by itself on failure. Exit 4 when refused, 6 when rolled back.
+    Promote(PromoteArgs),
+    /// Rehearse failure: `drill rollback` promotes a healthy release, a healthy one under steady
+    /// load, then a bad one (fault injection and an expand migration) that must be detected and
+    /// rolled back; reports time to detect and to recover.
+    Drill {
+        #[command(subcommand)]
+        action: DrillAction,
+    },
+    /// Inspect or tear down a local environment's processes (`status`, `down`).
+    Env {
+        #[command(subcommand)]
+        action: EnvAction,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell to generate completions for.
         shell: clap_complete::Shell,
     },
+}
+
+/// `cargo xtask promote <env>`.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The environment: a file name under deploy/environments/ (local, staging, production).
+    pub env: String,
+    /// The release version to promote (its evidence under target/xtask/release/v<V>/).
+    #[arg(long, value_name = "V", conflicts_with = "digest")]
+    pub version: Option<String>,
+    /// The image digest to promote (`sha256:…`), found in the release evidence.
+    #[arg(long, value_name = "DIGEST")]
+    pub digest: Option<String>,
+    /// A release's evidence directory (its evidence.json, sbom.cdx.json), e.g. downloaded from
+    /// the GitHub release.
+    #[arg(long, value_name = "DIR")]
+    pub evidence: Option<PathBuf>,
+    /// The public key signatures are verified with [default: the environment's verify_key].
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Read the image from this registry endpoint instead of the one in the evidence.
+    #[arg(long, value_name = "URL", env = "GATEHOUSE_REGISTRY_URL")]
+    pub registry_url: Option<String>,
+    /// The approval an environment with `approval: required` needs (pass it from a job bound
+    /// to the protected GitHub environment).
+    #[arg(long)]
+    pub approve: bool,
+    /// Verify and print the plan (digest, verification, commands, pending migrations); change
+    /// nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DrillAction {
+    /// The rollback drill on a throw-away copy of a local environment.
+    Rollback {
+        /// A local environment to copy.
+        #[arg(long, default_value = "local")]
+        env: String,
+        /// What the bad release injects.
+        #[arg(long, value_enum, default_value_t = FaultArg::Errors)]
+        fault: FaultArg,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FaultArg {
+    Errors,
+    Latency,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnvAction {
+    /// What a local environment runs: the live version, its ports, PostgreSQL and nginx.
+    Status { env: String },
+    /// Stop a local environment's processes and delete its state and data.
+    Down { env: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -437,6 +437,7 @@ pub fn release(
             attempts: args.retries.max(1),
             ..Default::default()
         },
+        key_password: None,
     };
     let evidence = crate::release::publish::run(&ctx, service, release, &plan, &opts, &say)
         .with_context(|| {
@@ -630,4 +631,219 @@ pub fn load(settings: &Settings, ws: &Workspace, profile: &str, cancel: &Cancel)
         ))
         .into())
     }
+}
+
+/// The service, load test and SLO configuration a promotion judges with.
+fn deploy_config<'a>(ws: &'a Workspace, what: &str) -> Result<crate::deploy::promote::Service<'a>> {
+    let (Some(service), Some(load)) = (&ws.config.service, &ws.config.load) else {
+        return Err(Failure::Config(format!(
+            "{}: `{what}` needs [service] and [load] (the judgement's load test)",
+            crate::config::FILE
+        ))
+        .into());
+    };
+    Ok(crate::deploy::promote::Service {
+        service,
+        load,
+        slo: slo_config(ws, what)?,
+    })
+}
+
+/// `cargo xtask promote <env>`.
+pub fn promote(
+    settings: &Settings,
+    ws: &Workspace,
+    args: &crate::cli::PromoteArgs,
+    cancel: &Cancel,
+) -> Result<Exit> {
+    let svc = deploy_config(ws, "promote")?;
+    let dir = crate::deploy::local::state_dir(&settings.root, &args.env);
+    let ctx = ws.command_ctx(
+        settings,
+        dir.join("promote.log"),
+        cancel,
+        std::time::Duration::from_secs(3600),
+    )?;
+    let env = args.env.clone();
+    let say = |line: &str| eprintln!("[gatehouse] promote {env}: {line}");
+    let opts = crate::deploy::promote::Options {
+        env: args.env.clone(),
+        version: args.version.clone(),
+        digest: args.digest.clone(),
+        evidence: args.evidence.clone(),
+        registry_url: args.registry_url.clone(),
+        key: args.key.clone(),
+        approve: args.approve,
+        dry_run: args.dry_run,
+        state: None,
+    };
+    let report = crate::deploy::promote::run(&ctx, &svc, &opts, &say).with_context(|| {
+        format!(
+            "promotion to {} stopped; the log is {}",
+            args.env,
+            ctx.log_path.display()
+        )
+    })?;
+    if settings.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", promote_text(&report));
+    }
+    Ok(match report.verdict.as_str() {
+        "planned" | "promoted" => Exit::Ok,
+        _ => Exit::Rejected,
+    })
+}
+
+fn promote_text(r: &crate::deploy::promote::Report) -> String {
+    let mut out = format!(
+        "{} {} → {}: {}\n  digest      {}\n",
+        if r.dry_run { "plan:" } else { "promotion" },
+        r.version,
+        r.environment,
+        r.verdict,
+        r.digest
+    );
+    for c in &r.verification {
+        out.push_str(&format!("  verified    {}: {}\n", c.check, c.detail));
+    }
+    let kinds: Vec<String> = r
+        .migrations
+        .iter()
+        .map(|m| {
+            format!(
+                "{} ({})",
+                m.file,
+                match m.kind {
+                    crate::deploy::schema::Kind::Expand => "expand",
+                    crate::deploy::schema::Kind::Contract { .. } => "contract",
+                }
+            )
+        })
+        .collect();
+    out.push_str(&format!(
+        "  migrations  {}\n  pending     {:?}\n",
+        kinds.join(", "),
+        r.pending
+    ));
+    for step in &r.plan {
+        out.push_str(&format!("  run         {step}\n"));
+    }
+    if let Some(j) = &r.judgement {
+        out.push_str(&format!(
+            "  judgement   {} in {} ms {}\n",
+            if j.passed { "healthy" } else { "failing" },
+            j.elapsed_ms,
+            j.problems.join("; ")
+        ));
+    }
+    if let Some(b) = &r.rollback {
+        out.push_str(&format!(
+            "  rollback    to {} ({}): {}\n",
+            b.to_version, b.to_digest, b.detail
+        ));
+    }
+    if !r.report.is_empty() {
+        out.push_str(&format!("  report      {}\n", r.report));
+    }
+    out
+}
+
+/// `cargo xtask drill rollback [--env local] [--fault errors|latency]`.
+pub fn drill(
+    settings: &Settings,
+    ws: &Workspace,
+    env: &str,
+    fault: crate::cli::FaultArg,
+    cancel: &Cancel,
+) -> Result<Exit> {
+    let svc = deploy_config(ws, "drill")?;
+    let (_, release) = release_config(ws, "drill")?;
+    let dir = settings.root.join("target/xtask/drill");
+    let ctx = ws.command_ctx(
+        settings,
+        dir.join("drill.log"),
+        cancel,
+        std::time::Duration::from_secs(3600),
+    )?;
+    let say = |line: &str| eprintln!("[gatehouse] drill rollback: {line}");
+    let opts = crate::deploy::drill::Options {
+        env: env.to_owned(),
+        fault: match fault {
+            crate::cli::FaultArg::Errors => crate::deploy::drill::Fault::Errors,
+            crate::cli::FaultArg::Latency => crate::deploy::drill::Fault::Latency,
+        },
+    };
+    let report = crate::deploy::drill::run(&ctx, &svc, release, &opts, &say)
+        .with_context(|| format!("the drill stopped; the log is {}", ctx.log_path.display()))?;
+    if settings.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", crate::deploy::drill::markdown(&report));
+    }
+    Ok(if report.verdict == "passed" {
+        Exit::Ok
+    } else {
+        Exit::Rejected
+    })
+}
+
+fn local_env<'a>(
+    settings: &Settings,
+    ws: &'a Workspace,
+    env: &str,
+    cancel: &Cancel,
+) -> Result<(
+    crate::engine::gate::RunCtx,
+    std::collections::BTreeMap<String, String>,
+)> {
+    let e = crate::deploy::env::Environment::load(&settings.root, env)?;
+    let crate::deploy::env::Target::Local { env: vars } = e.target else {
+        return Err(Failure::Usage(format!(
+            "{env} is not a local environment ({})",
+            e.file.display()
+        ))
+        .into());
+    };
+    let dir = crate::deploy::local::state_dir(&settings.root, env);
+    let ctx = ws.command_ctx(
+        settings,
+        dir.with_extension("log"),
+        cancel,
+        std::time::Duration::from_secs(600),
+    )?;
+    Ok((ctx, vars))
+}
+
+/// `cargo xtask env status <env>`.
+pub fn env_status(settings: &Settings, ws: &Workspace, env: &str, cancel: &Cancel) -> Result<Exit> {
+    let (ctx, vars) = local_env(settings, ws, env, cancel)?;
+    let dir = crate::deploy::local::state_dir(&settings.root, env);
+    let local = crate::deploy::local::Local::open(&ctx, &dir, &vars)?;
+    if settings.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&local.state)?);
+    } else {
+        match &local.state.live {
+            Some(s) => println!(
+                "{env}: {} ({}) at {} (process {} on port {}, metrics {})",
+                s.release.version,
+                s.release.digest,
+                local.base(),
+                s.pid,
+                s.port,
+                s.ops_port
+            ),
+            None => println!("{env}: nothing deployed; nginx at {}", local.base()),
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// `cargo xtask env down <env>`.
+pub fn env_down(settings: &Settings, ws: &Workspace, env: &str, cancel: &Cancel) -> Result<Exit> {
+    let (ctx, vars) = local_env(settings, ws, env, cancel)?;
+    let dir = crate::deploy::local::state_dir(&settings.root, env);
+    crate::deploy::local::Local::open(&ctx, &dir, &vars)?.down()?;
+    println!("{env}: stopped and removed");
+    Ok(Exit::Ok)
 }

@@ -114,6 +114,12 @@ pub struct ReleaseDef {
     pub region: Option<String>,
     /// `owner/name` of the GitHub repository that gets the release (else `$GITHUB_REPOSITORY`).
     pub github: Option<String>,
+    /// The SQL migrations the image carries under `/usr/share/<bin>/migrations`: what a
+    /// promotion's pre-deploy step applies with `<bin> migrate DIR`.
+    pub migrations: Option<String>,
+    /// `NAME=value` settings baked into the image config's `Env`.
+    #[serde(default)]
+    pub env: Vec<String>,
 }
 
 fn default_release_registry() -> String {

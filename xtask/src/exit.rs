@@ -18,6 +18,8 @@ pub enum Exit {
     Refused = 4,
     /// A load test's threshold or an SLO was not met (`cargo xtask load`).
     ThresholdFailed = 5,
+    /// A promotion failed its judgement (and was rolled back where possible), or a drill failed.
+    Rejected = 6,
     /// Interrupted by Ctrl-C (SIGINT) or SIGTERM; every running tool was killed.
     Interrupted = 130,
 }

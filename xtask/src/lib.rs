@@ -7,6 +7,7 @@ pub mod cli;
 pub mod codegen;
 pub mod commands;
 pub mod config;
+pub mod deploy;
 pub mod dev;
 pub mod engine;
 pub mod exit;
@@ -19,7 +20,9 @@ pub mod settings;
 pub mod slo;
 pub mod tools;
 
-use crate::cli::{Cli, Command, DevAction, ReleaseAction, SloAction, ToolsAction};
+use crate::cli::{
+    Cli, Command, DevAction, DrillAction, EnvAction, ReleaseAction, SloAction, ToolsAction,
+};
 use crate::commands::Workspace;
 use crate::exit::Exit;
 use crate::process::Cancel;
@@ -94,6 +97,16 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
         Command::Slo {
             action: SloAction::Render { what, service },
         } => commands::slo_render(&settings, &ws, *what, service.as_deref()),
+        Command::Promote(args) => commands::promote(&settings, &ws, args, cancel),
+        Command::Drill {
+            action: DrillAction::Rollback { env, fault },
+        } => commands::drill(&settings, &ws, env, *fault, cancel),
+        Command::Env {
+            action: EnvAction::Status { env },
+        } => commands::env_status(&settings, &ws, env, cancel),
+        Command::Env {
+            action: EnvAction::Down { env },
+        } => commands::env_down(&settings, &ws, env, cancel),
         Command::Completions { .. } => Ok(Exit::Ok),
     }
 }

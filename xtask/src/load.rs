@@ -130,7 +130,7 @@ pub fn thresholds(specs: &[&Spec], requests: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-fn build_perf(load: &LoadDef) -> Step {
+pub(crate) fn build_perf(load: &LoadDef) -> Step {
     Step::new("cargo", &["build", "--release", "--locked", "--package"]).args([
         load.package.clone(),
         "--bin".to_owned(),
@@ -172,7 +172,7 @@ fn query_raw(prometheus: &str, promql: &str) -> Result<Option<String>> {
 }
 
 /// The specs of `service` (by name, else all).
-fn specs_for<'a>(specs: &'a [Spec], service: &ServiceDef) -> Vec<&'a Spec> {
+pub(crate) fn specs_for<'a>(specs: &'a [Spec], service: &ServiceDef) -> Vec<&'a Spec> {
     let own: Vec<&Spec> = specs.iter().filter(|s| s.service == service.bin).collect();
     if own.is_empty() {
         specs.iter().collect()
@@ -315,7 +315,7 @@ fn drive(
 }
 
 /// The failed rules as goose's JSON report lists them.
-fn failed_thresholds(dir: &Path) -> String {
+pub(crate) fn failed_thresholds(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join("report.json")).unwrap_or_default();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     let mut failed = Vec::new();
@@ -346,7 +346,7 @@ fn collect_failed(v: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
-fn server_side(prometheus: &str, specs: &[&Spec]) -> Result<Vec<ServerSide>> {
+pub(crate) fn server_side(prometheus: &str, specs: &[&Spec]) -> Result<Vec<ServerSide>> {
     let mut out = Vec::new();
     for spec in specs {
         for o in &spec.objectives {

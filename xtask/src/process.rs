@@ -238,14 +238,16 @@ fn parent_of(pid: Pid) -> Option<Pid> {
 /// Runs a short command and returns its stdout, for probes such as `tool --version`.
 pub fn probe(cmd: Command) -> Option<String> {
     let mut cmd = cmd;
-    let out = cmd
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
+    let out = cmd.stdin(Stdio::null()).output().ok()?;
+    // Some tools (nginx -v) print their version on stderr.
+    let text = if out.stdout.is_empty() {
+        &out.stderr
+    } else {
+        &out.stdout
+    };
     out.status
         .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        .then(|| String::from_utf8_lossy(text).into_owned())
 }
 
 /// Runs an installer with its output in `log`, failing with the command line when it fails.

@@ -83,6 +83,16 @@ impl Service {
         self.child.as_ref().map(Child::id)
     }
 
+    /// The exit status once the process has exited (without blocking).
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
+    }
+
+    /// Lets the process outlive this handle (and the command that started it); returns its pid.
+    pub fn detach(mut self) -> Option<u32> {
+        self.child.take().map(|c| c.id())
+    }
+
     /// SIGTERM, then SIGKILL after the grace period; returns once the process is gone.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

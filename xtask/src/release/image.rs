@@ -28,6 +28,10 @@ pub struct Spec {
     /// Arguments after the entrypoint, e.g. `["serve"]`.
     pub cmd: Vec<String>,
     pub ports: Vec<u16>,
+    /// `NAME=value` settings in the config's `Env`, after PATH and SSL_CERT_FILE.
+    pub env: Vec<String>,
+    /// More read-only files, by path inside the image (parent directories are added).
+    pub files: BTreeMap<String, Vec<u8>>,
     /// `org.opencontainers.image.*` and any other labels; also the manifest's annotations.
     pub labels: BTreeMap<String, String>,
     /// Seconds since the epoch: every mtime and the `created` field (the commit's time).
@@ -138,6 +142,18 @@ fn entries(spec: &Spec) -> Vec<(String, Entry)> {
         format!("usr/local/bin/{}", spec.name),
         file(0o755, spec.binary.clone()),
     ));
+    for (path, body) in &spec.files {
+        let path = path.trim_start_matches('/');
+        let mut parent = Path::new(path).parent();
+        while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+            let name = format!("{}/", p.display());
+            if !out.iter().any(|(n, _)| *n == name) {
+                out.push((name, dir(0)));
+            }
+            parent = p.parent();
+        }
+        out.push((path.to_owned(), file(0o644, body.clone())));
+    }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
@@ -194,6 +210,14 @@ pub fn build(spec: &Spec) -> Result<Image> {
         .iter()
         .map(|p| (format!("{p}/tcp"), json!({})))
         .collect();
+    let env: Vec<String> = [
+        "PATH=/usr/local/bin:/usr/bin:/bin",
+        "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .chain(spec.env.iter().cloned())
+    .collect();
     let config = json!({
         "architecture": "amd64",
         "os": "linux",
@@ -202,10 +226,7 @@ pub fn build(spec: &Spec) -> Result<Image> {
             "User": format!("{USER}:{USER}"),
             "Entrypoint": [format!("/usr/local/bin/{}", spec.name)],
             "Cmd": spec.cmd,
-            "Env": [
-                "PATH=/usr/local/bin:/usr/bin:/bin",
-                "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
-            ],
+            "Env": env,
             "ExposedPorts": ports,
             "Labels": spec.labels,
             "WorkingDir": "/home/nonroot",
@@ -264,6 +285,11 @@ mod tests {
             ca_certificates: b"-----BEGIN CERTIFICATE-----\n".to_vec(),
             cmd: vec!["serve".to_owned()],
             ports: vec![8080, 9090],
+            env: vec!["APP_ENV=production".to_owned()],
+            files: BTreeMap::from([(
+                "usr/share/app/migrations/0001_a.up.sql".to_owned(),
+                b"CREATE TABLE a ();".to_vec(),
+            )]),
             labels: BTreeMap::from([(
                 "org.opencontainers.image.version".to_owned(),
                 "0.1.0".to_owned(),
@@ -308,6 +334,19 @@ mod tests {
         sorted.sort();
         assert_eq!(seen, sorted);
         assert!(seen.contains(&"etc/passwd".to_owned()));
+        for dir in ["usr/share/", "usr/share/app/", "usr/share/app/migrations/"] {
+            assert!(seen.contains(&dir.to_owned()), "{dir} in {seen:?}");
+        }
+        assert!(seen.contains(&"usr/share/app/migrations/0001_a.up.sql".to_owned()));
+    }
+
+    #[test]
+    fn the_config_carries_the_extra_environment() {
+        let image = build(&spec()).unwrap();
+        let config: serde_json::Value = serde_json::from_slice(&image.config.bytes).unwrap();
+        let env = config["config"]["Env"].as_array().unwrap();
+        assert_eq!(env.last().unwrap(), "APP_ENV=production");
+        assert!(env[0].as_str().unwrap().starts_with("PATH="));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::exit::Failure;
 use version::{Change, Commit, Version};
 
 /// What the next release would be, read from git.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Plan {
     /// `0.2.0` (the tag is `v0.2.0`).
     pub version: String,
@@ -233,6 +233,36 @@ pub fn build_step(root: &Path, service: &ServiceDef, release: &ReleaseDef, epoch
     step
 }
 
+/// Where the image carries the service's migrations.
+pub fn migrations_dir_in_image(service: &ServiceDef) -> String {
+    format!("usr/share/{}/migrations", service.bin)
+}
+
+/// `[release] migrations`' `.sql` files, under [`migrations_dir_in_image`].
+fn image_files(
+    root: &Path,
+    service: &ServiceDef,
+    release: &ReleaseDef,
+) -> Result<BTreeMap<String, Vec<u8>>> {
+    let Some(dir) = &release.migrations else {
+        return Ok(BTreeMap::new());
+    };
+    let mut files = BTreeMap::new();
+    let entries = std::fs::read_dir(root.join(dir))
+        .with_context(|| format!("release.migrations: cannot read {dir}"))?;
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "sql") {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            files.insert(
+                format!("{}/{name}", migrations_dir_in_image(service)),
+                std::fs::read(&path)?,
+            );
+        }
+    }
+    Ok(files)
+}
+
 /// `skopeo inspect` of the layout: an independent reader must see the digest we wrote.
 fn inspect_step(layout: &Path, tag: &str) -> Step {
     Step::new("skopeo", &["inspect", "--format", "{{.Digest}}"])
@@ -313,6 +343,8 @@ pub fn build_image(
         ca_certificates,
         cmd: release.cmd.clone(),
         ports: release.ports.clone(),
+        env: release.env.clone(),
+        files: image_files(&ctx.root, service, release)?,
         labels,
         source_date_epoch: plan.source_date_epoch,
     };

@@ -32,6 +32,8 @@ pub struct Options {
     /// The registry endpoint to push to instead of the one ECR names (`--registry-url`).
     pub registry_url: Option<String>,
     pub retry: Retry,
+    /// The key's password when the caller holds it (drills); else `$COSIGN_PASSWORD`.
+    pub key_password: Option<String>,
 }
 
 /// Everything a release produced; also the evidence manifest's content.
@@ -92,6 +94,10 @@ fn refuse(why: String) -> anyhow::Error {
 
 /// The signing key: given, or (dry run only) a throw-away pair written to the release dir.
 fn signer(opts: &Options, dir: &Path) -> Result<Signer> {
+    if let (Some(key), Some(password)) = (&opts.key, &opts.key_password) {
+        let pem = std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
+        return Signer::load(&pem, password.as_bytes(), &key.display().to_string());
+    }
     let given = opts.key.is_some() || std::env::var_os(sign::KEY_ENV).is_some();
     if given || !opts.dry_run {
         return Signer::from_file_or_env(opts.key.as_deref());

@@ -1,0 +1,171 @@
+//! A real nginx in front of the service on loopback: it daemonises with its pid file, config and
+//! logs under `prefix`, proxies to one upstream, and switches upstreams with a graceful reload
+//! (old workers finish their requests), so a switch drops nothing.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::http::http_header;
+use crate::system::{alive, wait_until};
+
+/// A running nginx, found again from its `prefix` by later commands.
+#[derive(Clone, Debug)]
+pub struct Nginx {
+    bin: PathBuf,
+    prefix: PathBuf,
+    pub port: u16,
+}
+
+/// The header naming the upstream that answered (how a switch is confirmed).
+pub const UPSTREAM_HEADER: &str = "x-upstream";
+
+impl Nginx {
+    /// Writes the config for `port` → `upstream` (a `host:port`) and starts nginx, unless the one
+    /// under `prefix` is already running (then it is returned as is).
+    pub fn start(bin: &Path, prefix: &Path, port: u16, upstream: &str) -> Result<Nginx> {
+        let nginx = Nginx {
+            bin: bin.to_path_buf(),
+            prefix: prefix.to_path_buf(),
+            port,
+        };
+        if nginx.running() {
+            return Ok(nginx);
+        }
+        std::fs::create_dir_all(prefix.join("logs"))?;
+        std::fs::write(prefix.join("nginx.conf"), config(prefix, port))?;
+        nginx.write_upstream(upstream)?;
+        nginx.run(&[])?;
+        if !wait_until(Duration::from_secs(10), || nginx.running()) {
+            bail!(
+                "nginx did not start; its error log {} ends:\n{}",
+                prefix.join("logs/error.log").display(),
+                std::fs::read_to_string(prefix.join("logs/error.log")).unwrap_or_default()
+            );
+        }
+        Ok(nginx)
+    }
+
+    fn pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.prefix.join("nginx.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    pub fn running(&self) -> bool {
+        self.pid().is_some_and(alive)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn write_upstream(&self, upstream: &str) -> Result<()> {
+        let file = self.prefix.join("upstream.conf");
+        std::fs::write(
+            &file,
+            format!(
+                "upstream service {{\n    server {upstream} max_fails=0;\n    keepalive 32;\n}}\n"
+            ),
+        )
+        .with_context(|| format!("cannot write {}", file.display()))
+    }
+
+    fn run(&self, extra: &[&str]) -> Result<()> {
+        let conf = self.prefix.join("nginx.conf");
+        let out = std::process::Command::new(&self.bin)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-p")
+            .arg(&self.prefix)
+            .args(extra)
+            .output()
+            .with_context(|| format!("cannot run {}", self.bin.display()))?;
+        if !out.status.success() {
+            bail!(
+                "`nginx {}` failed: {}",
+                extra.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
+    /// Points nginx at `upstream` with a graceful reload; returns once new requests reach it.
+    pub fn switch(&self, upstream: &str) -> Result<()> {
+        self.write_upstream(upstream)?;
+        self.run(&["-s", "reload"])?;
+        let switched = wait_until(Duration::from_secs(10), || {
+            http_header(self.port, "/healthz", UPSTREAM_HEADER).as_deref() == Some(upstream)
+        });
+        if !switched {
+            bail!("nginx did not move to {upstream} within 10 s after the reload");
+        }
+        // Old workers may still accept a connection or finish one in flight (to the old
+        // upstream) for a moment: the switch is complete once only the new worker is left.
+        let master = self.pid().unwrap_or(0);
+        let _ = wait_until(Duration::from_secs(20), || workers(master) <= 1);
+        Ok(())
+    }
+
+    /// `nginx -s quit`: finish the requests in flight, then exit.
+    pub fn stop(&self) {
+        if self.running() {
+            let _ = self.run(&["-s", "quit"]);
+            let _ = wait_until(Duration::from_secs(10), || !self.running());
+        }
+    }
+}
+
+/// How many worker processes `master` has (old ones linger while they finish their requests).
+fn workers(master: i32) -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                let rest = stat.rfind(')').map_or("", |i| &stat[i + 2..]);
+                rest.split(' ').nth(1).and_then(|p| p.parse::<i32>().ok()) == Some(master)
+            })
+        })
+        .count()
+}
+
+fn config(prefix: &Path, port: u16) -> String {
+    let p = prefix.display();
+    format!(
+        r#"# Written by gatehouse's launcher: nginx in front of the service on loopback.
+daemon on;
+worker_processes 1;
+pid {p}/nginx.pid;
+error_log {p}/logs/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {p}/logs/access.log;
+    client_body_temp_path {p}/tmp_body;
+    proxy_temp_path {p}/tmp_proxy;
+    fastcgi_temp_path {p}/tmp_fastcgi;
+    uwsgi_temp_path {p}/tmp_uwsgi;
+    scgi_temp_path {p}/tmp_scgi;
+    include {p}/upstream.conf;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://service;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_max_temp_file_size 0;
+            proxy_next_upstream error timeout;
+            add_header {UPSTREAM_HEADER} $upstream_addr always;
+        }}
+    }}
+}}
+"#
+    )
+}

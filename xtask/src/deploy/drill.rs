@@ -1,0 +1,393 @@
+//! `cargo xtask drill rollback`: on a throw-away copy of a local environment, release and promote
+//! N (healthy), promote N2 (healthy) under steady load counting failed requests, then promote a
+//! bad N+1 (fault injection baked into its image, plus an expand migration) and let the
+//! promotion detect it and roll back to N2, which must then run on N+1's schema. Measures time
+//! to detect and time to recover; the report is kept as evidence.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use super::env::{Environment, Target};
+use super::local::Local;
+use super::promote::{self, Report};
+use crate::config::ReleaseDef;
+use crate::engine::gate::RunCtx;
+use crate::release::{Plan, publish};
+
+/// The fault the bad release carries.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Fault {
+    Errors,
+    Latency,
+}
+
+impl Fault {
+    fn env(self) -> Vec<String> {
+        match self {
+            Fault::Errors => vec!["APP_FAULT_ERROR_RATE=0.5".to_owned()],
+            Fault::Latency => vec!["APP_FAULT_LATENCY_MS=800".to_owned()],
+        }
+    }
+}
+
+/// The expand migration the bad release ships (the schema-ahead variant).
+pub const AHEAD_DIR: &str = "deploy/drills/schema-ahead";
+
+#[derive(Debug, Serialize)]
+pub struct DrillReport {
+    pub environment: String,
+    pub fault: Fault,
+    pub releases: Vec<String>,
+    pub first: String,
+    pub healthy: Healthy,
+    pub bad: Report,
+    /// From the bad version taking traffic to the failed verdict.
+    pub time_to_detect_ms: Option<u64>,
+    /// From the verdict to the previous version serving and passing readiness and smoke.
+    pub time_to_recover_ms: Option<u64>,
+    pub schema_ahead: SchemaAhead,
+    pub verdict: String,
+    pub problems: Vec<String>,
+    pub report: String,
+}
+
+/// The healthy promotion under steady load.
+#[derive(Debug, Serialize)]
+pub struct Healthy {
+    pub verdict: String,
+    /// Answers with status 5xx (or 499) in nginx's access log while the switch happened.
+    pub failed_requests: usize,
+    pub requests: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SchemaAhead {
+    pub migrations_beyond_live: Vec<i64>,
+    pub live_version: String,
+    pub readiness_and_smoke: bool,
+}
+
+#[derive(Debug)]
+pub struct Options {
+    pub env: String,
+    pub fault: Fault,
+}
+
+/// Runs the drill; `say` reports progress.
+pub fn run(
+    ctx: &RunCtx,
+    svc: &promote::Service<'_>,
+    release: &ReleaseDef,
+    opts: &Options,
+    say: &dyn Fn(&str),
+) -> Result<DrillReport> {
+    let env = Environment::load(&ctx.root, &opts.env)?;
+    let Target::Local { env: vars } = &env.target else {
+        bail!(
+            "drills run on a local environment; {} is {}: use --env local",
+            env.name,
+            env.file.display()
+        );
+    };
+    let dir = ctx.root.join("target/xtask/drill");
+    let state = dir.join("env");
+    if state.exists() {
+        Local::open(ctx, &state, vars)?.down()?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let registry = launcher::registry(&ctx.tool_binary("registry")?)?;
+    let keys = dir.join("key");
+    if keys.exists() {
+        std::fs::remove_dir_all(&keys)?;
+    }
+    let (key, public) = crate::release::sign::keygen(&keys, b"drill")?;
+    let base = crate::release::plan_or_snapshot(&ctx.root)?;
+    let publish_opts = publish::Options {
+        dry_run: true,
+        key: Some(key),
+        registry_url: Some(registry.url()),
+        key_password: Some("drill".to_owned()),
+        ..Default::default()
+    };
+    let ahead = merged_migrations(&ctx.root, release, &dir.join("migrations"))?;
+    let variants = [
+        ("n", Vec::new(), None),
+        ("n2", vec!["APP_REQUEST_TIMEOUT_MS=9000".to_owned()], None),
+        ("bad", opts.fault.env(), Some(ahead)),
+    ];
+    let mut versions = Vec::new();
+    for (suffix, extra_env, migrations) in variants {
+        let plan = Plan {
+            version: format!("{}-drill.{suffix}", base.version),
+            tag: format!("{}-drill.{suffix}", base.tag),
+            snapshot: true,
+            ..base.clone()
+        };
+        let mut def = release.clone();
+        def.env.extend(extra_env);
+        if let Some(m) = migrations {
+            def.migrations = Some(m.display().to_string());
+        }
+        say(&format!(
+            "releasing {} to the drill's registry",
+            plan.version
+        ));
+        publish::run(ctx, svc.service, &def, &plan, &publish_opts, &|l| {
+            ctx.log(l)
+        })?;
+        versions.push(plan.version);
+    }
+    let promote_opts = |version: &str| promote::Options {
+        env: env.name.clone(),
+        version: Some(version.to_owned()),
+        registry_url: Some(registry.url()),
+        key: Some(public.clone()),
+        state: Some(state.clone()),
+        ..Default::default()
+    };
+    let first = promote::run(ctx, svc, &promote_opts(&versions[0]), say)?;
+    let healthy = healthy_under_load(ctx, svc, &state, vars, &promote_opts(&versions[1]), say)?;
+    let started = Instant::now();
+    let bad = promote::run(ctx, svc, &promote_opts(&versions[2]), say)?;
+    say(&format!(
+        "bad release handled in {} ms",
+        started.elapsed().as_millis()
+    ));
+    let mut target = Local::open(ctx, &state, vars)?;
+    let schema_ahead = schema_ahead(&mut target, &versions[1])?;
+    let (detect, recover) = times(&bad);
+    let mut problems = Vec::new();
+    if first.verdict != "promoted" {
+        problems.push(format!("release N was not promoted: {}", first.verdict));
+    }
+    if healthy.verdict != "promoted" || healthy.failed_requests > 0 {
+        problems.push(format!(
+            "healthy promotion: {} with {} failed requests",
+            healthy.verdict, healthy.failed_requests
+        ));
+    }
+    if bad.verdict != "rolled back" || !bad.rollback.as_ref().is_some_and(|r| r.recovered) {
+        problems.push(format!(
+            "the bad release was not rolled back and recovered: {}",
+            bad.verdict
+        ));
+    }
+    if schema_ahead.migrations_beyond_live.is_empty() || !schema_ahead.readiness_and_smoke {
+        problems.push("the previous release does not run on the bad release's schema".to_owned());
+    }
+    let mut report = DrillReport {
+        environment: env.name.clone(),
+        fault: opts.fault,
+        releases: versions.clone(),
+        first: first.verdict,
+        healthy,
+        bad,
+        time_to_detect_ms: detect,
+        time_to_recover_ms: recover,
+        schema_ahead,
+        verdict: if problems.is_empty() {
+            "passed"
+        } else {
+            "failed"
+        }
+        .to_owned(),
+        problems,
+        report: String::new(),
+    };
+    target.down()?;
+    write(&dir, &mut report)?;
+    Ok(report)
+}
+
+/// The service's migrations plus the drill's expand migration, in one directory.
+fn merged_migrations(root: &Path, release: &ReleaseDef, out: &Path) -> Result<PathBuf> {
+    if out.exists() {
+        std::fs::remove_dir_all(out)?;
+    }
+    std::fs::create_dir_all(out)?;
+    let own = release
+        .migrations
+        .as_ref()
+        .context("release.migrations: drills need the service's migrations in the image")?;
+    for dir in [root.join(own), root.join(AHEAD_DIR)] {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
+        {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "sql") {
+                std::fs::copy(&path, out.join(path.file_name().unwrap_or_default()))?;
+            }
+        }
+    }
+    Ok(out.to_path_buf())
+}
+
+/// Promotes `opts` while a steady load runs through nginx; counts what nginx answered 5xx.
+fn healthy_under_load(
+    ctx: &RunCtx,
+    svc: &promote::Service<'_>,
+    state: &Path,
+    vars: &std::collections::BTreeMap<String, String>,
+    opts: &promote::Options,
+    say: &dyn Fn(&str),
+) -> Result<Healthy> {
+    let base = Local::open(ctx, state, vars)?.base();
+    let access = state.join("nginx/logs/access.log");
+    let before = std::fs::read_to_string(&access)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    let perf = crate::gates::cargo_target_dir(&ctx.root)
+        .join("release")
+        .join(&svc.load.bin);
+    let mut cmd = std::process::Command::new(perf);
+    cmd.args([
+        "--host",
+        &base,
+        "--users",
+        "2",
+        "--increase-rate",
+        "2",
+        "--run-time",
+        "10m",
+    ]);
+    let mut steady = launcher::Service::start("steady load", cmd, &state.join("steady-load.log"))?;
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    say("steady load running through nginx; promoting a healthy release under it");
+    let report = promote::run(ctx, svc, opts, say);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    // Counted before the load stops: stopping it abandons requests (nginx logs 499).
+    let lines: Vec<String> = std::fs::read_to_string(&access)
+        .unwrap_or_default()
+        .lines()
+        .skip(before)
+        .map(str::to_owned)
+        .collect();
+    steady.stop();
+    let report = report?;
+    for line in lines.iter().filter(|l| failed_status(l)) {
+        ctx.log(&format!("failed during the healthy promotion: {line}"));
+    }
+    let failed = lines.iter().filter(|l| failed_status(l)).count();
+    Ok(Healthy {
+        verdict: report.verdict,
+        failed_requests: failed,
+        requests: lines.len(),
+    })
+}
+
+/// Whether an access-log line (combined format) has a 5xx or 499 status.
+fn failed_status(line: &str) -> bool {
+    let status = line
+        .split('"')
+        .nth(2)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|s| s.parse::<u16>().ok());
+    status.is_some_and(|s| s >= 500 || s == 499)
+}
+
+fn schema_ahead(target: &mut Local<'_>, expected_live: &str) -> Result<SchemaAhead> {
+    use super::Deployer;
+    let live = target
+        .live()
+        .context("nothing is live after the rollback")?;
+    let shipped = super::evidence::migrations(&live.migrations)?;
+    let applied = target.applied_migrations()?;
+    let beyond: Vec<i64> = applied
+        .into_iter()
+        .filter(|v| !shipped.iter().any(|m| m.version == *v))
+        .collect();
+    let healthy = super::judge::Judge::smoke(&target.base()).is_ok();
+    Ok(SchemaAhead {
+        migrations_beyond_live: beyond,
+        live_version: live.version.clone(),
+        readiness_and_smoke: healthy && live.version == expected_live,
+    })
+}
+
+/// Time to detect (the judgement's duration) and to recover (verdict → recovered).
+fn times(bad: &Report) -> (Option<u64>, Option<u64>) {
+    let detect = bad
+        .judgement
+        .as_ref()
+        .filter(|j| !j.passed)
+        .map(|j| j.elapsed_ms);
+    let at = |prefix: &str| {
+        bad.timeline
+            .iter()
+            .find(|e| e.what.starts_with(prefix))
+            .map(|e| e.at_ms)
+    };
+    let recover = match (at("judged failing"), at("recovered")) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
+    (detect, recover)
+}
+
+fn write(dir: &Path, report: &mut DrillReport) -> Result<()> {
+    let file = dir.join("report.json");
+    report.report = file.display().to_string();
+    std::fs::write(&file, serde_json::to_vec_pretty(report)?)?;
+    std::fs::write(dir.join("report.md"), markdown(report))?;
+    Ok(())
+}
+
+/// The drill's report for people (and `$GITHUB_STEP_SUMMARY`).
+pub fn markdown(r: &DrillReport) -> String {
+    let ms = |v: Option<u64>| {
+        v.map_or_else(|| "—".to_owned(), |v| format!("{:.1} s", v as f64 / 1000.0))
+    };
+    let mut out = format!(
+        "# Rollback drill: {}\n\n| | |\n|---|---|\n| environment | {} |\n| fault | {:?} |\n| time to detect | {} |\n| time to recover | {} |\n| healthy promotion under load | {} ({} failed of {} requests) |\n| schema ahead | {} runs with migrations {:?} it does not ship: {} |\n\n## Bad release timeline\n\n| at | event |\n|---|---|\n",
+        r.verdict,
+        r.environment,
+        r.fault,
+        ms(r.time_to_detect_ms),
+        ms(r.time_to_recover_ms),
+        r.healthy.verdict,
+        r.healthy.failed_requests,
+        r.healthy.requests,
+        r.schema_ahead.live_version,
+        r.schema_ahead.migrations_beyond_live,
+        if r.schema_ahead.readiness_and_smoke {
+            "readiness and smoke pass"
+        } else {
+            "FAILS"
+        },
+    );
+    for e in &r.bad.timeline {
+        out.push_str(&format!(
+            "| {:.1} s | {} |\n",
+            e.at_ms as f64 / 1000.0,
+            e.what.replace('|', "\\|")
+        ));
+    }
+    for p in &r.problems {
+        out.push_str(&format!("\n- problem: {p}"));
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_log_statuses() {
+        let line = |s: &str| {
+            format!(
+                "127.0.0.1 - - [21/Nov/2026:10:00:00 +0000] \"GET /v1/tasks HTTP/1.1\" {s} 12 \"-\" \"goose\""
+            )
+        };
+        assert!(failed_status(&line("502")));
+        assert!(failed_status(&line("499")));
+        assert!(!failed_status(&line("200")));
+        assert!(!failed_status(&line("404")));
+    }
+}

@@ -1,0 +1,212 @@
+//! `deploy/environments/<env>.yaml`: where an environment runs, how a promotion into it is
+//! judged, who must approve it, and which environment a digest must have passed first.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::exit::Failure;
+
+pub const DIR: &str = "deploy/environments";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    #[serde(skip)]
+    pub name: String,
+    #[serde(skip)]
+    pub file: PathBuf,
+    pub target: Target,
+    #[serde(default)]
+    pub analysis: Analysis,
+    /// The environment a digest must have been promoted to successfully first.
+    pub after: Option<String>,
+    /// `required`: the promotion needs `--approve` (given by a GitHub environment's reviewers).
+    #[serde(default)]
+    pub approval: Approval,
+    /// Whether the release evidence must link a passing `cargo xtask ci` report.
+    #[serde(default = "yes")]
+    pub require_ci: bool,
+    /// The public key (cosign format) signatures are verified with.
+    pub verify_key: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Approval {
+    #[default]
+    None,
+    Required,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Target {
+    /// The release binary as processes on loopback behind nginx (a single-host deploy).
+    Local {
+        /// `APP_*` settings for every process, beside the image's own `Env`.
+        #[serde(default)]
+        env: BTreeMap<String, String>,
+    },
+    /// EKS through helm and kube.
+    Kubernetes {
+        cluster: String,
+        region: String,
+        namespace: String,
+        release: String,
+        chart: String,
+        values: Vec<String>,
+        #[serde(default = "default_timeout")]
+        timeout: String,
+    },
+}
+
+fn default_timeout() -> String {
+    "5m".to_owned()
+}
+
+/// How a new version is judged before traffic stays on it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Analysis {
+    /// How long the judging load runs (goose `--run-time`).
+    #[serde(default = "default_duration")]
+    pub duration: String,
+    /// Virtual users of the judging load.
+    #[serde(default = "default_users")]
+    pub users: u32,
+}
+
+impl Default for Analysis {
+    fn default() -> Analysis {
+        Analysis {
+            duration: default_duration(),
+            users: default_users(),
+        }
+    }
+}
+
+fn default_duration() -> String {
+    "10s".to_owned()
+}
+
+fn default_users() -> u32 {
+    4
+}
+
+impl Environment {
+    /// Loads `deploy/environments/<name>.yaml` under `root`.
+    pub fn load(root: &Path, name: &str) -> Result<Environment> {
+        let file = root.join(DIR).join(format!("{name}.yaml"));
+        if !file.exists() {
+            return Err(Failure::Usage(format!(
+                "unknown environment `{name}`: no {}; environments: {}",
+                file.display(),
+                names(root).join(", ")
+            ))
+            .into());
+        }
+        let text = std::fs::read_to_string(&file)?;
+        let mut env: Environment = serde_norway::from_str(&text).map_err(|e| {
+            Failure::Config(format!(
+                "{}: {e} (see docs/deploy.md for the format)",
+                file.display()
+            ))
+        })?;
+        env.name = name.to_owned();
+        env.file = file;
+        humantime::parse_duration(&env.analysis.duration).with_context(|| {
+            format!(
+                "{}: analysis.duration `{}` is not a duration like 10s",
+                env.file.display(),
+                env.analysis.duration
+            )
+        })?;
+        if let Some(after) = &env.after
+            && !root.join(DIR).join(format!("{after}.yaml")).exists()
+        {
+            return Err(Failure::Config(format!(
+                "{}: after: no environment `{after}`",
+                env.file.display()
+            ))
+            .into());
+        }
+        Ok(env)
+    }
+}
+
+/// The environments defined under `root`, sorted.
+pub fn names(root: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(root.join(DIR))
+        .map(|d| {
+            d.filter_map(|e| {
+                let name = e.ok()?.file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".yaml").map(str::to_owned)
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(DIR)).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(DIR).join(name), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn the_repository_environments_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        assert_eq!(names(root), ["local", "production", "staging"]);
+        for name in names(root) {
+            Environment::load(root, &name).unwrap();
+        }
+        let prod = Environment::load(root, "production").unwrap();
+        assert_eq!(prod.approval, Approval::Required);
+        assert_eq!(prod.after.as_deref(), Some("staging"));
+    }
+
+    #[test]
+    fn mistakes_name_the_file_and_field() {
+        let dir = root(&[
+            ("a.yaml", "target: {kind: local}\nafter: nowhere\n"),
+            (
+                "b.yaml",
+                "target: {kind: local}\nanalysis: {duration: soon}\n",
+            ),
+            ("c.yaml", "target: {kind: local}\napprove: yes\n"),
+        ]);
+        let err = |n| format!("{:#}", Environment::load(dir.path(), n).unwrap_err());
+        assert!(
+            err("a").contains("after: no environment `nowhere`"),
+            "{}",
+            err("a")
+        );
+        assert!(
+            err("b").contains("analysis.duration `soon`"),
+            "{}",
+            err("b")
+        );
+        assert!(
+            err("c").contains("c.yaml") && err("c").contains("approve"),
+            "{}",
+            err("c")
+        );
+        assert!(err("d").contains("environments: a, b, c"), "{}", err("d"));
+    }
+}

@@ -1,0 +1,199 @@
+//! Judging a new version before traffic stays on it: smoke requests through the front door, then
+//! a short goose load with the SLO specs' thresholds while a real Prometheus scrapes the new
+//! version with the generated rules. The first objective over its budget fails the judgement at
+//! once (that moment is the time to detect); no data by the end is a failure, never a pass.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use super::Endpoints;
+use super::env::Analysis;
+use crate::config::{LoadDef, ServiceDef, SloDef};
+use crate::engine::gate::{RunCtx, Step, code};
+use crate::load::{ServerSide, THRESHOLD_EXIT};
+use crate::slo::Spec;
+
+/// What a judgement found.
+#[derive(Debug, Serialize)]
+pub struct Verdict {
+    pub passed: bool,
+    pub problems: Vec<String>,
+    /// From the start of the judgement to its verdict.
+    pub elapsed_ms: u64,
+    pub server: Vec<ServerSide>,
+    pub client_exit: Option<i32>,
+    pub reports: String,
+}
+
+/// Everything a judgement needs, prepared once per command.
+#[derive(Debug)]
+pub struct Judge {
+    perf: PathBuf,
+    prometheus: PathBuf,
+    rules: PathBuf,
+    specs: Vec<Spec>,
+    thresholds: Vec<String>,
+    job: String,
+}
+
+/// The paths every version must answer 200 on through the front door.
+pub const SMOKE: [&str; 3] = ["/healthz", "/readyz", "/openapi.json"];
+
+impl Judge {
+    /// Builds the load test, reads the SLO specs and derives the thresholds.
+    pub fn prepare(
+        ctx: &RunCtx,
+        service: &ServiceDef,
+        load: &LoadDef,
+        slo: &SloDef,
+    ) -> Result<Judge> {
+        let all = crate::slo::load_dir(&ctx.root.join(&slo.dir))?;
+        let specs: Vec<Spec> = crate::load::specs_for(&all, service)
+            .into_iter()
+            .cloned()
+            .collect();
+        let step = crate::load::build_perf(load);
+        let out = ctx.exec(&step)?;
+        if !out.success() {
+            bail!("`{step}` failed ({}); see the log", code(&out));
+        }
+        let perf = crate::gates::cargo_target_dir(&ctx.root)
+            .join("release")
+            .join(&load.bin);
+        let listed = ctx.exec(&Step::new(&perf.display().to_string(), &["requests"]))?;
+        let requests: Vec<String> = listed.stdout.lines().map(str::to_owned).collect();
+        let refs: Vec<&Spec> = specs.iter().collect();
+        let thresholds = crate::load::thresholds(&refs, &requests)?;
+        let promtool = ctx.tool_binary("prometheus")?;
+        Ok(Judge {
+            perf,
+            prometheus: promtool.with_file_name("prometheus"),
+            rules: ctx.root.join(&slo.rules),
+            job: specs
+                .first()
+                .map_or_else(|| "app".to_owned(), |s| s.job.clone()),
+            specs,
+            thresholds,
+        })
+    }
+
+    /// `GET` each [`SMOKE`] path on `base`: all must answer 200.
+    pub fn smoke(base: &str) -> Result<()> {
+        let port: u16 = base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .context("base has no port")?;
+        for path in SMOKE {
+            match launcher::http_status(port, path) {
+                Some(200) => {}
+                other => bail!("smoke: GET {path} answered {other:?}, not 200"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Smoke, then load for `analysis.duration` while Prometheus scrapes `at.metrics`.
+    pub fn judge(&self, at: &Endpoints, analysis: &Analysis, dir: &Path) -> Result<Verdict> {
+        let started = Instant::now();
+        std::fs::create_dir_all(dir)?;
+        let verdict = |problems: Vec<String>, server, client_exit| Verdict {
+            passed: problems.is_empty(),
+            problems,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            server,
+            client_exit,
+            reports: dir.display().to_string(),
+        };
+        if let Err(e) = Self::smoke(&at.base) {
+            return Ok(verdict(vec![format!("{e:#}")], Vec::new(), None));
+        }
+        let rules = [self.rules.clone()];
+        let prometheus = launcher::prometheus(&self.prometheus, &self.job, &at.metrics, &rules)
+            .context("cannot start Prometheus for the judgement")?;
+        let mut goose = self.start_load(&at.base, analysis, dir)?;
+        let specs: Vec<&Spec> = self.specs.iter().collect();
+        let client_exit = loop {
+            std::thread::sleep(Duration::from_millis(500));
+            let server = crate::load::server_side(&prometheus.url(), &specs)?;
+            let over: Vec<String> = over_budget(&server);
+            if !over.is_empty() {
+                goose.stop();
+                return Ok(verdict(over, server, None));
+            }
+            if let Some(status) = goose.try_wait() {
+                break status.code();
+            }
+        };
+        let mut server = crate::load::server_side(&prometheus.url(), &specs)?;
+        if client_exit == Some(THRESHOLD_EXIT) {
+            // The client side has failed already: that is the verdict, no need to wait for data.
+            let mut problems = over_budget(&server);
+            problems.push(format!(
+                "client side: a goose threshold failed ({})",
+                crate::load::failed_thresholds(dir)
+            ));
+            return Ok(verdict(problems, server, client_exit));
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.iter().any(|s| s.error_ratio.is_none()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(500));
+            server = crate::load::server_side(&prometheus.url(), &specs)?;
+        }
+        let mut problems = over_budget(&server);
+        for s in server.iter().filter(|s| s.error_ratio.is_none()) {
+            problems.push(format!(
+                "server side: no data for slo `{}`: no data fails the judgement",
+                s.slo
+            ));
+        }
+        match client_exit {
+            Some(0) => {}
+            Some(THRESHOLD_EXIT) => problems.push(format!(
+                "client side: a goose threshold failed ({})",
+                crate::load::failed_thresholds(dir)
+            )),
+            other => problems.push(format!(
+                "the judging load did not run to the end (exit {other:?}); see {}",
+                dir.join("goose.log").display()
+            )),
+        }
+        Ok(verdict(problems, server, client_exit))
+    }
+
+    fn start_load(&self, base: &str, analysis: &Analysis, dir: &Path) -> Result<launcher::Service> {
+        let users = analysis.users.to_string();
+        let mut cmd = std::process::Command::new(&self.perf);
+        cmd.args(["--host", base, "--users", &users, "--increase-rate", &users])
+            .args(["--run-time", &analysis.duration, "--no-reset-metrics"])
+            .args(["--threshold-abort-delay", "3s"]);
+        for ext in ["html", "json", "md"] {
+            cmd.arg("--report-file")
+                .arg(dir.join(format!("report.{ext}")));
+        }
+        for t in &self.thresholds {
+            cmd.args(["--threshold", t]);
+        }
+        launcher::Service::start("goose", cmd, &dir.join("goose.log"))
+    }
+}
+
+fn over_budget(server: &[ServerSide]) -> Vec<String> {
+    server
+        .iter()
+        .filter_map(|s| {
+            let r = s.error_ratio?;
+            (!s.passed).then(|| {
+                format!(
+                    "server side: slo `{}` error ratio {:.2}% is over its budget {}%",
+                    s.slo,
+                    r * 100.0,
+                    crate::slo::rules::num(s.budget * 100.0)
+                )
+            })
+        })
+        .collect()
+}

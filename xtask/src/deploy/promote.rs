@@ -1,0 +1,426 @@
+//! `cargo xtask promote <env>`: resolve one digest from its release evidence, verify it, check
+//! order, approval and pending migrations, then deploy through the environment's target, judge
+//! it with the SLO specs and roll back by itself when the judgement fails.
+
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::env::{Approval, Environment, Target};
+use super::evidence::{self, Check, Promotion, Release};
+use super::judge::{Judge, Verdict};
+use super::local::{self, Local};
+use super::schema::{Kind, Migration};
+use super::{Deployer, Unpacked};
+use crate::config::{LoadDef, ServiceDef, SloDef};
+use crate::engine::gate::RunCtx;
+use crate::exit::Failure;
+
+/// What `promote` was asked.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub env: String,
+    pub version: Option<String>,
+    pub digest: Option<String>,
+    pub evidence: Option<PathBuf>,
+    pub registry_url: Option<String>,
+    pub key: Option<PathBuf>,
+    pub approve: bool,
+    pub dry_run: bool,
+    /// The local target's state directory (drills use a throw-away one).
+    pub state: Option<PathBuf>,
+}
+
+/// The service's configuration a promotion needs.
+#[derive(Debug)]
+pub struct Service<'a> {
+    pub service: &'a ServiceDef,
+    pub load: &'a LoadDef,
+    pub slo: &'a SloDef,
+}
+
+/// Milliseconds since the promotion started, and what happened.
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    pub at_ms: u64,
+    pub what: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub environment: String,
+    pub version: String,
+    pub digest: String,
+    pub dry_run: bool,
+    pub verification: Vec<Check>,
+    pub migrations: Vec<Migration>,
+    pub pending: Vec<i64>,
+    /// The commands the target runs (the helm command on kubernetes).
+    pub plan: Vec<String>,
+    pub judgement: Option<Verdict>,
+    pub rollback: Option<Rollback>,
+    /// `planned`, `promoted`, `rolled back`, `failed`.
+    pub verdict: String,
+    pub timeline: Vec<Event>,
+    pub report: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Rollback {
+    pub to_version: String,
+    pub to_digest: String,
+    pub recovered: bool,
+    pub detail: String,
+}
+
+struct Clock(Instant, Vec<Event>);
+
+impl Clock {
+    fn mark(&mut self, what: impl Into<String>, say: &dyn Fn(&str)) -> u64 {
+        let at_ms = u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let what = what.into();
+        say(&what);
+        self.1.push(Event { at_ms, what });
+        at_ms
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn refuse(why: String) -> anyhow::Error {
+    Failure::Refused(why).into()
+}
+
+/// Pending migrations: shipped and not applied. A contract migration among them refuses.
+pub fn pending(shipped: &[Migration], applied: Option<&[i64]>) -> Result<Vec<i64>> {
+    let pending: Vec<&Migration> = shipped
+        .iter()
+        .filter(|m| applied.is_none_or(|a| !a.contains(&m.version)))
+        .collect();
+    for m in &pending {
+        if let Kind::Contract { line, reason } = &m.kind {
+            return Err(refuse(format!(
+                "pending migration {}:{line} is not expand-only: it {reason}; ship it in a later release, once no running version needs what it removes",
+                m.file
+            )));
+        }
+    }
+    Ok(pending.iter().map(|m| m.version).collect())
+}
+
+/// Whether `target`'s code can run on a database with `applied`: every migration it does not
+/// know must be a known expand migration (from `known`, the release that applied it).
+pub fn rollback_check(applied: &[i64], target: &[Migration], known: &[Migration]) -> Result<()> {
+    for version in applied
+        .iter()
+        .filter(|v| !target.iter().any(|m| m.version == **v))
+    {
+        match known.iter().find(|m| m.version == *version) {
+            None => {
+                return Err(refuse(format!(
+                    "rollback refused: the database has migration {version}, which neither the target release nor the failed one ships; nothing says the target's code runs on it (see runbooks/rollback.md)"
+                )));
+            }
+            Some(Migration {
+                file,
+                kind: Kind::Contract { line, reason },
+                ..
+            }) => {
+                return Err(refuse(format!(
+                    "rollback refused: the live schema has {file}:{line}, which {reason}: the target release's code cannot run on it; roll forward instead (see runbooks/rollback.md)"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Runs the promotion; `say` reports progress. Refusals are errors (exit 4); a failed
+/// judgement is a report with verdict `rolled back` or `failed`.
+pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) -> Result<Report> {
+    let env = Environment::load(&ctx.root, &opts.env)?;
+    let mut clock = Clock(Instant::now(), Vec::new());
+    if env.approval == Approval::Required && !opts.approve && !opts.dry_run {
+        return Err(refuse(format!(
+            "{} requires an approval ({}: approval: required): pass --approve from a job bound to the protected GitHub environment",
+            env.name,
+            env.file.display()
+        )));
+    }
+    let release = evidence::resolve(
+        &ctx.root,
+        opts.evidence.as_deref(),
+        opts.version.as_deref(),
+        opts.digest.as_deref(),
+    )?;
+    if let Some(after) = &env.after
+        && !release.promoted_to(after)
+    {
+        return Err(refuse(format!(
+            "{} {} has not been promoted to {after} yet ({}: after: {after}): promote it there first",
+            release.version,
+            release.digest,
+            env.file.display()
+        )));
+    }
+    let key = opts
+        .key
+        .clone()
+        .or_else(|| env.verify_key.as_ref().map(|k| ctx.root.join(k)))
+        .ok_or_else(|| {
+            refuse(format!(
+                "no key to verify signatures with: set verify_key in {} or pass --key cosign.pub",
+                env.file.display()
+            ))
+        })?;
+    let registry = evidence::registry_for(&release, opts.registry_url.as_deref())?;
+    let verification = evidence::verify(&release, &registry, &key, env.require_ci)?;
+    clock.mark(
+        format!(
+            "verified {} {}: signature, SBOM attestation, ci report",
+            release.version, release.digest
+        ),
+        say,
+    );
+    let dir = opts
+        .state
+        .clone()
+        .unwrap_or_else(|| local::state_dir(&ctx.root, &env.name));
+    let short: String = release
+        .digest
+        .trim_start_matches("sha256:")
+        .chars()
+        .take(12)
+        .collect();
+    let unpacked = evidence::unpack(
+        &release,
+        &registry,
+        &svc.service.bin,
+        &crate::release::migrations_dir_in_image(svc.service),
+        &dir.join("releases").join(&short),
+    )?;
+    let shipped = evidence::migrations(&unpacked.migrations)?;
+    let mut report = Report {
+        environment: env.name.clone(),
+        version: release.version.clone(),
+        digest: release.digest.clone(),
+        dry_run: opts.dry_run,
+        verification,
+        migrations: shipped.clone(),
+        pending: Vec::new(),
+        plan: Vec::new(),
+        judgement: None,
+        rollback: None,
+        verdict: "planned".to_owned(),
+        timeline: Vec::new(),
+        report: String::new(),
+    };
+    match &env.target {
+        Target::Kubernetes { .. } => {
+            report.pending = pending(&shipped, None)?;
+            report.plan = super::kubernetes::plan(&env, &release, svc.service)?;
+            if !opts.dry_run {
+                return Err(refuse(format!(
+                    "{}: the kubernetes target's live deploy (EKS token, helm upgrade, rollout watch) is not built yet; `--dry-run` prints its plan",
+                    env.name
+                )));
+            }
+        }
+        Target::Local { env: vars } => {
+            let mut target = Local::open(ctx, &dir, vars)?;
+            let applied = target.applied_migrations()?;
+            report.pending = pending(&shipped, Some(&applied))?;
+            report.plan = vec![
+                format!(
+                    "{} migrate {}",
+                    unpacked.binary.display(),
+                    unpacked.migrations.display()
+                ),
+                format!(
+                    "{} serve  (then nginx reload onto it, old version drained)",
+                    unpacked.binary.display()
+                ),
+            ];
+            if !opts.dry_run {
+                let judge = Judge::prepare(ctx, svc.service, svc.load, svc.slo)?;
+                deploy_and_judge(
+                    &mut target,
+                    &judge,
+                    &env,
+                    &unpacked,
+                    &shipped,
+                    &mut report,
+                    &mut clock,
+                    say,
+                )?;
+            }
+        }
+    }
+    report.timeline = clock.1;
+    if !opts.dry_run {
+        write_report(&dir, &release, &mut report)?;
+    }
+    Ok(report)
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one promotion's parts, passed once"
+)]
+fn deploy_and_judge(
+    target: &mut Local<'_>,
+    judge: &Judge,
+    env: &Environment,
+    release: &Unpacked,
+    shipped: &[Migration],
+    report: &mut Report,
+    clock: &mut Clock,
+    say: &dyn Fn(&str),
+) -> Result<()> {
+    let previous = target.live();
+    if !report.pending.is_empty() {
+        target.migrate(release)?;
+        clock.mark(
+            format!("applied expand migrations {:?}", report.pending),
+            say,
+        );
+    }
+    let at = target.deploy(release)?;
+    clock.mark(
+        format!("{} is live behind nginx ({})", release.version, at.base),
+        say,
+    );
+    let dir = target.dir().join("judgements").join(now().to_string());
+    let verdict = judge.judge(&at, &env.analysis, &dir)?;
+    if verdict.passed {
+        clock.mark(
+            format!("judged healthy after {} ms", verdict.elapsed_ms),
+            say,
+        );
+        report.verdict = "promoted".to_owned();
+        report.judgement = Some(verdict);
+        return Ok(());
+    }
+    clock.mark(
+        format!("judged failing: {}", verdict.problems.join("; ")),
+        say,
+    );
+    report.judgement = Some(verdict);
+    let Some(previous) = previous else {
+        report.verdict = "failed".to_owned();
+        return Ok(());
+    };
+    let applied = target.applied_migrations()?;
+    let target_migrations = evidence::migrations(&previous.migrations)?;
+    rollback_check(&applied, &target_migrations, shipped).with_context(|| {
+        format!(
+            "{} failed its judgement and cannot be rolled back automatically",
+            release.version
+        )
+    })?;
+    let back = target.deploy(&previous)?;
+    clock.mark(
+        format!("rolled back to {} ({})", previous.version, previous.digest),
+        say,
+    );
+    let recovered = Judge::smoke(&back.base);
+    clock.mark(
+        match &recovered {
+            Ok(()) => format!("recovered: {} passes readiness and smoke", previous.version),
+            Err(e) => format!("not recovered: {e:#}"),
+        },
+        say,
+    );
+    report.rollback = Some(Rollback {
+        to_version: previous.version.clone(),
+        to_digest: previous.digest.clone(),
+        recovered: recovered.is_ok(),
+        detail: recovered.map_or_else(
+            |e| format!("{e:#}"),
+            |()| "readiness and smoke pass".to_owned(),
+        ),
+    });
+    report.verdict = "rolled back".to_owned();
+    Ok(())
+}
+
+fn write_report(dir: &std::path::Path, release: &Release, report: &mut Report) -> Result<()> {
+    let reports = dir.join("promotions");
+    std::fs::create_dir_all(&reports)?;
+    let file = reports.join(format!("{}-{}.json", now(), release.version));
+    report.report = file.display().to_string();
+    std::fs::write(&file, serde_json::to_vec_pretty(report)?)?;
+    let finished = now();
+    let started = finished.saturating_sub(report.timeline.last().map_or(0, |e| e.at_ms / 1000));
+    release.record(&Promotion {
+        environment: report.environment.clone(),
+        version: report.version.clone(),
+        digest: report.digest.clone(),
+        started,
+        finished,
+        verdict: report.verdict.clone(),
+        detail: report
+            .judgement
+            .as_ref()
+            .map(|j| j.problems.join("; "))
+            .unwrap_or_default(),
+        report: report.report.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(version: i64, kind: Kind) -> Migration {
+        Migration {
+            version,
+            file: format!("{version:04}_m.up.sql"),
+            kind,
+        }
+    }
+
+    fn contract() -> Kind {
+        Kind::Contract {
+            line: 2,
+            reason: "drops a column".to_owned(),
+        }
+    }
+
+    #[test]
+    fn pending_contract_migrations_refuse_and_applied_ones_do_not_count() {
+        let shipped = [m(1, Kind::Expand), m(2, contract()), m(3, Kind::Expand)];
+        let err = pending(&shipped, Some(&[1])).unwrap_err().to_string();
+        assert!(
+            err.contains("0002_m.up.sql:2") && err.contains("not expand-only"),
+            "{err}"
+        );
+        assert_eq!(pending(&shipped, Some(&[1, 2])).unwrap(), [3]);
+    }
+
+    #[test]
+    fn a_rollback_onto_an_expanded_schema_is_allowed_and_onto_a_contracted_one_refused() {
+        let target = [m(1, Kind::Expand)];
+        assert!(
+            rollback_check(&[1, 2], &target, &[m(1, Kind::Expand), m(2, Kind::Expand)]).is_ok()
+        );
+        let err = rollback_check(&[1, 2], &target, &[m(2, contract())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("0002_m.up.sql:2") && err.contains("roll forward"),
+            "{err}"
+        );
+        let err = rollback_check(&[1, 7], &target, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("migration 7"), "{err}");
+    }
+}
