@@ -6,6 +6,7 @@ mod clippy;
 mod codegen;
 mod custom;
 mod doc;
+mod drill;
 mod fmt;
 mod migrations;
 mod release;
@@ -82,6 +83,11 @@ pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
         gates.push(Arc::new(slo_rules::SloRules::new(slo)));
         if let (Some(service), Some(load)) = (&config.service, &config.load) {
             gates.push(Arc::new(slo::Slo::new(service, load, slo, &compiled)));
+            if let Some(release) = &config.release {
+                gates.push(Arc::new(drill::Drill::new(
+                    service, load, slo, release, &compiled,
+                )));
+            }
         }
     }
     if !config.codegen.is_empty() {

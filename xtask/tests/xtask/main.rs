@@ -3,6 +3,7 @@
 mod api_fuzz;
 mod cli;
 mod codegen;
+mod deploy;
 mod dev;
 mod engine;
 mod interrupt;

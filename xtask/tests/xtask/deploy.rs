@@ -1,0 +1,302 @@
+//! `cargo xtask promote` refusals and the kubernetes plan, against a real registry holding
+//! small images signed (or not) in cosign's format: an unsigned digest, a tampered digest, a
+//! digest not yet promoted to the previous environment, a pending contract migration and
+//! production without approval are each refused (exit 4) before anything is deployed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use xtask::release::image::{self, Spec};
+use xtask::release::registry::{Artifact, Registry, Retry};
+use xtask::release::sign::{self, Signer};
+
+use crate::support::Run;
+
+const REPO: &str = "gatehouse/app";
+
+struct World {
+    registry: launcher::Loopback,
+    client: Registry,
+    signer: Signer,
+    public: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the tests drive the xtask binary as a user would"
+)]
+fn xtask(args: &[&str]) -> Run {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("--root")
+        .arg(root())
+        .args(args)
+        .env_remove("GATEHOUSE_REGISTRY_URL")
+        .env_remove("CI")
+        .output()
+        .expect("run xtask");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn world() -> World {
+    let bin = xtask(&["tools", "path", "registry"]);
+    assert_eq!(bin.code, 0, "{}", bin.stderr);
+    let registry = launcher::registry(Path::new(bin.stdout.trim())).unwrap();
+    let client = Registry::new(&registry.url(), None, Retry::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = sign::keygen(&dir.path().join("keys"), b"pw").unwrap();
+    let signer = Signer::load(&std::fs::read(key).unwrap(), b"pw", "test key").unwrap();
+    World {
+        registry,
+        client,
+        signer,
+        public,
+        dir,
+    }
+}
+
+impl World {
+    /// Pushes an image carrying `migrations` (and signs it unless `signed` is false); writes its
+    /// evidence under `<tmp>/<version>/` and returns that directory and the digest.
+    fn release(
+        &self,
+        version: &str,
+        migrations: &[(&str, &str)],
+        signed: bool,
+    ) -> (PathBuf, String) {
+        let files: BTreeMap<String, Vec<u8>> = migrations
+            .iter()
+            .map(|(f, sql)| {
+                (
+                    format!("usr/share/app/migrations/{f}"),
+                    sql.as_bytes().to_vec(),
+                )
+            })
+            .collect();
+        let binary = format!("#!/bin/sh\necho {version}\n").into_bytes();
+        let img = image::build(&Spec {
+            name: "app".into(),
+            binary: binary.clone(),
+            ca_certificates: b"certs".to_vec(),
+            cmd: vec!["serve".into()],
+            ports: vec![8080],
+            env: Vec::new(),
+            files,
+            labels: BTreeMap::new(),
+            source_date_epoch: 1_795_000_000,
+        })
+        .unwrap();
+        let artifact = Artifact {
+            manifest: img.manifest.clone(),
+            blobs: vec![img.layer.clone(), img.config.clone()],
+        };
+        let digest = self.client.push(REPO, version, &artifact).unwrap().digest;
+        let name = format!("{}/{REPO}", self.registry.host());
+        let sbom = json!({"bomFormat": "CycloneDX", "specVersion": "1.5", "version": version});
+        if signed {
+            let sig = sign::signature(&self.signer, &name, &digest).unwrap();
+            self.client
+                .push(REPO, &sign::tag_for(&digest, "sig"), &sig)
+                .unwrap();
+            let att = sign::attestation(
+                &self.signer,
+                &name,
+                &digest,
+                sign::CYCLONEDX_PREDICATE,
+                &sbom,
+            )
+            .unwrap();
+            self.client
+                .push(REPO, &sign::tag_for(&digest, "att"), &att)
+                .unwrap();
+        }
+        let dir = self.dir.path().join(version);
+        std::fs::create_dir_all(&dir).unwrap();
+        let sha = xtask::engine::cache::hex(&<sha2::Sha256 as sha2::Digest>::digest(&binary));
+        let evidence = json!({
+            "version": version, "tag": format!("v{version}"), "commit": "c0ffee",
+            "image": {"reference": format!("{name}@{digest}"), "digest": digest},
+            "binary": {"file": "app", "sha256": sha},
+            "ci": {"run_id": "r1", "outcome": "passed", "report_sha256": "00"},
+        });
+        std::fs::write(dir.join("evidence.json"), evidence.to_string()).unwrap();
+        std::fs::write(dir.join("sbom.cdx.json"), sbom.to_string()).unwrap();
+        (dir, digest)
+    }
+
+    fn promoted_to_local(dir: &Path, digest: &str) {
+        let record = json!([{"environment": "local", "version": "x", "digest": digest, "started": 1, "finished": 2, "verdict": "promoted", "detail": "", "report": ""}]);
+        std::fs::write(dir.join("promotions.json"), record.to_string()).unwrap();
+    }
+
+    fn promote(&self, env: &str, dir: &Path, extra: &[&str]) -> Run {
+        let (d, k) = (dir.display().to_string(), self.public.display().to_string());
+        let url = self.registry.url();
+        let mut args = vec![
+            "promote",
+            env,
+            "--evidence",
+            &d,
+            "--key",
+            &k,
+            "--registry-url",
+            &url,
+        ];
+        args.extend(extra);
+        xtask(&args)
+    }
+}
+
+const EXPAND: (&str, &str) = ("0001_a.up.sql", "CREATE TABLE a (id bigint);");
+
+#[test]
+fn staging_dry_run_prints_the_verified_digest_helm_command_and_pending_migrations() {
+    let w = world();
+    let (dir, digest) = w.release("1.0.0", &[EXPAND], true);
+    World::promoted_to_local(&dir, &digest);
+    let run = w.promote("staging", &dir, &["--dry-run"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let out = &run.stdout;
+    assert!(out.contains(&format!("digest      {digest}")), "{out}");
+    assert!(
+        out.contains("verified    signature: cosign signature of"),
+        "{out}"
+    );
+    assert!(out.contains("verified    sbom attestation"), "{out}");
+    assert!(
+        out.contains("verified    ci report: ci run r1 passed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("0001_a.up.sql (expand)") && out.contains("pending     [1]"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("helm upgrade --install app deploy/helm/app --namespace app --values deploy/helm/app/values-staging.yaml --set image.repository={}/{REPO} --set image.digest={digest} --wait --timeout 5m", w.registry.host())),
+        "{out}"
+    );
+    assert!(
+        out.contains("aws eks describe-cluster --name gatehouse-staging"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_unsigned_digest_is_refused() {
+    let w = world();
+    let (dir, digest) = w.release("1.0.1", &[EXPAND], false);
+    World::promoted_to_local(&dir, &digest);
+    let run = w.promote("staging", &dir, &["--dry-run"]);
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("is not verified: signature"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_tampered_digest_is_refused() {
+    let w = world();
+    let (_, signed) = w.release("1.0.2", &[EXPAND], true);
+    let (dir, other) = w.release(
+        "1.0.3",
+        &[EXPAND, ("0002_b.up.sql", "CREATE TABLE b ();")],
+        false,
+    );
+    // The good image's signature copied beside the other image, as an attacker would.
+    let sig = w
+        .client
+        .manifest(REPO, &sign::tag_for(&signed, "sig"))
+        .unwrap()
+        .unwrap();
+    let layer: serde_json::Value = serde_json::from_slice(&sig.bytes).unwrap();
+    let blobs = vec![
+        image::Blob {
+            media_type: image::CONFIG_TYPE,
+            bytes: w
+                .client
+                .blob(REPO, layer["config"]["digest"].as_str().unwrap())
+                .unwrap(),
+        },
+        image::Blob {
+            media_type: image::LAYER_TYPE,
+            bytes: w
+                .client
+                .blob(REPO, layer["layers"][0]["digest"].as_str().unwrap())
+                .unwrap(),
+        },
+    ];
+    w.client
+        .push(
+            REPO,
+            &sign::tag_for(&other, "sig"),
+            &Artifact {
+                manifest: sig,
+                blobs,
+            },
+        )
+        .unwrap();
+    World::promoted_to_local(&dir, &other);
+    let run = w.promote("staging", &dir, &["--dry-run"]);
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("changed after signing"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_digest_not_promoted_to_the_previous_environment_is_refused() {
+    let w = world();
+    let (dir, _) = w.release("1.0.4", &[EXPAND], true);
+    let run = w.promote("staging", &dir, &["--dry-run"]);
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("has not been promoted to local yet"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_pending_contract_migration_is_refused() {
+    let w = world();
+    let drop = (
+        "0002_drop.up.sql",
+        "SET lock_timeout = '5s';\nALTER TABLE a DROP COLUMN id;",
+    );
+    let (dir, digest) = w.release("1.0.5", &[EXPAND, drop], true);
+    World::promoted_to_local(&dir, &digest);
+    let run = w.promote("staging", &dir, &["--dry-run"]);
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("0002_drop.up.sql:2 is not expand-only"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn production_without_approval_is_refused_before_anything_else() {
+    let w = world();
+    let (dir, digest) = w.release("1.0.6", &[EXPAND], true);
+    World::promoted_to_local(&dir, &digest);
+    let run = w.promote("production", &dir, &[]);
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("production requires an approval") && run.stderr.contains("--approve"),
+        "{}",
+        run.stderr
+    );
+}
