@@ -11,6 +11,7 @@ mod load;
 mod migrations;
 mod publish;
 mod release;
+mod runbooks;
 mod slo;
 mod support;
 mod under_tool;
