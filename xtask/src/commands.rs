@@ -788,9 +788,9 @@ pub fn drill(
     })
 }
 
-fn local_env<'a>(
+fn local_env(
     settings: &Settings,
-    ws: &'a Workspace,
+    ws: &Workspace,
     env: &str,
     cancel: &Cancel,
 ) -> Result<(

@@ -76,12 +76,11 @@ impl Nginx {
 
     fn run(&self, extra: &[&str]) -> Result<()> {
         let conf = self.prefix.join("nginx.conf");
-        let out = std::process::Command::new(&self.bin)
-            .arg("-c")
-            .arg(&conf)
-            .arg("-p")
-            .arg(&self.prefix)
-            .args(extra)
+        let sh = xshell::Shell::new()?;
+        let (bin, prefix) = (&self.bin, &self.prefix);
+        let mut cmd: std::process::Command =
+            xshell::cmd!(sh, "{bin} -c {conf} -p {prefix} {extra...}").into();
+        let out = cmd
             .output()
             .with_context(|| format!("cannot run {}", self.bin.display()))?;
         if !out.status.success() {

@@ -244,7 +244,8 @@ fn healthy_under_load(
     let perf = crate::gates::cargo_target_dir(&ctx.root)
         .join("release")
         .join(&svc.load.bin);
-    let mut cmd = std::process::Command::new(perf);
+    let sh = xshell::Shell::new()?;
+    let mut cmd: std::process::Command = xshell::cmd!(sh, "{perf}").into();
     cmd.args([
         "--host",
         &base,

@@ -166,7 +166,9 @@ impl Judge {
 
     fn start_load(&self, base: &str, analysis: &Analysis, dir: &Path) -> Result<launcher::Service> {
         let users = analysis.users.to_string();
-        let mut cmd = std::process::Command::new(&self.perf);
+        let sh = xshell::Shell::new()?;
+        let perf = &self.perf;
+        let mut cmd: std::process::Command = xshell::cmd!(sh, "{perf}").into();
         cmd.args(["--host", base, "--users", &users, "--increase-rate", &users])
             .args(["--run-time", &analysis.duration, "--no-reset-metrics"])
             .args(["--threshold-abort-delay", "3s"]);

@@ -220,9 +220,10 @@ impl Deployer for Local<'_> {
         let log = self
             .dir
             .join(format!("{}-{short}-{port}.log", release.version));
-        let mut cmd = std::process::Command::new(&release.binary);
-        cmd.arg("serve")
-            .envs(self.process_env(release, port, ops_port)?);
+        let sh = xshell::Shell::new()?;
+        let binary = &release.binary;
+        let mut cmd: std::process::Command = xshell::cmd!(sh, "{binary} serve").into();
+        cmd.envs(self.process_env(release, port, ops_port)?);
         self.ctx.log(&format!(
             "$ {} serve  (port {port}, ops {ops_port}, log {})",
             release.binary.display(),
