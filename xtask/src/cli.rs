@@ -145,7 +145,7 @@ pub enum Command {
 pub struct PromoteArgs {
     /// The environment: a file name under deploy/environments/ (local, staging, production).
     pub env: String,
-    /// The release version to promote (its evidence under target/xtask/release/v<V>/).
+    /// The release version to promote (its evidence under target/xtask/release/vVERSION/).
     #[arg(long, value_name = "V", conflicts_with = "digest")]
     pub version: Option<String>,
     /// The image digest to promote (`sha256:…`), found in the release evidence.
