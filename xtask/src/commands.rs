@@ -495,10 +495,8 @@ pub fn release_verify(reference: &str, key: &std::path::Path, plain_http: bool) 
     if !digest.starts_with("sha256:") {
         return Err(bad().into());
     }
-    let local = host.starts_with("127.0.0.1") || host.starts_with("localhost");
-    let scheme = if plain_http || local { "http" } else { "https" };
     let registry = crate::release::registry::Registry::new(
-        &format!("{scheme}://{host}"),
+        &crate::release::registry::base_url(host, plain_http),
         None,
         crate::release::registry::Retry::default(),
     )?;
@@ -567,14 +565,7 @@ pub fn slo_render(
 /// `cargo xtask load PROFILE`.
 pub fn load(settings: &Settings, ws: &Workspace, profile: &str, cancel: &Cancel) -> Result<Exit> {
     let profile = crate::load::profile(profile)?;
-    let (Some(service), Some(load)) = (&ws.config.service, &ws.config.load) else {
-        return Err(Failure::Config(format!(
-            "{}: `load` needs [service] and [load] (package, bin)",
-            crate::config::FILE
-        ))
-        .into());
-    };
-    let slo = slo_config(ws, "load")?;
+    let crate::deploy::promote::Service { service, load, slo } = service_config(ws, "load")?;
     let dir = settings.root.join("target/xtask/load").join(profile.name);
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
@@ -633,11 +624,14 @@ pub fn load(settings: &Settings, ws: &Workspace, profile: &str, cancel: &Cancel)
     }
 }
 
-/// The service, load test and SLO configuration a promotion judges with.
-fn deploy_config<'a>(ws: &'a Workspace, what: &str) -> Result<crate::deploy::promote::Service<'a>> {
+/// The service, its load test and its SLOs: what `load`, `promote` and `drill` judge with.
+fn service_config<'a>(
+    ws: &'a Workspace,
+    what: &str,
+) -> Result<crate::deploy::promote::Service<'a>> {
     let (Some(service), Some(load)) = (&ws.config.service, &ws.config.load) else {
         return Err(Failure::Config(format!(
-            "{}: `{what}` needs [service] and [load] (the judgement's load test)",
+            "{}: `{what}` needs [service] and [load] (package, bin of the load test)",
             crate::config::FILE
         ))
         .into());
@@ -656,7 +650,7 @@ pub fn promote(
     args: &crate::cli::PromoteArgs,
     cancel: &Cancel,
 ) -> Result<Exit> {
-    let svc = deploy_config(ws, "promote")?;
+    let svc = service_config(ws, "promote")?;
     let dir = crate::deploy::local::state_dir(&settings.root, &args.env);
     let ctx = ws.command_ctx(
         settings,
@@ -710,16 +704,7 @@ fn promote_text(r: &crate::deploy::promote::Report) -> String {
     let kinds: Vec<String> = r
         .migrations
         .iter()
-        .map(|m| {
-            format!(
-                "{} ({})",
-                m.file,
-                match m.kind {
-                    crate::deploy::schema::Kind::Expand => "expand",
-                    crate::deploy::schema::Kind::Contract { .. } => "contract",
-                }
-            )
-        })
+        .map(|m| format!("{} ({})", m.file, m.kind.name()))
         .collect();
     out.push_str(&format!(
         "  migrations  {}\n  pending     {:?}\n",
@@ -757,7 +742,7 @@ pub fn drill(
     fault: crate::cli::FaultArg,
     cancel: &Cancel,
 ) -> Result<Exit> {
-    let svc = deploy_config(ws, "drill")?;
+    let svc = service_config(ws, "drill")?;
     let (_, release) = release_config(ws, "drill")?;
     let dir = settings.root.join("target/xtask/drill");
     let ctx = ws.command_ctx(
@@ -815,34 +800,40 @@ fn local_env(
     Ok((ctx, vars))
 }
 
-/// `cargo xtask env status <env>`.
-pub fn env_status(settings: &Settings, ws: &Workspace, env: &str, cancel: &Cancel) -> Result<Exit> {
-    let (ctx, vars) = local_env(settings, ws, env, cancel)?;
+/// `cargo xtask env status <env>`: what the state records; starts nothing.
+pub fn env_status(settings: &Settings, env: &str) -> Result<Exit> {
+    crate::deploy::env::Environment::load(&settings.root, env)?;
     let dir = crate::deploy::local::state_dir(&settings.root, env);
-    let local = crate::deploy::local::Local::open(&ctx, &dir, &vars)?;
+    let state = crate::deploy::local::recorded(&dir);
     if settings.format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&local.state)?);
-    } else {
-        match &local.state.live {
-            Some(s) => println!(
-                "{env}: {} ({}) at {} (process {} on port {}, metrics {})",
-                s.release.version,
-                s.release.digest,
-                local.base(),
-                s.pid,
-                s.port,
-                s.ops_port
-            ),
-            None => println!("{env}: nothing deployed; nginx at {}", local.base()),
-        }
+        println!("{}", serde_json::to_string_pretty(&state)?);
+        return Ok(Exit::Ok);
+    }
+    let Some(state) = state else {
+        println!("{env}: not running (nothing under {})", dir.display());
+        return Ok(Exit::Ok);
+    };
+    let nginx = state
+        .nginx_port
+        .map_or_else(|| "none".to_owned(), |p| format!("http://127.0.0.1:{p}"));
+    match &state.live {
+        Some(s) => println!(
+            "{env}: {} ({}) at {nginx} (process {} on port {}, metrics {})",
+            s.release.version, s.release.digest, s.pid, s.port, s.ops_port
+        ),
+        None => println!("{env}: nothing deployed; nginx at {nginx}"),
     }
     Ok(Exit::Ok)
 }
 
-/// `cargo xtask env down <env>`.
+/// `cargo xtask env down <env>`: stops what the state records and removes it.
 pub fn env_down(settings: &Settings, ws: &Workspace, env: &str, cancel: &Cancel) -> Result<Exit> {
     let (ctx, vars) = local_env(settings, ws, env, cancel)?;
     let dir = crate::deploy::local::state_dir(&settings.root, env);
+    if crate::deploy::local::recorded(&dir).is_none() {
+        println!("{env}: not running; nothing to stop");
+        return Ok(Exit::Ok);
+    }
     crate::deploy::local::Local::open(&ctx, &dir, &vars)?.down()?;
     println!("{env}: stopped and removed");
     Ok(Exit::Ok)

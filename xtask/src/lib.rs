@@ -103,7 +103,7 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
         } => commands::drill(&settings, &ws, env, *fault, cancel),
         Command::Env {
             action: EnvAction::Status { env },
-        } => commands::env_status(&settings, &ws, env, cancel),
+        } => commands::env_status(&settings, env),
         Command::Env {
             action: EnvAction::Down { env },
         } => commands::env_down(&settings, &ws, env, cancel),

@@ -130,7 +130,7 @@ pub fn thresholds(specs: &[&Spec], requests: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-pub(crate) fn build_perf(load: &LoadDef) -> Step {
+fn build_perf(load: &LoadDef) -> Step {
     Step::new("cargo", &["build", "--release", "--locked", "--package"]).args([
         load.package.clone(),
         "--bin".to_owned(),
@@ -193,18 +193,8 @@ pub fn run(
 ) -> Result<Outcome> {
     let all = crate::slo::load_dir(&ctx.root.join(&slo.dir))?;
     let specs = specs_for(&all, service);
-    for step in [running::build_step(service), build_perf(load)] {
-        let out = ctx.exec(&step)?;
-        if !out.success() {
-            bail!("`{step}` failed ({}); see the log", code(&out));
-        }
-    }
-    let perf = crate::gates::cargo_target_dir(&ctx.root)
-        .join("release")
-        .join(&load.bin);
-    let listed = ctx.exec(&Step::new(&perf.display().to_string(), &["requests"]))?;
-    let requests: Vec<String> = listed.stdout.lines().map(str::to_owned).collect();
-    let thresholds = thresholds(&specs, &requests)?;
+    exec_ok(ctx, &running::build_step(service))?;
+    let (perf, thresholds) = build_load_test(ctx, load, &specs)?;
     std::fs::create_dir_all(dir)?;
     let svc = Running::start(ctx, service, &load.env, dir)?;
     let promtool = ctx.tool_binary("prometheus")?;
@@ -223,14 +213,7 @@ pub fn run(
         svc.ops
     ));
     let client_exit = drive(ctx, &perf, &svc, profile, &thresholds, dir)?;
-    // Scrapes and rule evaluations run every second: wait until every objective has a value
-    // (a short run may have ended before the first evaluation saw two samples), at most 20 s.
-    let mut server = server_side(&prometheus.url(), &specs)?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while server.iter().any(|s| s.error_ratio.is_none()) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(500));
-        server = server_side(&prometheus.url(), &specs)?;
-    }
+    let server = settle(&prometheus.url(), &specs, Duration::from_secs(20))?;
     if server.iter().any(|s| s.error_ratio.is_none()) {
         for probe in [
             format!(r#"up{{job="{job}"}}"#),
@@ -244,29 +227,8 @@ pub fn run(
             ));
         }
     }
-    let mut problems = Vec::new();
-    match client_exit {
-        Some(0) => {}
-        Some(THRESHOLD_EXIT) => problems.push(format!(
-            "client side: a goose threshold failed ({})",
-            failed_thresholds(dir)
-        )),
-        other => problems.push(format!(
-            "the load test did not run to the end (exit {other:?}); see the log"
-        )),
-    }
-    for s in &server {
-        match s.error_ratio {
-            None => problems.push(format!("server side: no data for slo `{}` in Prometheus (was the service scraped? did any request match?)", s.slo)),
-            Some(r) if !s.passed => problems.push(format!(
-                "server side: slo `{}` error ratio {:.2}% is over its budget {}%",
-                s.slo,
-                r * 100.0,
-                crate::slo::rules::num(s.budget * 100.0)
-            )),
-            Some(_) => {}
-        }
-    }
+    let mut problems: Vec<String> = client_problem(client_exit, dir).into_iter().collect();
+    problems.extend(server_problems(&server));
     drop(svc);
     Ok(Outcome {
         profile,
@@ -276,6 +238,90 @@ pub fn run(
         reports: dir.display().to_string(),
         problems,
     })
+}
+
+fn exec_ok(ctx: &RunCtx, step: &Step) -> Result<()> {
+    let out = ctx.exec(step)?;
+    if !out.success() {
+        bail!("`{step}` failed ({}); see the log", code(&out));
+    }
+    Ok(())
+}
+
+/// Builds the `[load]` binary and derives its thresholds from `specs` and the requests it makes.
+pub(crate) fn build_load_test(
+    ctx: &RunCtx,
+    load: &LoadDef,
+    specs: &[&Spec],
+) -> Result<(PathBuf, Vec<String>)> {
+    exec_ok(ctx, &build_perf(load))?;
+    let perf = crate::gates::cargo_target_dir(&ctx.root)
+        .join("release")
+        .join(&load.bin);
+    let listed = ctx.exec(&Step::new(&perf.display().to_string(), &["requests"]))?;
+    let requests: Vec<String> = listed.stdout.lines().map(str::to_owned).collect();
+    let thresholds = thresholds(specs, &requests)?;
+    Ok((perf, thresholds))
+}
+
+/// The server side once every objective has a value, or after `limit`: scrapes and rule
+/// evaluations run every second, and a short run may end before an evaluation saw two samples.
+pub(crate) fn settle(
+    prometheus: &str,
+    specs: &[&Spec],
+    limit: Duration,
+) -> Result<Vec<ServerSide>> {
+    let mut server = server_side(prometheus, specs)?;
+    let deadline = std::time::Instant::now() + limit;
+    while server.iter().any(|s| s.error_ratio.is_none()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        server = server_side(prometheus, specs)?;
+    }
+    Ok(server)
+}
+
+/// What goose's exit code says about the client side; `None` when its thresholds were met.
+pub(crate) fn client_problem(exit: Option<i32>, reports: &Path) -> Option<String> {
+    match exit {
+        Some(0) => None,
+        Some(THRESHOLD_EXIT) => Some(format!(
+            "client side: a goose threshold failed ({})",
+            failed_thresholds(reports)
+        )),
+        other => Some(format!(
+            "the load test did not run to the end (exit {other:?}); see the log"
+        )),
+    }
+}
+
+/// Objectives over their budget.
+pub(crate) fn over_budget(server: &[ServerSide]) -> Vec<String> {
+    server
+        .iter()
+        .filter_map(|s| {
+            let r = s.error_ratio?;
+            (!s.passed).then(|| {
+                format!(
+                    "server side: slo `{}` error ratio {:.2}% is over its budget {}%",
+                    s.slo,
+                    r * 100.0,
+                    crate::slo::rules::num(s.budget * 100.0)
+                )
+            })
+        })
+        .collect()
+}
+
+/// Objectives over budget, then objectives with no data: no data fails, never passes.
+pub(crate) fn server_problems(server: &[ServerSide]) -> Vec<String> {
+    let mut out = over_budget(server);
+    out.extend(server.iter().filter(|s| s.error_ratio.is_none()).map(|s| {
+        format!(
+            "server side: no data for slo `{}` in Prometheus (was the service scraped? did any request match?)",
+            s.slo
+        )
+    }));
+    out
 }
 
 /// Runs goose; its HTML, JSON and Markdown reports land in `dir` (`report.{html,json,md}`).
@@ -315,7 +361,7 @@ fn drive(
 }
 
 /// The failed rules as goose's JSON report lists them.
-pub(crate) fn failed_thresholds(dir: &Path) -> String {
+fn failed_thresholds(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join("report.json")).unwrap_or_default();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     let mut failed = Vec::new();

@@ -181,7 +181,7 @@ fn all_gone(group: Pid, pids: &HashSet<Pid>) -> bool {
 fn reap_orphans(pids: &HashSet<Pid>) {
     let me = Pid::this();
     for &p in pids {
-        if parent_of(p) == Some(me) {
+        if launcher::parent_of(p.as_raw()) == Some(me.as_raw()) {
             let _ = nix::sys::wait::waitpid(p, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
         }
     }
@@ -200,8 +200,11 @@ pub fn kill_all_descendants() {
 /// Every live process whose ancestry reaches `root`, read from /proc.
 pub fn descendants(root: Pid) -> HashSet<Pid> {
     let mut children: HashMap<Pid, Vec<Pid>> = HashMap::new();
-    for (pid, ppid) in process_table() {
-        children.entry(ppid).or_default().push(pid);
+    for (pid, ppid) in launcher::process_table() {
+        children
+            .entry(Pid::from_raw(ppid))
+            .or_default()
+            .push(Pid::from_raw(pid));
     }
     let mut found = HashSet::new();
     let mut stack = vec![root];
@@ -213,26 +216,6 @@ pub fn descendants(root: Pid) -> HashSet<Pid> {
         }
     }
     found
-}
-
-fn process_table() -> Vec<(Pid, Pid)> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|entry| {
-        let pid: i32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
-        let ppid = parent_of(Pid::from_raw(pid))?;
-        Some((Pid::from_raw(pid), ppid))
-    })
-    .collect()
-}
-
-fn parent_of(pid: Pid) -> Option<Pid> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may contain spaces and parentheses: the state and ppid follow the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let ppid = rest.split(' ').nth(1)?.parse().ok()?;
-    Some(Pid::from_raw(ppid))
 }
 
 /// Runs a short command and returns its stdout, for probes such as `tool --version`.

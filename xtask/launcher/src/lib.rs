@@ -11,4 +11,4 @@ pub use http::{Loopback, http_header, http_status, moto, prometheus, registry};
 pub use nginx::{Nginx, UPSTREAM_HEADER};
 pub use postgres::{Postgres, PostgresState};
 pub use service::Service;
-pub use system::{alive, free_port, stop, wait_until};
+pub use system::{alive, free_port, parent_of, process_table, stop, wait_until};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::http::http_header;
-use crate::system::{alive, wait_until};
+use crate::system::{alive, process_table, wait_until};
 
 /// A running nginx, found again from its `prefix` by later commands.
 #[derive(Clone, Debug)]
@@ -121,16 +121,9 @@ impl Nginx {
 
 /// How many worker processes `master` has (old ones linger while they finish their requests).
 fn workers(master: i32) -> usize {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-                let rest = stat.rfind(')').map_or("", |i| &stat[i + 2..]);
-                rest.split(' ').nth(1).and_then(|p| p.parse::<i32>().ok()) == Some(master)
-            })
-        })
+    process_table()
+        .iter()
+        .filter(|(_, parent)| *parent == master)
         .count()
 }
 

@@ -23,6 +23,26 @@ pub fn alive(pid: i32) -> bool {
     state.is_some_and(|s| s != 'Z')
 }
 
+/// The parent of `pid`, from `/proc/<pid>/stat`.
+pub fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: the state and ppid follow the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(1)?.parse().ok()
+}
+
+/// Every process (pid, parent pid) in `/proc`.
+pub fn process_table() -> Vec<(i32, i32)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| {
+        let pid: i32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+        Some((pid, parent_of(pid)?))
+    })
+    .collect()
+}
+
 /// Sends `signal`, then waits up to `grace` before SIGKILL; returns once the process is gone.
 pub fn stop(pid: i32, signal: Signal, grace: Duration) {
     let target = Pid::from_raw(pid);

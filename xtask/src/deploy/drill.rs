@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use super::env::{Environment, Target};
-use super::local::Local;
+use super::local::{self, Local};
 use super::promote::{self, Report};
 use crate::config::ReleaseDef;
 use crate::engine::gate::RunCtx;
@@ -62,6 +62,8 @@ pub struct Healthy {
     /// Answers with status 5xx (or 499) in nginx's access log while the switch happened.
     pub failed_requests: usize,
     pub requests: usize,
+    /// Why the steady load does not vouch for the switch, if it does not.
+    pub load_problem: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -95,7 +97,7 @@ pub fn run(
     };
     let dir = ctx.root.join("target/xtask/drill");
     let state = dir.join("env");
-    if state.exists() {
+    if local::recorded(&state).is_some() {
         Local::open(ctx, &state, vars)?.down()?;
     }
     std::fs::create_dir_all(&dir)?;
@@ -164,10 +166,11 @@ pub fn run(
     if first.verdict != "promoted" {
         problems.push(format!("release N was not promoted: {}", first.verdict));
     }
-    if healthy.verdict != "promoted" || healthy.failed_requests > 0 {
+    problems.extend(healthy.load_problem.clone());
+    if healthy.verdict != "promoted" || healthy.failed_requests > 0 || healthy.requests == 0 {
         problems.push(format!(
-            "healthy promotion: {} with {} failed requests",
-            healthy.verdict, healthy.failed_requests
+            "healthy promotion: {} with {} failed of {} requests",
+            healthy.verdict, healthy.failed_requests, healthy.requests
         ));
     }
     if bad.verdict != "rolled back" || !bad.rollback.as_ref().is_some_and(|r| r.recovered) {
@@ -268,16 +271,21 @@ fn healthy_under_load(
         .skip(before)
         .map(str::to_owned)
         .collect();
+    // A load that ended before the switch proves nothing about it.
+    let ended_early = steady
+        .try_wait()
+        .map(|status| format!("the steady load ended during the promotion ({status})"));
     steady.stop();
     let report = report?;
-    for line in lines.iter().filter(|l| failed_status(l)) {
+    let failed: Vec<&String> = lines.iter().filter(|l| failed_status(l)).collect();
+    for line in &failed {
         ctx.log(&format!("failed during the healthy promotion: {line}"));
     }
-    let failed = lines.iter().filter(|l| failed_status(l)).count();
     Ok(Healthy {
         verdict: report.verdict,
-        failed_requests: failed,
+        failed_requests: failed.len(),
         requests: lines.len(),
+        load_problem: ended_early,
     })
 }
 

@@ -55,7 +55,7 @@ impl Release {
         self.name.split_once('/').map_or("", |(_, r)| r)
     }
 
-    /// The migrations of this release (from its image's unpacked copy) with their kinds.
+    /// Every promotion of this release recorded so far.
     pub fn promotions(&self) -> Vec<Promotion> {
         std::fs::read(self.dir.join(PROMOTIONS))
             .ok()
@@ -144,14 +144,7 @@ pub struct Check {
 /// The registry holding `release`: `registry_url` when given, else its recorded host.
 pub fn registry_for(release: &Release, registry_url: Option<&str>) -> Result<Registry> {
     let base = registry_url.map_or_else(
-        || {
-            let host = release.host();
-            if host.starts_with("127.0.0.1") || host.starts_with("localhost") {
-                format!("http://{host}")
-            } else {
-                format!("https://{host}")
-            }
-        },
+        || crate::release::registry::base_url(release.host(), false),
         str::to_owned,
     );
     Registry::new(&base, None, Retry::default())
@@ -320,19 +313,14 @@ pub fn unpack(
     })
 }
 
-/// The `.up.sql` migrations in `dir`, with their kinds, by version.
+/// The `.up.sql` migrations in `dir` (as the `migrations` gate scans them), with their kinds.
 pub fn migrations(dir: &Path) -> Result<Vec<super::schema::Migration>> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
-        let path = entry?.path();
-        let name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        if let Some(m) = super::schema::Migration::parse(&name, &std::fs::read_to_string(&path)?) {
-            out.push(m);
-        }
+    for m in crate::gates::migrations::scan(dir, &dir.display().to_string())? {
+        let up = Path::new(&m.up);
+        let name = up.file_name().unwrap_or_default().to_string_lossy();
+        let sql = std::fs::read_to_string(up).with_context(|| format!("cannot read {}", m.up))?;
+        out.extend(super::schema::Migration::parse(&name, &sql));
     }
     out.sort_by_key(|m| m.version);
     Ok(out)

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::Endpoints;
 use super::env::Analysis;
 use crate::config::{LoadDef, ServiceDef, SloDef};
-use crate::engine::gate::{RunCtx, Step, code};
+use crate::engine::gate::RunCtx;
 use crate::load::{ServerSide, THRESHOLD_EXIT};
 use crate::slo::Spec;
 
@@ -55,18 +55,8 @@ impl Judge {
             .into_iter()
             .cloned()
             .collect();
-        let step = crate::load::build_perf(load);
-        let out = ctx.exec(&step)?;
-        if !out.success() {
-            bail!("`{step}` failed ({}); see the log", code(&out));
-        }
-        let perf = crate::gates::cargo_target_dir(&ctx.root)
-            .join("release")
-            .join(&load.bin);
-        let listed = ctx.exec(&Step::new(&perf.display().to_string(), &["requests"]))?;
-        let requests: Vec<String> = listed.stdout.lines().map(str::to_owned).collect();
         let refs: Vec<&Spec> = specs.iter().collect();
-        let thresholds = crate::load::thresholds(&refs, &requests)?;
+        let (perf, thresholds) = crate::load::build_load_test(ctx, load, &refs)?;
         let promtool = ctx.tool_binary("prometheus")?;
         Ok(Judge {
             perf,
@@ -119,7 +109,7 @@ impl Judge {
         let client_exit = loop {
             std::thread::sleep(Duration::from_millis(500));
             let server = crate::load::server_side(&prometheus.url(), &specs)?;
-            let over: Vec<String> = over_budget(&server);
+            let over = crate::load::over_budget(&server);
             if !over.is_empty() {
                 goose.stop();
                 return Ok(verdict(over, server, None));
@@ -128,39 +118,17 @@ impl Judge {
                 break status.code();
             }
         };
-        let mut server = crate::load::server_side(&prometheus.url(), &specs)?;
+        let client = crate::load::client_problem(client_exit, dir);
         if client_exit == Some(THRESHOLD_EXIT) {
             // The client side has failed already: that is the verdict, no need to wait for data.
-            let mut problems = over_budget(&server);
-            problems.push(format!(
-                "client side: a goose threshold failed ({})",
-                crate::load::failed_thresholds(dir)
-            ));
+            let server = crate::load::server_side(&prometheus.url(), &specs)?;
+            let mut problems = crate::load::over_budget(&server);
+            problems.extend(client);
             return Ok(verdict(problems, server, client_exit));
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while server.iter().any(|s| s.error_ratio.is_none()) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(500));
-            server = crate::load::server_side(&prometheus.url(), &specs)?;
-        }
-        let mut problems = over_budget(&server);
-        for s in server.iter().filter(|s| s.error_ratio.is_none()) {
-            problems.push(format!(
-                "server side: no data for slo `{}`: no data fails the judgement",
-                s.slo
-            ));
-        }
-        match client_exit {
-            Some(0) => {}
-            Some(THRESHOLD_EXIT) => problems.push(format!(
-                "client side: a goose threshold failed ({})",
-                crate::load::failed_thresholds(dir)
-            )),
-            other => problems.push(format!(
-                "the judging load did not run to the end (exit {other:?}); see {}",
-                dir.join("goose.log").display()
-            )),
-        }
+        let server = crate::load::settle(&prometheus.url(), &specs, Duration::from_secs(10))?;
+        let mut problems = crate::load::server_problems(&server);
+        problems.extend(client);
         Ok(verdict(problems, server, client_exit))
     }
 
@@ -181,21 +149,4 @@ impl Judge {
         }
         launcher::Service::start("goose", cmd, &dir.join("goose.log"))
     }
-}
-
-fn over_budget(server: &[ServerSide]) -> Vec<String> {
-    server
-        .iter()
-        .filter_map(|s| {
-            let r = s.error_ratio?;
-            (!s.passed).then(|| {
-                format!(
-                    "server side: slo `{}` error ratio {:.2}% is over its budget {}%",
-                    s.slo,
-                    r * 100.0,
-                    crate::slo::rules::num(s.budget * 100.0)
-                )
-            })
-        })
-        .collect()
 }

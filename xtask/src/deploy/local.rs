@@ -48,6 +48,11 @@ pub fn state_dir(root: &Path, env: &str) -> PathBuf {
     root.join("target/xtask/deploy").join(env)
 }
 
+/// The recorded state of the environment in `dir`, if it was ever brought up (nothing starts).
+pub fn recorded(dir: &Path) -> Option<State> {
+    dir.join("state.json").exists().then(|| load_state(dir))
+}
+
 fn load_state(dir: &Path) -> State {
     std::fs::read(dir.join("state.json"))
         .ok()
@@ -105,10 +110,6 @@ impl<'a> Local<'a> {
             serde_json::to_vec_pretty(&self.state)?,
         )?;
         Ok(())
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     pub fn base(&self) -> String {

@@ -75,9 +75,14 @@ pub struct Rollback {
     pub detail: String,
 }
 
-struct Clock(Instant, Vec<Event>);
+/// The promotion's timeline: events in milliseconds since it started (at `started`, epoch s).
+struct Clock(Instant, Vec<Event>, u64);
 
 impl Clock {
+    fn start() -> Clock {
+        Clock(Instant::now(), Vec::new(), now())
+    }
+
     fn mark(&mut self, what: impl Into<String>, say: &dyn Fn(&str)) -> u64 {
         let at_ms = u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX);
         let what = what.into();
@@ -146,7 +151,7 @@ pub fn rollback_check(applied: &[i64], target: &[Migration], known: &[Migration]
 /// judgement is a report with verdict `rolled back` or `failed`.
 pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) -> Result<Report> {
     let env = Environment::load(&ctx.root, &opts.env)?;
-    let mut clock = Clock(Instant::now(), Vec::new());
+    let mut clock = Clock::start();
     if env.approval == Approval::Required && !opts.approve && !opts.dry_run {
         return Err(refuse(format!(
             "{} requires an approval ({}: approval: required): pass --approve from a job bound to the protected GitHub environment",
@@ -250,9 +255,11 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
             ];
             if !opts.dry_run {
                 let judge = Judge::prepare(ctx, svc.service, svc.load, svc.slo)?;
+                let judgements = dir.join("judgements");
                 deploy_and_judge(
                     &mut target,
                     &judge,
+                    &judgements,
                     &env,
                     &unpacked,
                     &shipped,
@@ -263,9 +270,10 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
             }
         }
     }
+    let started = clock.2;
     report.timeline = clock.1;
     if !opts.dry_run {
-        write_report(&dir, &release, &mut report)?;
+        write_report(&dir, &release, &mut report, started)?;
     }
     Ok(report)
 }
@@ -275,8 +283,9 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
     reason = "one promotion's parts, passed once"
 )]
 fn deploy_and_judge(
-    target: &mut Local<'_>,
+    target: &mut dyn Deployer,
     judge: &Judge,
+    judgements: &std::path::Path,
     env: &Environment,
     release: &Unpacked,
     shipped: &[Migration],
@@ -293,11 +302,8 @@ fn deploy_and_judge(
         );
     }
     let at = target.deploy(release)?;
-    clock.mark(
-        format!("{} is live behind nginx ({})", release.version, at.base),
-        say,
-    );
-    let dir = target.dir().join("judgements").join(now().to_string());
+    clock.mark(format!("{} is live at {}", release.version, at.base), say);
+    let dir = judgements.join(now().to_string());
     let verdict = judge.judge(&at, &env.analysis, &dir)?;
     if verdict.passed {
         clock.mark(
@@ -351,14 +357,18 @@ fn deploy_and_judge(
     Ok(())
 }
 
-fn write_report(dir: &std::path::Path, release: &Release, report: &mut Report) -> Result<()> {
+fn write_report(
+    dir: &std::path::Path,
+    release: &Release,
+    report: &mut Report,
+    started: u64,
+) -> Result<()> {
     let reports = dir.join("promotions");
     std::fs::create_dir_all(&reports)?;
     let file = reports.join(format!("{}-{}.json", now(), release.version));
     report.report = file.display().to_string();
     std::fs::write(&file, serde_json::to_vec_pretty(report)?)?;
     let finished = now();
-    let started = finished.saturating_sub(report.timeline.last().map_or(0, |e| e.at_ms / 1000));
     release.record(&Promotion {
         environment: report.environment.clone(),
         version: report.version.clone(),

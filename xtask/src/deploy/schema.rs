@@ -14,6 +14,15 @@ pub enum Kind {
     Contract { line: usize, reason: String },
 }
 
+impl Kind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Expand => "expand",
+            Kind::Contract { .. } => "contract",
+        }
+    }
+}
+
 /// A migration `.up.sql` of a release: `0004_add_notes.up.sql` → version 4.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Migration {

@@ -8,7 +8,7 @@ mod custom;
 mod doc;
 mod drill;
 mod fmt;
-mod migrations;
+pub(crate) mod migrations;
 mod release;
 pub mod running;
 mod secrets;

@@ -52,6 +52,14 @@ impl Default for Retry {
     }
 }
 
+/// The registry endpoint for an image reference's host: plain HTTP on loopback (or when asked),
+/// HTTPS elsewhere.
+pub fn base_url(host: &str, plain_http: bool) -> String {
+    let local = host.starts_with("127.0.0.1") || host.starts_with("localhost");
+    let scheme = if plain_http || local { "http" } else { "https" };
+    format!("{scheme}://{host}")
+}
+
 /// One registry endpoint, e.g. `http://127.0.0.1:5000` or `https://<account>.dkr.ecr.<region>.amazonaws.com`.
 #[derive(Debug, Clone)]
 pub struct Registry {
