@@ -40,11 +40,7 @@ fn xtask(args: &[&str]) -> Run {
         .env_remove("CI")
         .output()
         .expect("run xtask");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::from(out)
 }
 
 fn world() -> World {

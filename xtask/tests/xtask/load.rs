@@ -32,11 +32,7 @@ fn load(env: &[(&str, &str)]) -> (Run, Value) {
     }
     cmd.envs(env.iter().copied());
     let out = cmd.output().expect("run xtask load");
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let run = Run::from(out);
     let outcome = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|_| panic!("JSON outcome: {}{}", run.stdout, run.stderr));
     (run, outcome)
