@@ -232,6 +232,23 @@ pub fn markdown() -> String {
     out
 }
 
+/// Every setting as JSON (name, default, secret, description): what deployment tooling reads,
+/// e.g. the Helm chart's generated `values.schema.json`.
+pub fn json() -> String {
+    let variables: Vec<_> = VARIABLES
+        .iter()
+        .map(|v| {
+            serde_json::json!({
+                "name": v.name,
+                "default": v.default,
+                "secret": v.secret,
+                "description": v.description,
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&variables).expect("plain JSON values serialise")
+}
+
 /// Everything the service reads from its environment.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -584,5 +601,22 @@ mod tests {
             assert!(v.name.starts_with("APP_"), "{}", v.name);
             assert!(!v.description.is_empty(), "{}", v.name);
         }
+    }
+
+    #[test]
+    fn json_lists_every_variable_with_its_secrecy() {
+        let listed: Vec<serde_json::Value> = serde_json::from_str(&json()).unwrap();
+        assert_eq!(listed.len(), VARIABLES.len());
+        let url = listed
+            .iter()
+            .find(|v| v["name"] == "APP_DATABASE_URL")
+            .unwrap();
+        assert_eq!(url["secret"], true);
+        assert!(url["default"].is_null(), "required: no default");
+        let log = listed.iter().find(|v| v["name"] == "APP_LOG").unwrap();
+        assert_eq!(
+            (&log["secret"], &log["default"]),
+            (&false.into(), &"info".into())
+        );
     }
 }

@@ -21,7 +21,7 @@ const USAGE: &str =
   keygen   print a new Ed25519 signing key (PKCS#8 PEM) for APP_JWT_PRIVATE_KEY
   public-key  read a private key on stdin, print its public key (for APP_JWT_PREVIOUS_PUBLIC_KEYS)
   openapi  print the OpenAPI 3.1 document
-  config-docs env|markdown  print every setting as .env.example or as a Markdown table
+  config-docs env|markdown|json  print every setting as .env.example, a Markdown table or JSON
 
 exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error";
 
@@ -60,8 +60,12 @@ fn main() -> ExitCode {
                 print!("{}", app::config::markdown());
                 ExitCode::SUCCESS
             }
+            Some("json") => {
+                println!("{}", app::config::json());
+                ExitCode::SUCCESS
+            }
             _ => {
-                eprintln!("error: `app config-docs` takes `env` or `markdown`\n\n{USAGE}");
+                eprintln!("error: `app config-docs` takes `env`, `markdown` or `json`\n\n{USAGE}");
                 ExitCode::from(2)
             }
         },

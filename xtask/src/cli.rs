@@ -116,6 +116,12 @@ pub enum Command {
         #[command(subcommand)]
         action: SloAction,
     },
+    /// The Helm chart (`[chart]`): its generated values schema, or its manifests for an
+    /// environment.
+    Chart {
+        #[command(subcommand)]
+        action: ChartAction,
+    },
     /// Promote one verified digest to ENV (`deploy/environments/<ENV>.yaml`): resolve it from the
     /// release evidence, verify its cosign signature, SBOM attestation and ci report, check the
     /// environment order, approval and pending migrations (expand-only), deploy, judge it with
@@ -169,6 +175,20 @@ pub struct PromoteArgs {
     /// nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChartAction {
+    /// Print `values.schema.json`, generated from the service's settings (used by `[codegen]`).
+    Schema,
+    /// Print the manifests `helm template` renders for a kubernetes ENV, hooks included.
+    Render {
+        /// A kubernetes environment under deploy/environments/ (staging, production).
+        env: String,
+        /// The image digest to render with [default: a placeholder digest].
+        #[arg(long, value_name = "DIGEST")]
+        digest: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

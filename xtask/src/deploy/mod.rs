@@ -3,6 +3,7 @@
 //! release binary behind a real nginx; `kubernetes`: helm on EKS), the judgement, rollbacks and
 //! drills. Every promotion is recorded beside the release's evidence.
 
+pub mod chart;
 pub mod drill;
 pub mod env;
 pub mod evidence;

@@ -1,6 +1,7 @@
 //! xtask's integration tests: the real binary against a small fixture workspace.
 
 mod api_fuzz;
+mod chart;
 mod cli;
 mod codegen;
 mod deploy;
