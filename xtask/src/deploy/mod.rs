@@ -5,6 +5,7 @@
 
 pub mod chart;
 pub mod drill;
+pub mod eks;
 pub mod env;
 pub mod evidence;
 pub mod judge;

@@ -6,6 +6,7 @@ mod cli;
 mod codegen;
 mod deploy;
 mod dev;
+mod eks;
 mod engine;
 mod interrupt;
 mod load;
