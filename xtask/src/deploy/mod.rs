@@ -12,6 +12,7 @@ pub mod judge;
 pub mod kubernetes;
 pub mod local;
 pub mod promote;
+pub mod rollout;
 pub mod schema;
 
 use std::collections::BTreeMap;

@@ -13,6 +13,7 @@ mod load;
 mod migrations;
 mod publish;
 mod release;
+mod rollout;
 mod runbooks;
 mod slo;
 mod support;
