@@ -2,11 +2,15 @@
 //! image by digest; its pre-upgrade hook Job runs `<bin> migrate` from the same image (sqlx
 //! holds PostgreSQL's advisory lock), then helm waits for the rollout.
 
-use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
 
 use super::env::{Environment, Target};
 use super::evidence::Release;
+use super::{eks, rollout};
 use crate::config::ServiceDef;
+use crate::engine::gate::{RunCtx, code};
 
 /// The commands a promotion to `env` runs, in order.
 pub fn plan(env: &Environment, release: &Release, service: &ServiceDef) -> Result<Vec<String>> {
@@ -45,7 +49,195 @@ pub fn plan(env: &Environment, release: &Release, service: &ServiceDef) -> Resul
             crate::release::migrations_dir_in_image(service)
         ),
         helm.join(" "),
-        format!("watch deployment/{name} in {namespace}: conditions, pod readiness, events"),
-        format!("on a failed judgement: helm rollback {name} --namespace {namespace} --wait"),
+        format!(
+            "watch deployment/{name} in {namespace} (kube): conditions, pod readiness, events; ProgressDeadlineExceeded or CrashLoopBackOff fail it"
+        ),
+        format!(
+            "on a failed rollout: helm rollback {name} --namespace {namespace} --wait --timeout {timeout}, then the same watch"
+        ),
     ])
+}
+
+/// A connection to an environment's EKS cluster: a kubeconfig (0600, under the environment's
+/// state directory) holding the endpoint, CA and a fresh token, used by helm and kube alike.
+#[derive(Debug)]
+pub struct Cluster<'a> {
+    env: &'a Environment,
+    pub kubeconfig: PathBuf,
+}
+
+/// What `helm history -o json` lists per revision.
+#[derive(Debug, serde::Deserialize)]
+struct Revision {
+    revision: u32,
+}
+
+impl<'a> Cluster<'a> {
+    /// DescribeCluster, a token, and the kubeconfig written for them.
+    pub fn connect(env: &'a Environment, dir: &Path) -> Result<Cluster<'a>> {
+        let Target::Kubernetes {
+            cluster,
+            region,
+            namespace,
+            ..
+        } = &env.target
+        else {
+            anyhow::bail!("{} is not a kubernetes environment", env.name);
+        };
+        let described = eks::describe_cluster(cluster, region, None)?;
+        let credentials = eks::credentials(region)?;
+        let token = eks::token(
+            cluster,
+            region,
+            &eks::sts_endpoint(region),
+            &credentials,
+            std::time::SystemTime::now(),
+        )?;
+        std::fs::create_dir_all(dir)?;
+        let kubeconfig = dir.join("kubeconfig");
+        let text = kubeconfig_yaml(&described, namespace, &token);
+        write_private(&kubeconfig, &text)?;
+        Ok(Cluster { env, kubeconfig })
+    }
+
+    fn target(&self) -> (&str, &str, &str, &str) {
+        match &self.env.target {
+            Target::Kubernetes {
+                namespace,
+                release,
+                chart,
+                timeout,
+                ..
+            } => (namespace, release, chart, timeout),
+            Target::Local { .. } => unreachable!("connect accepts kubernetes targets only"),
+        }
+    }
+
+    fn helm(&self, ctx: &RunCtx, mut args: Vec<String>) -> Result<crate::process::Output> {
+        args.extend([
+            "--kubeconfig".to_owned(),
+            self.kubeconfig.to_string_lossy().into_owned(),
+        ]);
+        ctx.exec(&super::chart::helm(&ctx.root, args))
+    }
+
+    /// `helm upgrade --install … --wait`: the pre-upgrade Job migrates, then the new pods roll out.
+    pub fn upgrade(&self, ctx: &RunCtx, release: &Release) -> Result<Result<(), String>> {
+        let (_, name, chart, timeout) = self.target();
+        let mut args = vec![
+            "upgrade".to_owned(),
+            "--install".to_owned(),
+            name.to_owned(),
+            chart.to_owned(),
+        ];
+        args.extend(super::chart::helm_args(
+            self.env,
+            &release.name,
+            &release.digest,
+        )?);
+        args.extend([
+            "--wait".to_owned(),
+            "--timeout".to_owned(),
+            timeout.to_owned(),
+        ]);
+        let out = self.helm(ctx, args)?;
+        Ok(if out.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "helm upgrade failed ({}): {}",
+                code(&out),
+                out.stderr.trim()
+            ))
+        })
+    }
+
+    /// How many revisions helm has of the release (a rollback needs two).
+    pub fn revisions(&self, ctx: &RunCtx) -> Result<usize> {
+        let (namespace, name, ..) = self.target();
+        let out = self.helm(
+            ctx,
+            ["history", name, "--namespace", namespace, "-o", "json"]
+                .map(str::to_owned)
+                .to_vec(),
+        )?;
+        if !out.success() {
+            return Ok(0);
+        }
+        let revisions: Vec<Revision> = serde_json::from_str(&out.stdout)
+            .context("helm history -o json printed no revision list")?;
+        Ok(revisions.iter().filter(|r| r.revision > 0).count())
+    }
+
+    /// `helm rollback` to the previous revision, waiting for it.
+    pub fn rollback(&self, ctx: &RunCtx) -> Result<Result<(), String>> {
+        let (namespace, name, _, timeout) = self.target();
+        let out = self.helm(
+            ctx,
+            [
+                "rollback",
+                name,
+                "--namespace",
+                namespace,
+                "--wait",
+                "--timeout",
+                timeout,
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        )?;
+        Ok(if out.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "helm rollback failed ({}): {}",
+                code(&out),
+                out.stderr.trim()
+            ))
+        })
+    }
+
+    /// The rollout watch (kube) on the release's Deployment.
+    pub fn watch(&self, say: &dyn Fn(&str)) -> Result<rollout::Outcome> {
+        let (namespace, name, _, timeout) = self.target();
+        let timeout = humantime::parse_duration(timeout).with_context(|| {
+            format!(
+                "{}: target.timeout `{timeout}` is not a duration",
+                self.env.file.display()
+            )
+        })?;
+        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)?;
+        crate::release::block_on(async {
+            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .context("the kubeconfig written for the cluster does not load")?;
+            let client = kube::Client::try_from(config)?;
+            rollout::watch(client, namespace, name, timeout, say).await
+        })
+    }
+}
+
+/// A kubeconfig for one cluster with a bearer token.
+fn kubeconfig_yaml(cluster: &eks::Cluster, namespace: &str, token: &str) -> String {
+    use base64::Engine as _;
+    let ca = base64::engine::general_purpose::STANDARD.encode(&cluster.ca_pem);
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: gatehouse\n  user:\n    token: {token}\ncontexts:\n- name: {name}\n  context:\n    cluster: {name}\n    user: gatehouse\n    namespace: {namespace}\ncurrent-context: {name}\n",
+        name = cluster.name,
+        server = cluster.endpoint,
+    )
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
 }

@@ -232,10 +232,7 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
             report.pending = pending(&shipped, None)?;
             report.plan = super::kubernetes::plan(&env, &release, svc.service)?;
             if !opts.dry_run {
-                return Err(refuse(format!(
-                    "{}: the kubernetes target's live deploy (EKS token, helm upgrade, rollout watch) is not built yet; `--dry-run` prints its plan",
-                    env.name
-                )));
+                roll_out_on_kubernetes(ctx, &env, &dir, &release, &mut report, &mut clock, say)?;
             }
         }
         Target::Local { env: vars } => {
@@ -352,6 +349,59 @@ fn deploy_and_judge(
             |e| format!("{e:#}"),
             |()| "readiness and smoke pass".to_owned(),
         ),
+    });
+    report.verdict = "rolled back".to_owned();
+    Ok(())
+}
+
+/// The kubernetes target: helm upgrade (its hook migrates), the rollout watch, and on failure
+/// helm rollback and the same watch. The judgement here is the rollout's.
+fn roll_out_on_kubernetes(
+    ctx: &RunCtx,
+    env: &Environment,
+    dir: &std::path::Path,
+    release: &Release,
+    report: &mut Report,
+    clock: &mut Clock,
+    say: &dyn Fn(&str),
+) -> Result<()> {
+    let cluster = super::kubernetes::Cluster::connect(env, dir)?;
+    clock.mark("connected: DescribeCluster and an EKS token", say);
+    let upgraded = cluster.upgrade(ctx, release)?;
+    let outcome = cluster.watch(say)?;
+    let failure = match (&upgraded, &outcome) {
+        (Ok(()), super::rollout::Outcome::Ready { replicas }) => {
+            clock.mark(
+                format!(
+                    "{} rolled out: {replicas} replicas available",
+                    release.version
+                ),
+                say,
+            );
+            report.verdict = "promoted".to_owned();
+            return Ok(());
+        }
+        (_, super::rollout::Outcome::Failed(why)) => why.clone(),
+        (Err(helm), _) => helm.clone(),
+    };
+    clock.mark(format!("rollout failed: {failure}"), say);
+    if cluster.revisions(ctx)? < 2 {
+        report.verdict = "failed".to_owned();
+        return Ok(());
+    }
+    let back = cluster.rollback(ctx)?;
+    let recovered = match (back, cluster.watch(say)?) {
+        (Ok(()), super::rollout::Outcome::Ready { .. }) => Ok(()),
+        (Err(e), _) | (_, super::rollout::Outcome::Failed(e)) => Err(e),
+    };
+    clock.mark("rolled back to the previous helm revision", say);
+    report.rollback = Some(Rollback {
+        to_version: "previous helm revision".to_owned(),
+        to_digest: String::new(),
+        recovered: recovered.is_ok(),
+        detail: recovered
+            .err()
+            .unwrap_or_else(|| "rolled out and available".to_owned()),
     });
     report.verdict = "rolled back".to_owned();
     Ok(())

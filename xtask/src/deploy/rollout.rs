@@ -121,7 +121,7 @@ pub async fn watch(
     namespace: &str,
     name: &str,
     timeout: Duration,
-    say: &(dyn Fn(&str) + Sync),
+    say: &dyn Fn(&str),
 ) -> Result<Outcome> {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
@@ -192,7 +192,7 @@ async fn stream_events(
     events: &Api<Event>,
     name: &str,
     seen: &mut BTreeSet<String>,
-    say: &(dyn Fn(&str) + Sync),
+    say: &dyn Fn(&str),
 ) -> Result<()> {
     let listed = events
         .list(&ListParams::default())
