@@ -796,6 +796,9 @@ fn promote_text(r: &crate::deploy::promote::Report) -> String {
     if !r.report.is_empty() {
         out.push_str(&format!("  report      {}\n", r.report));
     }
+    if !r.github.is_empty() {
+        out.push_str(&format!("  github      {}\n", r.github));
+    }
     out
 }
 

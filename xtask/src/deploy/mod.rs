@@ -8,6 +8,7 @@ pub mod drill;
 pub mod eks;
 pub mod env;
 pub mod evidence;
+pub mod github;
 pub mod judge;
 pub mod kubernetes;
 pub mod local;

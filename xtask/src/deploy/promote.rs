@@ -65,6 +65,8 @@ pub struct Report {
     pub verdict: String,
     pub timeline: Vec<Event>,
     pub report: String,
+    /// The GitHub deployment recording it, or why there is none.
+    pub github: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -165,14 +167,20 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
         opts.version.as_deref(),
         opts.digest.as_deref(),
     )?;
+    let github = crate::release::github::Target::from_env(None);
     if let Some(after) = &env.after
         && !release.promoted_to(after)
+        && !promoted_on_github(github.as_ref().ok(), after, &release.digest)?
     {
         return Err(refuse(format!(
-            "{} {} has not been promoted to {after} yet ({}: after: {after}): promote it there first",
+            "{} {} has not been promoted to {after} yet ({}: after: {after}; neither the evidence's promotions.json nor {}): promote it there first",
             release.version,
             release.digest,
-            env.file.display()
+            env.file.display(),
+            github.as_ref().map_or_else(
+                |why| format!("GitHub deployments ({why})"),
+                |t| format!("GitHub deployments of {}/{}", t.owner, t.repo)
+            )
         )));
     }
     let key = opts
@@ -226,6 +234,7 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
         verdict: "planned".to_owned(),
         timeline: Vec::new(),
         report: String::new(),
+        github: String::new(),
     };
     match &env.target {
         Target::Kubernetes { .. } => {
@@ -270,6 +279,7 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
     let started = clock.2;
     report.timeline = clock.1;
     if !opts.dry_run {
+        report.github = record_on_github(github, &release, &report);
         write_report(&dir, &release, &mut report, started)?;
     }
     Ok(report)
@@ -352,6 +362,53 @@ fn deploy_and_judge(
     });
     report.verdict = "rolled back".to_owned();
     Ok(())
+}
+
+/// The order ledger on GitHub, when there is a GitHub target.
+fn promoted_on_github(
+    github: Option<&crate::release::github::Target>,
+    environment: &str,
+    digest: &str,
+) -> Result<bool> {
+    github.map_or(Ok(false), |t| {
+        super::github::promoted(t, environment, digest)
+    })
+}
+
+/// Records the promotion as a GitHub deployment and status; says what happened either way (a
+/// GitHub outage does not undo a promotion that already happened).
+fn record_on_github(
+    github: std::result::Result<crate::release::github::Target, String>,
+    release: &Release,
+    report: &Report,
+) -> String {
+    let target = match github {
+        Ok(t) => t,
+        Err(why) => return format!("not recorded on GitHub: {why}"),
+    };
+    let detail = report
+        .judgement
+        .as_ref()
+        .map(|j| j.problems.join("; "))
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| report.verdict.clone());
+    let deployment = super::github::Deployment {
+        environment: &report.environment,
+        commit: release.evidence["commit"].as_str().unwrap_or_default(),
+        version: &report.version,
+        digest: &report.digest,
+        verdict: &report.verdict,
+        description: &detail,
+    };
+    match super::github::record(&target, &deployment) {
+        Ok(id) => format!(
+            "GitHub deployment {id} of {}/{}: {}",
+            target.owner,
+            target.repo,
+            super::github::state(&report.verdict)
+        ),
+        Err(e) => format!("not recorded on GitHub: {e:#}"),
+    }
 }
 
 /// The kubernetes target: helm upgrade (its hook migrates), the rollout watch, and on failure

@@ -27,17 +27,25 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
 }
 
+fn xtask(args: &[&str]) -> Run {
+    xtask_with(args, &[])
+}
+
 #[expect(
     clippy::disallowed_methods,
     reason = "the tests drive the xtask binary as a user would"
 )]
-fn xtask(args: &[&str]) -> Run {
+fn xtask_with(args: &[&str], vars: &[(&str, &str)]) -> Run {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
         .arg("--root")
         .arg(root())
         .args(args)
         .env_remove("GATEHOUSE_REGISTRY_URL")
         .env_remove("CI")
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("GITHUB_REPOSITORY")
+        .env_remove("GITHUB_API_URL")
+        .envs(vars.iter().copied())
         .output()
         .expect("run xtask");
     Run::from(out)
@@ -135,6 +143,10 @@ impl World {
     }
 
     fn promote(&self, env: &str, dir: &Path, extra: &[&str]) -> Run {
+        self.promote_with(env, dir, extra, &[])
+    }
+
+    fn promote_with(&self, env: &str, dir: &Path, extra: &[&str], vars: &[(&str, &str)]) -> Run {
         let (d, k) = (dir.display().to_string(), self.public.display().to_string());
         let url = self.registry.url();
         let mut args = vec![
@@ -148,7 +160,7 @@ impl World {
             &url,
         ];
         args.extend(extra);
-        xtask(&args)
+        xtask_with(&args, vars)
     }
 }
 
@@ -295,4 +307,123 @@ fn production_without_approval_is_refused_before_anything_else() {
         "{}",
         run.stderr
     );
+}
+
+/// GitHub's deployments API on wiremock: staging's deployments, and deployment 7's statuses.
+fn github_with_staging(
+    digest: &str,
+    statuses: serde_json::Value,
+) -> (tokio::runtime::Runtime, wiremock::MockServer) {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(async {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/repos/acme/shop/deployments"))
+            .and(query_param("environment", "staging"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+                {"id": 8, "environment": "staging", "payload": {"digest": "sha256:another"}},
+                {"id": 7, "environment": "staging", "payload": {"digest": digest}},
+            ])))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/repos/acme/shop/deployments/7/statuses"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(statuses))
+            .mount(&server)
+            .await;
+        server
+    });
+    (runtime, server)
+}
+
+#[test]
+fn a_fresh_machine_reads_the_order_from_github_deployments() {
+    let w = world();
+    let (dir, digest) = w.release("3.0.0", &[EXPAND], true);
+    let vars = |uri: &str| {
+        [
+            ("GITHUB_TOKEN", "t0ken"),
+            ("GITHUB_REPOSITORY", "acme/shop"),
+            ("GITHUB_API_URL", uri),
+        ]
+        .map(|(k, v)| (k, v.to_owned()))
+    };
+    let (_rt, server) = github_with_staging(&digest, json!([{"state": "success"}]));
+    let uri = server.uri();
+    let owned = vars(&uri);
+    let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = w.promote_with("production", &dir, &["--approve", "--dry-run"], &pairs);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains(&digest), "{}", run.stdout);
+
+    // The newest status of staging's deployment is a failure: production refuses.
+    let (_rt2, failed) =
+        github_with_staging(&digest, json!([{"state": "failure"}, {"state": "success"}]));
+    let uri = failed.uri();
+    let owned = vars(&uri);
+    let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = w.promote_with("production", &dir, &["--approve", "--dry-run"], &pairs);
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("has not been promoted to staging")
+            && run.stderr.contains("GitHub deployments of acme/shop"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_promotion_is_recorded_as_a_github_deployment_and_status() {
+    use wiremock::matchers::{body_json, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(async {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/repos/acme/shop/deployments"))
+            .and(header("authorization", "Bearer t0ken"))
+            .and(body_json(json!({
+                "ref": "c0ffee", "environment": "production",
+                "description": "gatehouse promote production 3.0.0",
+                "auto_merge": false, "required_contexts": [], "production_environment": true,
+                "payload": {"digest": "sha256:abc", "version": "3.0.0"}
+            })))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 42})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/repos/acme/shop/deployments/42/statuses"))
+            .and(body_json(json!({
+                "state": "failure", "environment": "production",
+                "description": "tasks-availability: error ratio 0.5 over budget"
+            })))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        server
+    });
+    let target = xtask::release::github::Target {
+        owner: "acme".into(),
+        repo: "shop".into(),
+        token: "t0ken".into(),
+        api: Some(server.uri()),
+    };
+    let id = xtask::deploy::github::record(
+        &target,
+        &xtask::deploy::github::Deployment {
+            environment: "production",
+            commit: "c0ffee",
+            version: "3.0.0",
+            digest: "sha256:abc",
+            verdict: "rolled back",
+            description: "tasks-availability: error ratio 0.5 over budget",
+        },
+    )
+    .unwrap();
+    assert_eq!(id, 42);
+    runtime.block_on(server.verify());
 }

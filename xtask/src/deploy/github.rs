@@ -1,0 +1,107 @@
+//! Promotions as GitHub deployments (octocrab): each promotion creates a deployment of the
+//! release's commit to the environment, with the digest in its payload, and a status saying how
+//! it ended. The same deployments are the order ledger every machine can read: a fresh runner
+//! promoting to production finds staging's successful deployment of the digest there.
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+
+use crate::release::github::Target;
+
+/// What a promotion's verdict is as a deployment status.
+pub fn state(verdict: &str) -> &'static str {
+    match verdict {
+        "promoted" => "success",
+        "rolled back" | "failed" => "failure",
+        _ => "error",
+    }
+}
+
+fn client(target: &Target) -> Result<octocrab::Octocrab> {
+    let mut builder = octocrab::Octocrab::builder().personal_token(target.token.clone());
+    if let Some(api) = &target.api {
+        builder = builder
+            .base_uri(api.as_str())
+            .with_context(|| format!("GITHUB_API_URL `{api}` is not a URL"))?;
+    }
+    builder.build().context("cannot build the GitHub client")
+}
+
+/// One promotion to record.
+#[derive(Debug)]
+pub struct Deployment<'a> {
+    pub environment: &'a str,
+    pub commit: &'a str,
+    pub version: &'a str,
+    pub digest: &'a str,
+    pub verdict: &'a str,
+    pub description: &'a str,
+}
+
+/// Creates the deployment and its status; returns the deployment's id.
+pub fn record(target: &Target, d: &Deployment<'_>) -> Result<u64> {
+    crate::release::block_on(async {
+        let github = client(target)?;
+        let base = format!("/repos/{}/{}/deployments", target.owner, target.repo);
+        let body = json!({
+            "ref": d.commit,
+            "environment": d.environment,
+            "description": format!("gatehouse promote {} {}", d.environment, d.version),
+            "auto_merge": false,
+            "required_contexts": [],
+            "production_environment": d.environment == "production",
+            "payload": {"digest": d.digest, "version": d.version},
+        });
+        let created: Value = github
+            .post(&base, Some(&body))
+            .await
+            .with_context(|| format!("cannot create the GitHub deployment to {}", d.environment))?;
+        let id = created["id"]
+            .as_u64()
+            .context("GitHub answered the deployment without an id")?;
+        let status = json!({
+            "state": state(d.verdict),
+            "environment": d.environment,
+            "description": truncate(d.description, 140),
+        });
+        let _: Value = github
+            .post(format!("{base}/{id}/statuses"), Some(&status))
+            .await
+            .with_context(|| format!("cannot set the status of GitHub deployment {id}"))?;
+        Ok(id)
+    })
+}
+
+/// Whether `digest` has a successful deployment to `environment`.
+pub fn promoted(target: &Target, environment: &str, digest: &str) -> Result<bool> {
+    crate::release::block_on(async {
+        let github = client(target)?;
+        let base = format!("/repos/{}/{}/deployments", target.owner, target.repo);
+        let deployments: Vec<Value> = github
+            .get(
+                &base,
+                Some(&[("environment", environment), ("per_page", "100")]),
+            )
+            .await
+            .with_context(|| format!("cannot list GitHub deployments to {environment}"))?;
+        for d in deployments
+            .iter()
+            .filter(|d| d["payload"]["digest"] == digest)
+        {
+            let Some(id) = d["id"].as_u64() else { continue };
+            let statuses: Vec<Value> = github
+                .get(format!("{base}/{id}/statuses"), None::<&()>)
+                .await
+                .with_context(|| format!("cannot read the statuses of GitHub deployment {id}"))?;
+            // Newest first: the deployment's current state.
+            if statuses.first().is_some_and(|s| s["state"] == "success") {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    })
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
