@@ -1,6 +1,7 @@
-//! `drill`: `cargo xtask drill rollback --env local` inside ci — a healthy promotion under
-//! steady load with zero failed requests, a bad release detected by the SLO judgement and rolled
-//! back automatically onto the schema it left ahead. Its report lands in the run directory.
+//! `drill`: `cargo xtask drill rollback --env local --fault errors`, then `--fault latency`,
+//! inside ci — each a healthy promotion under steady load with zero failed requests, a bad
+//! release detected by the SLO judgement and rolled back automatically onto the schema it left
+//! ahead. Both reports land in the run directory.
 
 use std::time::Duration;
 
@@ -31,8 +32,8 @@ impl Drill {
         globs.extend([format!("{}/**", slo.dir), "deploy/**".to_owned()]);
         let spec = GateSpec {
             name: "drill".to_owned(),
-            description: "rollback drill on the local target: healthy promotion under load, bad release detected and rolled back".to_owned(),
-            version: 1,
+            description: "rollback drills on the local target (errors, latency): healthy promotion under load, bad release detected and rolled back".to_owned(),
+            version: 2,
             deps: vec!["release".to_owned(), "slo".to_owned()],
             inputs: Inputs {
                 globs,
@@ -42,7 +43,7 @@ impl Drill {
                 files: Vec::new(),
             },
             resources: vec![CARGO_TARGET.to_owned()],
-            timeout: Duration::from_secs(1800),
+            timeout: Duration::from_secs(2400),
         };
         Drill {
             spec,
@@ -60,10 +61,16 @@ impl Gate for Drill {
     }
 
     fn steps(&self) -> Vec<Step> {
-        vec![Step::new(
-            "cargo",
-            &["xtask", "drill", "rollback", "--env", "local"],
-        )]
+        ["errors", "latency"]
+            .map(|fault| {
+                Step::new(
+                    "cargo",
+                    &[
+                        "xtask", "drill", "rollback", "--env", "local", "--fault", fault,
+                    ],
+                )
+            })
+            .to_vec()
     }
 
     fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
@@ -72,30 +79,46 @@ impl Gate for Drill {
             load: &self.load,
             slo: &self.slo,
         };
-        let opts = drill::Options {
-            env: "local".to_owned(),
-            fault: Fault::Errors,
-        };
-        let report = drill::run(ctx, &svc, &self.release, &opts, &|l| ctx.log(l))?;
         let dir = ctx.log_path.with_extension("");
         std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join("drill.md"), drill::markdown(&report))?;
-        std::fs::write(dir.join("drill.json"), serde_json::to_vec_pretty(&report)?)?;
-        let secs = |v: Option<u64>| {
-            v.map_or_else(|| "—".to_owned(), |v| format!("{:.1}s", v as f64 / 1000.0))
-        };
-        let summary = format!(
-            "detect {}, recover {}, healthy promotion {} failed of {} requests; report {}",
-            secs(report.time_to_detect_ms),
-            secs(report.time_to_recover_ms),
-            report.healthy.failed_requests,
-            report.healthy.requests,
-            dir.join("drill.md").display()
-        );
-        if report.verdict == "passed" {
+        let mut summaries = Vec::new();
+        let mut problems = Vec::new();
+        // Both faults the issue names: errors (the availability objective) and latency (the
+        // latency objective) must each be detected and rolled back.
+        for fault in [Fault::Errors, Fault::Latency] {
+            let opts = drill::Options {
+                env: "local".to_owned(),
+                fault,
+            };
+            let report = drill::run(ctx, &svc, &self.release, &opts, &|l| ctx.log(l))?;
+            let name = format!("{fault:?}").to_lowercase();
+            let md = dir.join(format!("drill-{name}.md"));
+            std::fs::write(&md, drill::markdown(&report))?;
+            std::fs::write(
+                dir.join(format!("drill-{name}.json")),
+                serde_json::to_vec_pretty(&report)?,
+            )?;
+            summaries.push(format!(
+                "{name}: detect {}, recover {}, healthy promotion {} failed of {} requests",
+                secs(report.time_to_detect_ms),
+                secs(report.time_to_recover_ms),
+                report.healthy.failed_requests,
+                report.healthy.requests,
+            ));
+            if report.verdict != "passed" {
+                problems.push(format!("{name}: {}", report.problems.join("; ")));
+            }
+        }
+        let summary = format!("{}; reports in {}", summaries.join("; "), dir.display());
+        if problems.is_empty() {
             Ok(Verdict::passed(Some(summary)))
         } else {
-            Ok(Verdict::failed(report.problems.join("; ")).with_summary(summary))
+            Ok(Verdict::failed(problems.join("; ")).with_summary(summary))
         }
     }
+}
+
+/// Milliseconds as `1.2s`, or `—` when the drill did not get that far.
+fn secs(ms: Option<u64>) -> String {
+    ms.map_or_else(|| "—".to_owned(), |v| format!("{:.1}s", v as f64 / 1000.0))
 }
