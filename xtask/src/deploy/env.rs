@@ -81,6 +81,14 @@ pub struct Analysis {
     /// Virtual users of the judging load.
     #[serde(default = "default_users")]
     pub users: u32,
+    /// kubernetes: the service's URL as the promoting runner reaches it (the judging load and
+    /// smoke requests go there).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// kubernetes: the Prometheus API that scrapes the service and holds the generated SLO
+    /// rules (the server side of the judgement).
+    #[serde(default)]
+    pub prometheus: Option<String>,
 }
 
 impl Default for Analysis {
@@ -88,6 +96,8 @@ impl Default for Analysis {
         Analysis {
             duration: default_duration(),
             users: default_users(),
+            url: None,
+            prometheus: None,
         }
     }
 }
@@ -128,6 +138,30 @@ impl Environment {
                 env.analysis.duration
             )
         })?;
+        let remote = env.analysis.url.is_some() || env.analysis.prometheus.is_some();
+        match (&env.target, &env.analysis) {
+            (
+                Target::Kubernetes { .. },
+                Analysis { url: None, .. }
+                | Analysis {
+                    prometheus: None, ..
+                },
+            ) => {
+                return Err(Failure::Config(format!(
+                    "{}: analysis.url and analysis.prometheus are required for a kubernetes target: a promotion is judged through the service's URL and the cluster's Prometheus, never by the rollout alone",
+                    env.file.display()
+                ))
+                .into());
+            }
+            (Target::Local { .. }, _) if remote => {
+                return Err(Failure::Config(format!(
+                    "{}: analysis.url and analysis.prometheus are for kubernetes targets; the local target judges through its own nginx and Prometheus",
+                    env.file.display()
+                ))
+                .into());
+            }
+            _ => {}
+        }
         if let Some(after) = &env.after
             && !root.join(DIR).join(format!("{after}.yaml")).exists()
         {
@@ -208,5 +242,42 @@ mod tests {
             err("c")
         );
         assert!(err("d").contains("environments: a, b, c"), "{}", err("d"));
+    }
+
+    #[test]
+    fn a_kubernetes_target_is_never_judged_by_its_rollout_alone() {
+        let k8s = "target: {kind: kubernetes, cluster: c, region: r, namespace: n, release: a, chart: ch, values: []}\n";
+        let dir = root(&[
+            ("k.yaml", k8s),
+            (
+                "u.yaml",
+                &format!("{k8s}analysis: {{url: 'https://app'}}\n"),
+            ),
+            (
+                "l.yaml",
+                "target: {kind: local}\nanalysis: {prometheus: 'http://p'}\n",
+            ),
+            (
+                "ok.yaml",
+                &format!("{k8s}analysis: {{url: 'https://app', prometheus: 'https://prom'}}\n"),
+            ),
+        ]);
+        let err = |n| format!("{:#}", Environment::load(dir.path(), n).unwrap_err());
+        assert!(
+            err("k").contains("k.yaml: analysis.url and analysis.prometheus are required"),
+            "{}",
+            err("k")
+        );
+        assert!(
+            err("u").contains("analysis.prometheus are required"),
+            "{}",
+            err("u")
+        );
+        assert!(
+            err("l").contains("are for kubernetes targets"),
+            "{}",
+            err("l")
+        );
+        Environment::load(dir.path(), "ok").unwrap();
     }
 }

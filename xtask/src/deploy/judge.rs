@@ -72,6 +72,9 @@ impl Judge {
 
     /// `GET` each [`SMOKE`] path on `base`: all must answer 200.
     pub fn smoke(base: &str) -> Result<()> {
+        if !base.starts_with("http://127.0.0.1:") {
+            return Self::smoke_remote(base);
+        }
         let port: u16 = base
             .rsplit(':')
             .next()
@@ -86,7 +89,25 @@ impl Judge {
         Ok(())
     }
 
-    /// Smoke, then load for `analysis.duration` while Prometheus scrapes `at.metrics`.
+    /// [`SMOKE`] over HTTP(S) to a service that is not on this host.
+    fn smoke_remote(base: &str) -> Result<()> {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        for path in SMOKE {
+            let url = format!("{}{path}", base.trim_end_matches('/'));
+            let status = client.get(&url).send().map(|r| r.status().as_u16());
+            match status {
+                Ok(200) => {}
+                Ok(other) => bail!("smoke: GET {url} answered {other}, not 200"),
+                Err(e) => bail!("smoke: GET {url} failed: {e}"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Smoke, then load for `analysis.duration` while Prometheus scrapes `at.metrics` (or, with
+    /// `at.prometheus`, the Prometheus already scraping the service is queried).
     pub fn judge(&self, at: &Endpoints, analysis: &Analysis, dir: &Path) -> Result<Verdict> {
         let started = Instant::now();
         std::fs::create_dir_all(dir)?;
@@ -102,13 +123,23 @@ impl Judge {
             return Ok(verdict(vec![format!("{e:#}")], Vec::new(), None));
         }
         let rules = [self.rules.clone()];
-        let prometheus = launcher::prometheus(&self.prometheus, &self.job, &at.metrics, &rules)
-            .context("cannot start Prometheus for the judgement")?;
+        let started_here = match &at.prometheus {
+            Some(_) => None,
+            None => Some(
+                launcher::prometheus(&self.prometheus, &self.job, &at.metrics, &rules)
+                    .context("cannot start Prometheus for the judgement")?,
+            ),
+        };
+        let prometheus_url = at
+            .prometheus
+            .clone()
+            .or_else(|| started_here.as_ref().map(launcher::Loopback::url))
+            .context("no Prometheus to judge with")?;
         let mut goose = self.start_load(&at.base, analysis, dir)?;
         let specs: Vec<&Spec> = self.specs.iter().collect();
         let client_exit = loop {
             std::thread::sleep(Duration::from_millis(500));
-            let server = crate::load::server_side(&prometheus.url(), &specs)?;
+            let server = crate::load::server_side(&prometheus_url, &specs)?;
             let over = crate::load::over_budget(&server);
             if !over.is_empty() {
                 goose.stop();
@@ -121,12 +152,12 @@ impl Judge {
         let client = crate::load::client_problem(client_exit, dir);
         if client_exit == Some(THRESHOLD_EXIT) {
             // The client side has failed already: that is the verdict, no need to wait for data.
-            let server = crate::load::server_side(&prometheus.url(), &specs)?;
+            let server = crate::load::server_side(&prometheus_url, &specs)?;
             let mut problems = crate::load::over_budget(&server);
             problems.extend(client);
             return Ok(verdict(problems, server, client_exit));
         }
-        let server = crate::load::settle(&prometheus.url(), &specs, Duration::from_secs(10))?;
+        let server = crate::load::settle(&prometheus_url, &specs, Duration::from_secs(10))?;
         let mut problems = crate::load::server_problems(&server);
         problems.extend(client);
         Ok(verdict(problems, server, client_exit))

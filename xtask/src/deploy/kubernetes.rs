@@ -53,7 +53,14 @@ pub fn plan(env: &Environment, release: &Release, service: &ServiceDef) -> Resul
             "watch deployment/{name} in {namespace} (kube): conditions, pod readiness, events; ProgressDeadlineExceeded or CrashLoopBackOff fail it"
         ),
         format!(
-            "on a failed rollout: helm rollback {name} --namespace {namespace} --wait --timeout {timeout}, then the same watch"
+            "judge: smoke {url}{{/healthz,/readyz,/openapi.json}}, goose {users} users for {duration} against {url}, SLO burn rates from {prometheus} (no data fails)",
+            url = env.analysis.url.as_deref().unwrap_or("?"),
+            users = env.analysis.users,
+            duration = env.analysis.duration,
+            prometheus = env.analysis.prometheus.as_deref().unwrap_or("?"),
+        ),
+        format!(
+            "on a failed rollout or judgement: helm rollback {name} --namespace {namespace} --wait --timeout {timeout}, then the same watch and smoke"
         ),
     ])
 }

@@ -254,6 +254,7 @@ impl Deployer for Local<'_> {
         Ok(Endpoints {
             base: self.base(),
             metrics: format!("127.0.0.1:{ops_port}"),
+            prometheus: None,
         })
     }
 

@@ -40,8 +40,10 @@ pub struct Unpacked {
 pub struct Endpoints {
     /// What clients call (nginx on the local target).
     pub base: String,
-    /// `host:port` of the new version's metrics listener, for Prometheus.
+    /// `host:port` of the new version's metrics listener, for a Prometheus the judgement starts.
     pub metrics: String,
+    /// A Prometheus already scraping the service (kubernetes): queried instead of starting one.
+    pub prometheus: Option<String>,
 }
 
 /// A deploy target: `local` (processes behind nginx) or `kubernetes` (helm on EKS).

@@ -241,7 +241,14 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
             report.pending = pending(&shipped, None)?;
             report.plan = super::kubernetes::plan(&env, &release, svc.service)?;
             if !opts.dry_run {
-                roll_out_on_kubernetes(ctx, &env, &dir, &release, &mut report, &mut clock, say)?;
+                let judge = Judge::prepare(ctx, svc.service, svc.load, svc.slo)?;
+                let k = Kube {
+                    ctx,
+                    env: &env,
+                    dir: &dir,
+                    judge: &judge,
+                };
+                k.roll_out(&release, &mut report, &mut clock, say)?;
             }
         }
         Target::Local { env: vars } => {
@@ -411,57 +418,102 @@ fn record_on_github(
     }
 }
 
-/// The kubernetes target: helm upgrade (its hook migrates), the rollout watch, and on failure
-/// helm rollback and the same watch. The judgement here is the rollout's.
-fn roll_out_on_kubernetes(
-    ctx: &RunCtx,
-    env: &Environment,
-    dir: &std::path::Path,
-    release: &Release,
-    report: &mut Report,
-    clock: &mut Clock,
-    say: &dyn Fn(&str),
-) -> Result<()> {
-    let cluster = super::kubernetes::Cluster::connect(env, dir)?;
-    clock.mark("connected: DescribeCluster and an EKS token", say);
-    let upgraded = cluster.upgrade(ctx, release)?;
-    let outcome = cluster.watch(say)?;
-    let failure = match (&upgraded, &outcome) {
-        (Ok(()), super::rollout::Outcome::Ready { replicas }) => {
-            clock.mark(
-                format!(
-                    "{} rolled out: {replicas} replicas available",
-                    release.version
-                ),
-                say,
-            );
-            report.verdict = "promoted".to_owned();
+/// The kubernetes target: helm upgrade (its hook migrates), the rollout watch, the judgement
+/// through `analysis.url` and `analysis.prometheus`; on failure helm rollback and the same watch.
+struct Kube<'a> {
+    ctx: &'a RunCtx,
+    env: &'a Environment,
+    dir: &'a std::path::Path,
+    judge: &'a Judge,
+}
+
+impl Kube<'_> {
+    fn roll_out(
+        &self,
+        release: &Release,
+        report: &mut Report,
+        clock: &mut Clock,
+        say: &dyn Fn(&str),
+    ) -> Result<()> {
+        let cluster = super::kubernetes::Cluster::connect(self.env, self.dir)?;
+        clock.mark("connected: DescribeCluster and an EKS token", say);
+        let failure = match self.upgrade_and_judge(&cluster, release, report, clock, say)? {
+            None => {
+                report.verdict = "promoted".to_owned();
+                return Ok(());
+            }
+            Some(why) => why,
+        };
+        clock.mark(format!("failed: {failure}"), say);
+        if cluster.revisions(self.ctx)? < 2 {
+            report.verdict = "failed".to_owned();
             return Ok(());
         }
-        (_, super::rollout::Outcome::Failed(why)) => why.clone(),
-        (Err(helm), _) => helm.clone(),
-    };
-    clock.mark(format!("rollout failed: {failure}"), say);
-    if cluster.revisions(ctx)? < 2 {
-        report.verdict = "failed".to_owned();
-        return Ok(());
+        let back = cluster.rollback(self.ctx)?;
+        let recovered = match (back, cluster.watch(say)?) {
+            (Ok(()), super::rollout::Outcome::Ready { .. }) => self.smoke(),
+            (Err(e), _) | (_, super::rollout::Outcome::Failed(e)) => Err(e),
+        };
+        clock.mark("rolled back to the previous helm revision", say);
+        report.rollback = Some(Rollback {
+            to_version: "the previous helm revision".to_owned(),
+            to_digest: String::new(),
+            recovered: recovered.is_ok(),
+            detail: recovered
+                .err()
+                .unwrap_or_else(|| "rolled out, readiness and smoke pass".to_owned()),
+        });
+        report.verdict = "rolled back".to_owned();
+        Ok(())
     }
-    let back = cluster.rollback(ctx)?;
-    let recovered = match (back, cluster.watch(say)?) {
-        (Ok(()), super::rollout::Outcome::Ready { .. }) => Ok(()),
-        (Err(e), _) | (_, super::rollout::Outcome::Failed(e)) => Err(e),
-    };
-    clock.mark("rolled back to the previous helm revision", say);
-    report.rollback = Some(Rollback {
-        to_version: "previous helm revision".to_owned(),
-        to_digest: String::new(),
-        recovered: recovered.is_ok(),
-        detail: recovered
-            .err()
-            .unwrap_or_else(|| "rolled out and available".to_owned()),
-    });
-    report.verdict = "rolled back".to_owned();
-    Ok(())
+
+    /// `None` when the release rolled out and was judged healthy, else why not.
+    fn upgrade_and_judge(
+        &self,
+        cluster: &super::kubernetes::Cluster<'_>,
+        release: &Release,
+        report: &mut Report,
+        clock: &mut Clock,
+        say: &dyn Fn(&str),
+    ) -> Result<Option<String>> {
+        let upgraded = cluster.upgrade(self.ctx, release)?;
+        match (upgraded, cluster.watch(say)?) {
+            (Ok(()), super::rollout::Outcome::Ready { replicas }) => {
+                clock.mark(
+                    format!(
+                        "{} rolled out: {replicas} replicas available",
+                        release.version
+                    ),
+                    say,
+                );
+            }
+            (_, super::rollout::Outcome::Failed(why)) | (Err(why), _) => return Ok(Some(why)),
+        }
+        let at = super::Endpoints {
+            base: self.env.analysis.url.clone().unwrap_or_default(),
+            metrics: String::new(),
+            prometheus: self.env.analysis.prometheus.clone(),
+        };
+        let verdict = self.judge.judge(
+            &at,
+            &self.env.analysis,
+            &self.dir.join("judgements").join(now().to_string()),
+        )?;
+        let failed = (!verdict.passed).then(|| verdict.problems.join("; "));
+        if failed.is_none() {
+            clock.mark(
+                format!("judged healthy after {} ms", verdict.elapsed_ms),
+                say,
+            );
+        }
+        report.judgement = Some(verdict);
+        Ok(failed)
+    }
+
+    fn smoke(&self) -> std::result::Result<(), String> {
+        Judge::smoke(self.env.analysis.url.as_deref().unwrap_or_default())
+            .map_err(|e| format!("{e:#}"))
+    }
 }
 
 fn write_report(
