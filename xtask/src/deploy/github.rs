@@ -6,7 +6,7 @@
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use crate::release::github::Target;
+use crate::release::github::{Target, client};
 
 /// What a promotion's verdict is as a deployment status.
 pub fn state(verdict: &str) -> &'static str {
@@ -15,16 +15,6 @@ pub fn state(verdict: &str) -> &'static str {
         "rolled back" | "failed" => "failure",
         _ => "error",
     }
-}
-
-fn client(target: &Target) -> Result<octocrab::Octocrab> {
-    let mut builder = octocrab::Octocrab::builder().personal_token(target.token.clone());
-    if let Some(api) = &target.api {
-        builder = builder
-            .base_uri(api.as_str())
-            .with_context(|| format!("GITHUB_API_URL `{api}` is not a URL"))?;
-    }
-    builder.build().context("cannot build the GitHub client")
 }
 
 /// One promotion to record.

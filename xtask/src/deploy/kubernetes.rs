@@ -147,16 +147,7 @@ impl<'a> Cluster<'a> {
             "--timeout".to_owned(),
             timeout.to_owned(),
         ]);
-        let out = self.helm(ctx, args)?;
-        Ok(if out.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "helm upgrade failed ({}): {}",
-                code(&out),
-                out.stderr.trim()
-            ))
-        })
+        Ok(outcome("helm upgrade", &self.helm(ctx, args)?))
     }
 
     /// How many revisions helm has of the release (a rollback needs two).
@@ -193,15 +184,7 @@ impl<'a> Cluster<'a> {
             .map(str::to_owned)
             .to_vec(),
         )?;
-        Ok(if out.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "helm rollback failed ({}): {}",
-                code(&out),
-                out.stderr.trim()
-            ))
-        })
+        Ok(outcome("helm rollback", &out))
     }
 
     /// The rollout watch (kube) on the release's Deployment.
@@ -221,6 +204,19 @@ impl<'a> Cluster<'a> {
             let client = kube::Client::try_from(config)?;
             rollout::watch(client, namespace, name, timeout, say).await
         })
+    }
+}
+
+/// A helm command's result: `Err` with its exit and stderr when it failed.
+fn outcome(what: &str, out: &crate::process::Output) -> Result<(), String> {
+    if out.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed ({}): {}",
+            code(out),
+            out.stderr.trim()
+        ))
     }
 }
 

@@ -53,7 +53,8 @@ pub struct Published {
     pub uploaded: Vec<String>,
 }
 
-fn client(target: &Target) -> Result<octocrab::Octocrab> {
+/// The octocrab client for `target` (token, and `GITHUB_API_URL` when set).
+pub(crate) fn client(target: &Target) -> Result<octocrab::Octocrab> {
     let mut builder = octocrab::Octocrab::builder().personal_token(target.token.clone());
     if let Some(api) = &target.api {
         builder = builder
