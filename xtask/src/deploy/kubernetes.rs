@@ -69,8 +69,21 @@ pub fn plan(env: &Environment, release: &Release, service: &ServiceDef) -> Resul
 /// state directory) holding the endpoint, CA and a fresh token, used by helm and kube alike.
 #[derive(Debug)]
 pub struct Cluster<'a> {
+    ctx: &'a RunCtx,
     env: &'a Environment,
     pub kubeconfig: PathBuf,
+}
+
+/// What a promotion does to a helm release (the decisions around it are tested on a fake).
+pub trait HelmRelease {
+    /// `helm upgrade --install … --wait`; `Err` says why helm failed.
+    fn upgrade(&self, release: &Release) -> Result<Result<(), String>>;
+    /// How many revisions helm keeps of the release (a rollback needs two).
+    fn revisions(&self) -> Result<usize>;
+    /// `helm rollback` to the previous revision, waiting for it.
+    fn rollback(&self) -> Result<Result<(), String>>;
+    /// The rollout watch on the release's Deployment.
+    fn watch(&self, say: &dyn Fn(&str)) -> Result<rollout::Outcome>;
 }
 
 /// What `helm history -o json` lists per revision.
@@ -81,7 +94,7 @@ struct Revision {
 
 impl<'a> Cluster<'a> {
     /// DescribeCluster, a token, and the kubeconfig written for them.
-    pub fn connect(env: &'a Environment, dir: &Path) -> Result<Cluster<'a>> {
+    pub fn connect(ctx: &'a RunCtx, env: &'a Environment, dir: &Path) -> Result<Cluster<'a>> {
         let Target::Kubernetes {
             cluster,
             region,
@@ -104,7 +117,11 @@ impl<'a> Cluster<'a> {
         let kubeconfig = dir.join("kubeconfig");
         let text = kubeconfig_yaml(&described, namespace, &token);
         write_private(&kubeconfig, &text)?;
-        Ok(Cluster { env, kubeconfig })
+        Ok(Cluster {
+            ctx,
+            env,
+            kubeconfig,
+        })
     }
 
     fn target(&self) -> (&str, &str, &str, &str) {
@@ -120,16 +137,19 @@ impl<'a> Cluster<'a> {
         }
     }
 
-    fn helm(&self, ctx: &RunCtx, mut args: Vec<String>) -> Result<crate::process::Output> {
+    fn helm(&self, mut args: Vec<String>) -> Result<crate::process::Output> {
+        let ctx = self.ctx;
         args.extend([
             "--kubeconfig".to_owned(),
             self.kubeconfig.to_string_lossy().into_owned(),
         ]);
         ctx.exec(&super::chart::helm(&ctx.root, args))
     }
+}
 
-    /// `helm upgrade --install … --wait`: the pre-upgrade Job migrates, then the new pods roll out.
-    pub fn upgrade(&self, ctx: &RunCtx, release: &Release) -> Result<Result<(), String>> {
+impl HelmRelease for Cluster<'_> {
+    /// The pre-upgrade Job migrates, then the new pods roll out.
+    fn upgrade(&self, release: &Release) -> Result<Result<(), String>> {
         let (_, name, chart, timeout) = self.target();
         let mut args = vec![
             "upgrade".to_owned(),
@@ -147,14 +167,12 @@ impl<'a> Cluster<'a> {
             "--timeout".to_owned(),
             timeout.to_owned(),
         ]);
-        Ok(outcome("helm upgrade", &self.helm(ctx, args)?))
+        Ok(outcome("helm upgrade", &self.helm(args)?))
     }
 
-    /// How many revisions helm has of the release (a rollback needs two).
-    pub fn revisions(&self, ctx: &RunCtx) -> Result<usize> {
+    fn revisions(&self) -> Result<usize> {
         let (namespace, name, ..) = self.target();
         let out = self.helm(
-            ctx,
             ["history", name, "--namespace", namespace, "-o", "json"]
                 .map(str::to_owned)
                 .to_vec(),
@@ -167,11 +185,9 @@ impl<'a> Cluster<'a> {
         Ok(revisions.iter().filter(|r| r.revision > 0).count())
     }
 
-    /// `helm rollback` to the previous revision, waiting for it.
-    pub fn rollback(&self, ctx: &RunCtx) -> Result<Result<(), String>> {
+    fn rollback(&self) -> Result<Result<(), String>> {
         let (namespace, name, _, timeout) = self.target();
         let out = self.helm(
-            ctx,
             [
                 "rollback",
                 name,
@@ -187,8 +203,7 @@ impl<'a> Cluster<'a> {
         Ok(outcome("helm rollback", &out))
     }
 
-    /// The rollout watch (kube) on the release's Deployment.
-    pub fn watch(&self, say: &dyn Fn(&str)) -> Result<rollout::Outcome> {
+    fn watch(&self, say: &dyn Fn(&str)) -> Result<rollout::Outcome> {
         let (namespace, name, _, timeout) = self.target();
         let timeout = humantime::parse_duration(timeout).with_context(|| {
             format!(

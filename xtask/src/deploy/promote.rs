@@ -11,7 +11,9 @@ use serde::Serialize;
 use super::env::{Approval, Environment, Target};
 use super::evidence::{self, Check, Promotion, Release};
 use super::judge::{Judge, Verdict};
+use super::kubernetes::HelmRelease;
 use super::local::{self, Local};
+use super::rollout::Outcome;
 use super::schema::{Kind, Migration};
 use super::{Deployer, Unpacked};
 use crate::config::{LoadDef, ServiceDef, SloDef};
@@ -241,14 +243,16 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
             report.pending = pending(&shipped, None)?;
             report.plan = super::kubernetes::plan(&env, &release, svc.service)?;
             if !opts.dry_run {
-                let judge = Judge::prepare(ctx, svc.service, svc.load, svc.slo)?;
-                let k = Kube {
+                promote_on_kubernetes(
                     ctx,
-                    env: &env,
-                    dir: &dir,
-                    judge: &judge,
-                };
-                k.roll_out(&release, &mut report, &mut clock, say)?;
+                    svc,
+                    &env,
+                    &dir,
+                    &release,
+                    &mut report,
+                    &mut clock,
+                    say,
+                )?;
             }
         }
         Target::Local { env: vars } => {
@@ -418,13 +422,12 @@ fn record_on_github(
     }
 }
 
-/// The kubernetes target: helm upgrade (its hook migrates), the rollout watch, the judgement
-/// through `analysis.url` and `analysis.prometheus`; on failure helm rollback and the same watch.
+/// The kubernetes target: helm upgrade (its hook migrates), the rollout watch, the judgement;
+/// on failure helm rollback, the same watch and smoke.
 struct Kube<'a> {
-    ctx: &'a RunCtx,
-    env: &'a Environment,
-    dir: &'a std::path::Path,
-    judge: &'a Judge,
+    cluster: &'a dyn HelmRelease,
+    judge: &'a dyn Fn() -> Result<Verdict>,
+    smoke: &'a dyn Fn() -> std::result::Result<(), String>,
 }
 
 impl Kube<'_> {
@@ -435,24 +438,20 @@ impl Kube<'_> {
         clock: &mut Clock,
         say: &dyn Fn(&str),
     ) -> Result<()> {
-        let cluster = super::kubernetes::Cluster::connect(self.env, self.dir)?;
-        clock.mark("connected: DescribeCluster and an EKS token", say);
-        let failure = match self.upgrade_and_judge(&cluster, release, report, clock, say)? {
-            None => {
-                report.verdict = "promoted".to_owned();
-                return Ok(());
-            }
-            Some(why) => why,
+        let Some(failure) = self.upgrade_and_judge(release, report, clock, say)? else {
+            report.verdict = "promoted".to_owned();
+            return Ok(());
         };
         clock.mark(format!("failed: {failure}"), say);
-        if cluster.revisions(self.ctx)? < 2 {
+        if self.cluster.revisions()? < 2 {
+            clock.mark("no previous revision to roll back to", say);
             report.verdict = "failed".to_owned();
             return Ok(());
         }
-        let back = cluster.rollback(self.ctx)?;
-        let recovered = match (back, cluster.watch(say)?) {
-            (Ok(()), super::rollout::Outcome::Ready { .. }) => self.smoke(),
-            (Err(e), _) | (_, super::rollout::Outcome::Failed(e)) => Err(e),
+        let back = self.cluster.rollback()?;
+        let recovered = match (back, self.cluster.watch(say)?) {
+            (Ok(()), Outcome::Ready { .. }) => (self.smoke)(),
+            (Err(e), _) | (_, Outcome::Failed(e)) => Err(e),
         };
         clock.mark("rolled back to the previous helm revision", say);
         report.rollback = Some(Rollback {
@@ -470,35 +469,23 @@ impl Kube<'_> {
     /// `None` when the release rolled out and was judged healthy, else why not.
     fn upgrade_and_judge(
         &self,
-        cluster: &super::kubernetes::Cluster<'_>,
         release: &Release,
         report: &mut Report,
         clock: &mut Clock,
         say: &dyn Fn(&str),
     ) -> Result<Option<String>> {
-        let upgraded = cluster.upgrade(self.ctx, release)?;
-        match (upgraded, cluster.watch(say)?) {
-            (Ok(()), super::rollout::Outcome::Ready { replicas }) => {
-                clock.mark(
-                    format!(
-                        "{} rolled out: {replicas} replicas available",
-                        release.version
-                    ),
-                    say,
-                );
-            }
-            (_, super::rollout::Outcome::Failed(why)) | (Err(why), _) => return Ok(Some(why)),
-        }
-        let at = super::Endpoints {
-            base: self.env.analysis.url.clone().unwrap_or_default(),
-            metrics: String::new(),
-            prometheus: self.env.analysis.prometheus.clone(),
+        let upgraded = self.cluster.upgrade(release)?;
+        match (upgraded, self.cluster.watch(say)?) {
+            (Ok(()), Outcome::Ready { replicas }) => clock.mark(
+                format!(
+                    "{} rolled out: {replicas} replicas available",
+                    release.version
+                ),
+                say,
+            ),
+            (_, Outcome::Failed(why)) | (Err(why), _) => return Ok(Some(why)),
         };
-        let verdict = self.judge.judge(
-            &at,
-            &self.env.analysis,
-            &self.dir.join("judgements").join(now().to_string()),
-        )?;
+        let verdict = (self.judge)()?;
         let failed = (!verdict.passed).then(|| verdict.problems.join("; "));
         if failed.is_none() {
             clock.mark(
@@ -509,11 +496,39 @@ impl Kube<'_> {
         report.judgement = Some(verdict);
         Ok(failed)
     }
+}
 
-    fn smoke(&self) -> std::result::Result<(), String> {
-        Judge::smoke(self.env.analysis.url.as_deref().unwrap_or_default())
-            .map_err(|e| format!("{e:#}"))
-    }
+/// Connects to the environment's cluster and rolls the release out there.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one promotion's parts, passed once"
+)]
+fn promote_on_kubernetes(
+    ctx: &RunCtx,
+    svc: &Service<'_>,
+    env: &Environment,
+    dir: &std::path::Path,
+    release: &Release,
+    report: &mut Report,
+    clock: &mut Clock,
+    say: &dyn Fn(&str),
+) -> Result<()> {
+    let judge = Judge::prepare(ctx, svc.service, svc.load, svc.slo)?;
+    let cluster = super::kubernetes::Cluster::connect(ctx, env, dir)?;
+    clock.mark("connected: DescribeCluster and an EKS token", say);
+    let url = env.analysis.url.clone().unwrap_or_default();
+    let at = super::Endpoints {
+        base: url.clone(),
+        metrics: String::new(),
+        prometheus: env.analysis.prometheus.clone(),
+    };
+    let judgements = dir.join("judgements");
+    let kube = Kube {
+        cluster: &cluster,
+        judge: &|| judge.judge(&at, &env.analysis, &judgements.join(now().to_string())),
+        smoke: &|| Judge::smoke(&url).map_err(|e| format!("{e:#}")),
+    };
+    kube.roll_out(release, report, clock, say)
 }
 
 fn write_report(
@@ -591,5 +606,149 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("migration 7"), "{err}");
+    }
+
+    /// A helm release whose watches answer in turn; it records what was called.
+    struct FakeHelm {
+        upgrade: std::result::Result<(), String>,
+        watches: std::cell::RefCell<Vec<Outcome>>,
+        revisions: usize,
+        calls: std::cell::RefCell<Vec<&'static str>>,
+    }
+
+    impl HelmRelease for FakeHelm {
+        fn upgrade(&self, _: &Release) -> Result<std::result::Result<(), String>> {
+            self.calls.borrow_mut().push("upgrade");
+            Ok(self.upgrade.clone())
+        }
+        fn revisions(&self) -> Result<usize> {
+            self.calls.borrow_mut().push("revisions");
+            Ok(self.revisions)
+        }
+        fn rollback(&self) -> Result<std::result::Result<(), String>> {
+            self.calls.borrow_mut().push("rollback");
+            Ok(Ok(()))
+        }
+        fn watch(&self, _: &dyn Fn(&str)) -> Result<Outcome> {
+            self.calls.borrow_mut().push("watch");
+            Ok(self.watches.borrow_mut().remove(0))
+        }
+    }
+
+    fn fake(watches: Vec<Outcome>, revisions: usize) -> FakeHelm {
+        FakeHelm {
+            upgrade: Ok(()),
+            watches: std::cell::RefCell::new(watches),
+            revisions,
+            calls: std::cell::RefCell::default(),
+        }
+    }
+
+    fn verdict(passed: bool) -> Verdict {
+        Verdict {
+            passed,
+            problems: if passed {
+                Vec::new()
+            } else {
+                vec!["tasks-availability over budget".to_owned()]
+            },
+            elapsed_ms: 1,
+            server: Vec::new(),
+            client_exit: None,
+            reports: String::new(),
+        }
+    }
+
+    /// Rolls `release` out through `helm` with a judgement of `healthy`; the report and calls.
+    fn roll_out(helm: &FakeHelm, healthy: bool) -> (Report, Vec<&'static str>) {
+        let release = Release {
+            dir: PathBuf::new(),
+            evidence: serde_json::Value::Null,
+            version: "2.0.0".to_owned(),
+            digest: "sha256:ab".to_owned(),
+            name: "r/app".to_owned(),
+        };
+        let mut report = Report {
+            environment: "staging".to_owned(),
+            version: release.version.clone(),
+            digest: release.digest.clone(),
+            dry_run: false,
+            verification: Vec::new(),
+            migrations: Vec::new(),
+            pending: Vec::new(),
+            plan: Vec::new(),
+            judgement: None,
+            rollback: None,
+            verdict: "planned".to_owned(),
+            timeline: Vec::new(),
+            report: String::new(),
+            github: String::new(),
+        };
+        let kube = Kube {
+            cluster: helm,
+            judge: &|| Ok(verdict(healthy)),
+            smoke: &|| Ok(()),
+        };
+        kube.roll_out(&release, &mut report, &mut Clock::start(), &|_| {})
+            .unwrap();
+        let calls = helm.calls.borrow().clone();
+        (report, calls)
+    }
+
+    #[test]
+    fn a_healthy_rollout_is_judged_and_kept() {
+        let helm = fake(vec![Outcome::Ready { replicas: 2 }], 2);
+        let (report, calls) = roll_out(&helm, true);
+        assert_eq!(report.verdict, "promoted");
+        assert_eq!(calls, ["upgrade", "watch"]);
+        assert!(report.judgement.is_some_and(|j| j.passed));
+    }
+
+    #[test]
+    fn a_crash_looping_rollout_is_rolled_back_and_watched_again() {
+        let crash =
+            Outcome::Failed("CrashLoopBackOff: pod app-1, container app (restarts 4)".to_owned());
+        let helm = fake(vec![crash, Outcome::Ready { replicas: 2 }], 3);
+        let (report, calls) = roll_out(&helm, true);
+        assert_eq!(report.verdict, "rolled back");
+        assert_eq!(
+            calls,
+            ["upgrade", "watch", "revisions", "rollback", "watch"]
+        );
+        assert!(
+            report.judgement.is_none(),
+            "a failed rollout is never judged"
+        );
+        assert!(report.rollback.is_some_and(|r| r.recovered));
+    }
+
+    #[test]
+    fn a_failed_judgement_rolls_back_and_a_failed_rollback_is_not_recovered() {
+        let helm = fake(
+            vec![
+                Outcome::Ready { replicas: 2 },
+                Outcome::Failed("ProgressDeadlineExceeded: stuck".to_owned()),
+            ],
+            2,
+        );
+        let (report, calls) = roll_out(&helm, false);
+        assert_eq!(report.verdict, "rolled back");
+        assert_eq!(
+            calls,
+            ["upgrade", "watch", "revisions", "rollback", "watch"]
+        );
+        let rollback = report.rollback.unwrap();
+        assert!(!rollback.recovered);
+        assert_eq!(rollback.detail, "ProgressDeadlineExceeded: stuck");
+    }
+
+    #[test]
+    fn a_first_install_that_fails_has_nothing_to_roll_back_to() {
+        let mut helm = fake(vec![Outcome::Ready { replicas: 0 }], 1);
+        helm.upgrade = Err("helm upgrade failed (exit 1): timed out".to_owned());
+        let (report, calls) = roll_out(&helm, true);
+        assert_eq!(report.verdict, "failed");
+        assert_eq!(calls, ["upgrade", "watch", "revisions"]);
+        assert!(report.rollback.is_none());
     }
 }
