@@ -565,7 +565,9 @@ pub fn slo_render(
 /// `cargo xtask load PROFILE`.
 pub fn load(settings: &Settings, ws: &Workspace, profile: &str, cancel: &Cancel) -> Result<Exit> {
     let profile = crate::load::profile(profile)?;
-    let crate::deploy::promote::Service { service, load, slo } = service_config(ws, "load")?;
+    let crate::deploy::promote::Service {
+        service, load, slo, ..
+    } = service_config(ws, "load")?;
     let dir = settings.root.join("target/xtask/load").join(profile.name);
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
@@ -640,6 +642,7 @@ fn service_config<'a>(
         service,
         load,
         slo: slo_config(ws, what)?,
+        migrations: ws.config.migrations.as_ref().map(|m| m.dir.as_str()),
     })
 }
 

@@ -80,6 +80,37 @@ impl Release {
 
 const PROMOTIONS: &str = "promotions.json";
 
+/// The release live in an environment, and where that was read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Live {
+    pub version: String,
+    pub digest: String,
+    pub commit: String,
+    pub source: String,
+}
+
+/// The newest successful promotion to `env` across every release's evidence under
+/// `target/xtask/release` (this machine's ledgers).
+pub fn live(root: &Path, env: &str) -> Option<Live> {
+    let dirs = std::fs::read_dir(root.join("target/xtask/release")).ok()?;
+    dirs.filter_map(|d| Release::from_dir(&d.ok()?.path()).ok())
+        .flat_map(|r| {
+            let commit = r.evidence["commit"].as_str().unwrap_or_default().to_owned();
+            r.promotions()
+                .into_iter()
+                .filter(|p| p.environment == env && p.verdict == "promoted")
+                .map(move |p| (p.finished, p, commit.clone()))
+        })
+        .max_by_key(|(finished, ..)| *finished)
+        .map(|(_, p, commit)| Live {
+            version: p.version,
+            digest: p.digest,
+            commit,
+            source: "the local evidence ledgers (target/xtask/release/*/promotions.json)"
+                .to_owned(),
+        })
+}
+
 /// One promotion of a digest into an environment, as recorded in the evidence.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Promotion {

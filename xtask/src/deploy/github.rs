@@ -92,6 +92,39 @@ pub fn promoted(target: &Target, environment: &str, digest: &str) -> Result<bool
     })
 }
 
+/// The newest deployment to `environment` whose current status is `success`.
+pub fn live(target: &Target, environment: &str) -> Result<Option<super::evidence::Live>> {
+    crate::release::block_on(async {
+        let github = client(target)?;
+        let base = format!("/repos/{}/{}/deployments", target.owner, target.repo);
+        // Newest first, as GitHub lists them.
+        let deployments: Vec<Value> = github
+            .get(
+                &base,
+                Some(&[("environment", environment), ("per_page", "30")]),
+            )
+            .await
+            .with_context(|| format!("cannot list GitHub deployments to {environment}"))?;
+        for d in &deployments {
+            let Some(id) = d["id"].as_u64() else { continue };
+            let statuses: Vec<Value> = github
+                .get(format!("{base}/{id}/statuses"), None::<&()>)
+                .await
+                .with_context(|| format!("cannot read the statuses of GitHub deployment {id}"))?;
+            if statuses.first().is_some_and(|s| s["state"] == "success") {
+                let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+                return Ok(Some(super::evidence::Live {
+                    version: text(&d["payload"]["version"]),
+                    digest: text(&d["payload"]["digest"]),
+                    commit: text(&d["sha"]),
+                    source: format!("GitHub deployment {id} of {}/{}", target.owner, target.repo),
+                }));
+            }
+        }
+        Ok(None)
+    })
+}
+
 fn truncate(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }

@@ -41,6 +41,9 @@ pub struct Service<'a> {
     pub service: &'a ServiceDef,
     pub load: &'a LoadDef,
     pub slo: &'a SloDef,
+    /// The migrations directory in the repository (`[migrations] dir`): what a release at a
+    /// commit has applied, for targets whose database xtask cannot read (kubernetes).
+    pub migrations: Option<&'a str>,
 }
 
 /// Milliseconds since the promotion started, and what happened.
@@ -240,8 +243,30 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
     };
     match &env.target {
         Target::Kubernetes { .. } => {
-            report.pending = pending(&shipped, None)?;
-            report.plan = super::kubernetes::plan(&env, &release, svc.service)?;
+            let live = live_release(&ctx.root, github.as_ref().ok(), &env.name)?;
+            let applied = match (&live, svc.migrations) {
+                (Some(live), Some(dir)) => Some(migrations_at(&ctx.root, &live.commit, dir)?),
+                _ => None,
+            };
+            report.plan.push(match &live {
+                Some(l) => format!(
+                    "live in {}: {} ({}) at commit {}, per {}: applied migrations {:?}",
+                    env.name,
+                    l.version,
+                    l.digest,
+                    l.commit,
+                    l.source,
+                    applied.as_deref().unwrap_or_default()
+                ),
+                None => format!(
+                    "live in {}: unknown (no successful promotion in the ledgers): every shipped migration counts as pending",
+                    env.name
+                ),
+            });
+            report.pending = pending(&shipped, applied.as_deref())?;
+            report
+                .plan
+                .extend(super::kubernetes::plan(&env, &release, svc.service)?);
             if !opts.dry_run {
                 promote_on_kubernetes(
                     ctx,
@@ -373,6 +398,34 @@ fn deploy_and_judge(
     });
     report.verdict = "rolled back".to_owned();
     Ok(())
+}
+
+/// The release live in an environment: the newest successful promotion to it, from GitHub
+/// deployments when there is a GitHub target, else from the local evidence ledgers.
+fn live_release(
+    root: &std::path::Path,
+    github: Option<&crate::release::github::Target>,
+    environment: &str,
+) -> Result<Option<evidence::Live>> {
+    match github {
+        Some(t) => super::github::live(t, environment),
+        None => Ok(evidence::live(root, environment)),
+    }
+}
+
+/// The migration versions in the repository's `dir` at `commit` (what that release applied).
+fn migrations_at(root: &std::path::Path, commit: &str, dir: &str) -> Result<Vec<i64>> {
+    let listed = crate::git::output(root, &["ls-tree", "--name-only", commit, &format!("{dir}/")])
+        .with_context(|| {
+            format!("cannot list {dir} at the live release's commit {commit}: fetch the full history (actions/checkout fetch-depth: 0)")
+        })?;
+    let mut versions: Vec<i64> = listed
+        .lines()
+        .filter_map(|path| path.rsplit('/').next())
+        .filter_map(|file| Migration::parse(file, "").map(|m| m.version))
+        .collect();
+    versions.sort_unstable();
+    Ok(versions)
 }
 
 /// The order ledger on GitHub, when there is a GitHub target.

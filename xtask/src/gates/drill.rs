@@ -78,6 +78,7 @@ impl Gate for Drill {
             service: &self.service,
             load: &self.load,
             slo: &self.slo,
+            migrations: None,
         };
         let dir = ctx.log_path.with_extension("");
         std::fs::create_dir_all(&dir)?;

@@ -300,6 +300,70 @@ fn a_pending_contract_migration_is_refused() {
 }
 
 #[test]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "git names the commit the live release was built from"
+)]
+fn a_contract_migration_the_live_release_already_applied_is_not_pending() {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let w = world();
+    let drop = (
+        "0002_drop.up.sql",
+        "SET lock_timeout = '5s';\nALTER TABLE a DROP COLUMN id;",
+    );
+    let (dir, digest) = w.release("1.0.6", &[EXPAND, drop], true);
+    World::promoted_to_local(&dir, &digest);
+    // The live release in staging was built from this commit, whose app/migrations has 0001-0003.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap().trim().to_owned();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(async {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/repos/acme/shop/deployments"))
+            .and(query_param("environment", "staging"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+                {"id": 12, "sha": "0000000", "payload": {"digest": "sha256:newer-but-failed", "version": "1.0.5"}},
+                {"id": 11, "sha": head, "payload": {"digest": "sha256:live", "version": "1.0.4"}},
+            ])))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/repos/acme/shop/deployments/12/statuses"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([{"state": "failure"}])))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/repos/acme/shop/deployments/11/statuses"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([{"state": "success"}])))
+            .mount(&server)
+            .await;
+        server
+    });
+    let uri = server.uri();
+    let vars = [
+        ("GITHUB_TOKEN", "t0ken"),
+        ("GITHUB_REPOSITORY", "acme/shop"),
+        ("GITHUB_API_URL", uri.as_str()),
+    ];
+    let run = w.promote_with("staging", &dir, &["--dry-run"], &vars);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(&format!(
+            "live in staging: 1.0.4 (sha256:live) at commit {head}, per GitHub deployment 11 of acme/shop: applied migrations [1, 2, 3]"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("pending     []"), "{}", run.stdout);
+}
+
+#[test]
 fn production_without_approval_is_refused_before_anything_else() {
     let w = world();
     let (dir, digest) = w.release("1.0.6", &[EXPAND], true);
@@ -330,6 +394,12 @@ fn github_with_staging(
                 {"id": 8, "environment": "staging", "payload": {"digest": "sha256:another"}},
                 {"id": 7, "environment": "staging", "payload": {"digest": digest}},
             ])))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/repos/acme/shop/deployments"))
+            .and(query_param("environment", "production"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
             .mount(&server)
             .await;
         Mock::given(method("GET"))
