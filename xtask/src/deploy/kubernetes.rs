@@ -84,6 +84,8 @@ pub trait HelmRelease {
     fn rollback(&self) -> Result<Result<(), String>>;
     /// The rollout watch on the release's Deployment.
     fn watch(&self, say: &dyn Fn(&str)) -> Result<rollout::Outcome>;
+    /// Records on the Deployment why it changed (`kubernetes.io/change-cause`).
+    fn annotate(&self, cause: &str) -> Result<()>;
 }
 
 /// What `helm history -o json` lists per revision.
@@ -203,6 +205,15 @@ impl HelmRelease for Cluster<'_> {
         Ok(outcome("helm rollback", &out))
     }
 
+    fn annotate(&self, cause: &str) -> Result<()> {
+        let (namespace, name, ..) = self.target();
+        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)?;
+        crate::release::block_on(async {
+            let client = client(kubeconfig).await?;
+            rollout::annotate(client, namespace, name, cause).await
+        })
+    }
+
     fn watch(&self, say: &dyn Fn(&str)) -> Result<rollout::Outcome> {
         let (namespace, name, _, timeout) = self.target();
         let timeout = humantime::parse_duration(timeout).with_context(|| {
@@ -213,13 +224,18 @@ impl HelmRelease for Cluster<'_> {
         })?;
         let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)?;
         crate::release::block_on(async {
-            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-                .await
-                .context("the kubeconfig written for the cluster does not load")?;
-            let client = kube::Client::try_from(config)?;
+            let client = client(kubeconfig).await?;
             rollout::watch(client, namespace, name, timeout, say).await
         })
     }
+}
+
+/// The kube client for the kubeconfig written by [`Cluster::connect`].
+async fn client(kubeconfig: kube::config::Kubeconfig) -> Result<kube::Client> {
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .context("the kubeconfig written for the cluster does not load")?;
+    Ok(kube::Client::try_from(config)?)
 }
 
 /// A helm command's result: `Err` with its exit and stderr when it failed.

@@ -528,6 +528,12 @@ impl Kube<'_> {
         say: &dyn Fn(&str),
     ) -> Result<Option<String>> {
         let upgraded = self.cluster.upgrade(release)?;
+        if upgraded.is_ok() {
+            self.cluster.annotate(&format!(
+                "gatehouse promote {} {} {}",
+                report.environment, release.version, release.digest
+            ))?;
+        }
         match (upgraded, self.cluster.watch(say)?) {
             (Ok(()), Outcome::Ready { replicas }) => clock.mark(
                 format!(
@@ -686,6 +692,11 @@ mod tests {
             self.calls.borrow_mut().push("watch");
             Ok(self.watches.borrow_mut().remove(0))
         }
+        fn annotate(&self, cause: &str) -> Result<()> {
+            assert_eq!(cause, "gatehouse promote staging 2.0.0 sha256:ab");
+            self.calls.borrow_mut().push("annotate");
+            Ok(())
+        }
     }
 
     fn fake(watches: Vec<Outcome>, revisions: usize) -> FakeHelm {
@@ -753,7 +764,7 @@ mod tests {
         let helm = fake(vec![Outcome::Ready { replicas: 2 }], 2);
         let (report, calls) = roll_out(&helm, true);
         assert_eq!(report.verdict, "promoted");
-        assert_eq!(calls, ["upgrade", "watch"]);
+        assert_eq!(calls, ["upgrade", "annotate", "watch"]);
         assert!(report.judgement.is_some_and(|j| j.passed));
     }
 
@@ -766,7 +777,14 @@ mod tests {
         assert_eq!(report.verdict, "rolled back");
         assert_eq!(
             calls,
-            ["upgrade", "watch", "revisions", "rollback", "watch"]
+            [
+                "upgrade",
+                "annotate",
+                "watch",
+                "revisions",
+                "rollback",
+                "watch"
+            ]
         );
         assert!(
             report.judgement.is_none(),
@@ -788,7 +806,14 @@ mod tests {
         assert_eq!(report.verdict, "rolled back");
         assert_eq!(
             calls,
-            ["upgrade", "watch", "revisions", "rollback", "watch"]
+            [
+                "upgrade",
+                "annotate",
+                "watch",
+                "revisions",
+                "rollback",
+                "watch"
+            ]
         );
         let rollback = report.rollback.unwrap();
         assert!(!rollback.recovered);

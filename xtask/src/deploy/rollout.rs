@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use futures::StreamExt as _;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::api::{Api, ListParams, WatchEvent, WatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
 
 /// How a rollout ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -186,6 +186,27 @@ pub async fn watch(
         }
     }
 }
+
+/// Records why the Deployment changed as `kubernetes.io/change-cause` (a JSON merge patch of
+/// its annotations; `kubectl rollout history` shows it). The pod template is untouched, so no
+/// rollout starts.
+pub async fn annotate(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+    cause: &str,
+) -> Result<()> {
+    let deployments: Api<Deployment> = Api::namespaced(client, namespace);
+    let patch = serde_json::json!({"metadata": {"annotations": {CHANGE_CAUSE: cause}}});
+    deployments
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .with_context(|| format!("cannot annotate deployment/{name} in {namespace}"))?;
+    Ok(())
+}
+
+/// The annotation `kubectl rollout history` lists.
+pub const CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
 
 /// Says each event not said before whose object is the Deployment or one of its pods.
 async fn stream_events(

@@ -1,5 +1,5 @@
 //! The kubernetes rollout watch against kube's `tower-test` mock API server: the exact requests
-//! (get, list pods, list events, watch), events streamed to the progress display, and each
+//! (get, list pods, list events, watch; the change-cause patch), events streamed to the progress display, and each
 //! failure condition — `ProgressDeadlineExceeded`, `CrashLoopBackOff` — reported with its cause.
 
 use std::sync::Mutex;
@@ -219,5 +219,56 @@ fn a_crash_looping_container_fails_the_rollout_naming_pod_and_container() {
                 .to_owned()
         ),
         "{said:?}"
+    );
+}
+
+#[test]
+fn the_change_cause_is_a_merge_patch_of_the_deployments_annotations() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (seen, body, content_type) = runtime.block_on(async {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let server = tokio::spawn(async move {
+            let (request, respond) = handle.next_request().await.unwrap();
+            let line = format!(
+                "{} {}",
+                request.method(),
+                request.uri().path_and_query().unwrap()
+            );
+            let content_type = request.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let bytes = http_body_util::BodyExt::collect(request.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            respond.send_response(
+                Response::builder()
+                    .status(200)
+                    .body(Body::from(progressing().to_string().into_bytes()))
+                    .unwrap(),
+            );
+            (
+                line,
+                serde_json::from_slice::<Value>(&bytes).unwrap(),
+                content_type,
+            )
+        });
+        let client = kube::Client::new(service, "app");
+        rollout::annotate(
+            client,
+            "app",
+            "app",
+            "gatehouse promote staging 1.4.2 sha256:ab",
+        )
+        .await
+        .unwrap();
+        server.await.unwrap()
+    });
+    assert_eq!(seen, format!("PATCH {DEPLOYMENT}?"));
+    assert_eq!(content_type, "application/merge-patch+json");
+    assert_eq!(
+        body,
+        json!({"metadata": {"annotations": {"kubernetes.io/change-cause": "gatehouse promote staging 1.4.2 sha256:ab"}}})
     );
 }
