@@ -134,7 +134,7 @@ pub enum Command {
         #[command(subcommand)]
         action: DrillAction,
     },
-    /// Inspect or tear down a local environment's processes (`status`, `down`).
+    /// Inspect an environment (`status`: local processes, or the live release on kubernetes), or tear down a local one (`down`).
     Env {
         #[command(subcommand)]
         action: EnvAction,
@@ -212,7 +212,8 @@ pub enum FaultArg {
 
 #[derive(Debug, Subcommand)]
 pub enum EnvAction {
-    /// What a local environment runs: the live version, its ports, PostgreSQL and nginx.
+    /// What an environment runs: local — the live version, its ports, PostgreSQL and nginx;
+    /// kubernetes — the live release per the promotion ledger (GitHub deployments).
     Status { env: String },
     /// Stop a local environment's processes and delete its state and data.
     Down { env: String },

@@ -873,7 +873,36 @@ fn local_env(
 
 /// `cargo xtask env status <env>`: what the state records; starts nothing.
 pub fn env_status(settings: &Settings, env: &str) -> Result<Exit> {
-    crate::deploy::env::Environment::load(&settings.root, env)?;
+    let environment = crate::deploy::env::Environment::load(&settings.root, env)?;
+    if let crate::deploy::env::Target::Kubernetes {
+        cluster,
+        region,
+        namespace,
+        release,
+        ..
+    } = &environment.target
+    {
+        let github = crate::release::github::Target::from_env(None).ok();
+        let live = crate::deploy::promote::live_release(&settings.root, github.as_ref(), env)?;
+        if settings.format == Format::Json {
+            println!("{}", serde_json::to_string_pretty(&live)?);
+            return Ok(Exit::Ok);
+        }
+        let target = format!("EKS {cluster} ({region}), helm release {release} in {namespace}");
+        match live {
+            Some(l) => println!(
+                "{env}: {} ({}) at commit {} on {target}, per {}",
+                l.version, l.digest, l.commit, l.source
+            ),
+            None if github.is_some() => {
+                println!("{env}: no successful GitHub deployment yet; {target}")
+            }
+            None => println!(
+                "{env}: no successful promotion in the local ledgers (set GITHUB_TOKEN and GITHUB_REPOSITORY to read GitHub deployments); {target}"
+            ),
+        }
+        return Ok(Exit::Ok);
+    }
     let dir = crate::deploy::local::state_dir(&settings.root, env);
     let state = crate::deploy::local::recorded(&dir);
     if settings.format == Format::Json {

@@ -81,7 +81,7 @@ impl Release {
 const PROMOTIONS: &str = "promotions.json";
 
 /// The release live in an environment, and where that was read.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Live {
     pub version: String,
     pub digest: String,

@@ -402,7 +402,7 @@ fn deploy_and_judge(
 
 /// The release live in an environment: the newest successful promotion to it, from GitHub
 /// deployments when there is a GitHub target, else from the local evidence ledgers.
-fn live_release(
+pub fn live_release(
     root: &std::path::Path,
     github: Option<&crate::release::github::Target>,
     environment: &str,

@@ -361,6 +361,16 @@ fn a_contract_migration_the_live_release_already_applied_is_not_pending() {
         run.stdout
     );
     assert!(run.stdout.contains("pending     []"), "{}", run.stdout);
+
+    // `env status` on a kubernetes environment reads the same ledger.
+    let status = xtask_with(&["env", "status", "staging"], &vars);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert_eq!(
+        status.stdout.trim(),
+        format!(
+            "staging: 1.0.4 (sha256:live) at commit {head} on EKS gatehouse-staging (eu-west-1), helm release app in app, per GitHub deployment 11 of acme/shop"
+        )
+    );
 }
 
 #[test]
