@@ -698,12 +698,8 @@ pub fn chart_render(
         cancel,
         std::time::Duration::from_secs(600),
     )?;
-    let repository = ws
-        .config
-        .release
-        .as_ref()
-        .map_or("app", |r| r.image.as_str());
     let digest = digest.unwrap_or(crate::deploy::chart::PLACEHOLDER_DIGEST);
+    let repository = ws.config.image_repository();
     print!(
         "{}",
         crate::deploy::chart::render(&ctx, def, &environment, repository, digest)?
@@ -874,21 +870,17 @@ fn local_env(
 /// `cargo xtask env status <env>`: what the state records; starts nothing.
 pub fn env_status(settings: &Settings, env: &str) -> Result<Exit> {
     let environment = crate::deploy::env::Environment::load(&settings.root, env)?;
-    if let crate::deploy::env::Target::Kubernetes {
-        cluster,
-        region,
-        namespace,
-        release,
-        ..
-    } = &environment.target
-    {
+    if let crate::deploy::env::Target::Kubernetes(k) = &environment.target {
         let github = crate::release::github::Target::from_env(None).ok();
         let live = crate::deploy::promote::live_release(&settings.root, github.as_ref(), env)?;
         if settings.format == Format::Json {
             println!("{}", serde_json::to_string_pretty(&live)?);
             return Ok(Exit::Ok);
         }
-        let target = format!("EKS {cluster} ({region}), helm release {release} in {namespace}");
+        let target = format!(
+            "EKS {} ({}), helm release {} in {}",
+            k.cluster, k.region, k.release, k.namespace
+        );
         match live {
             Some(l) => println!(
                 "{env}: {} ({}) at commit {} on {target}, per {}",

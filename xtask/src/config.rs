@@ -403,6 +403,16 @@ pub enum Source {
     System,
 }
 
+impl Source {
+    /// Installed into gatehouse's own tool cache (and found there), not system-wide.
+    pub fn cached(self) -> bool {
+        matches!(
+            self,
+            Source::Cargo | Source::Pip | Source::Npm | Source::NpmArchive
+        )
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolDef {
@@ -427,6 +437,12 @@ pub struct ToolDef {
 }
 
 impl Config {
+    /// The image repository charts are rendered with when no release names one: `[release]
+    /// image`, else `app`.
+    pub fn image_repository(&self) -> &str {
+        self.release.as_ref().map_or("app", |r| r.image.as_str())
+    }
+
     /// Reads and validates `<root>/gatehouse.toml`; every problem names the file and the key.
     pub fn load(root: &Path) -> Result<Config> {
         let path = root.join(FILE);

@@ -214,11 +214,7 @@ impl Toolbox {
         // A component's or target's version is the toolchain it belongs to.
         let (v, pkg, tc) = (&def.version, package(name, def), &def.version);
         let run = |cmd: xshell::Cmd<'_>| process::run_logged(cmd.into(), &log, cancel);
-        if matches!(
-            def.source,
-            Source::Cargo | Source::Pip | Source::Npm | Source::NpmArchive
-        ) && home.exists()
-        {
+        if def.source.cached() && home.exists() {
             std::fs::remove_dir_all(&home)
                 .with_context(|| format!("cannot clear half-installed {}", home.display()))?;
         }
@@ -266,10 +262,7 @@ impl Toolbox {
                 );
             }
         }
-        if matches!(
-            def.source,
-            Source::Cargo | Source::Pip | Source::Npm | Source::NpmArchive
-        ) {
+        if def.source.cached() {
             std::fs::write(home.join(COMPLETE), v)?;
         }
         Ok(())

@@ -12,21 +12,25 @@ use crate::system::free_port;
 
 /// The status code of `GET path` on `127.0.0.1:port`, or `None` when nothing answers.
 pub fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
-    stream.write_all(request.as_bytes()).ok()?;
+    let mut stream = get(port, path)?;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).ok()?;
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
-/// The value of header `name` in the answer to `GET path` on `127.0.0.1:port`.
-pub fn http_header(port: u16, path: &str, name: &str) -> Option<String> {
+/// An HTTP/1.0 `GET path` sent to `127.0.0.1:port`; the answer is read from the stream (2 s
+/// timeout), and the server closes it after the answer.
+fn get(port: u16, path: &str) -> Option<TcpStream> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
     stream.write_all(request.as_bytes()).ok()?;
+    Some(stream)
+}
+
+/// The value of header `name` in the answer to `GET path` on `127.0.0.1:port`.
+pub fn http_header(port: u16, path: &str, name: &str) -> Option<String> {
+    let mut stream = get(port, path)?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer).ok()?;
     let head = answer.split("\r\n\r\n").next()?;

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::env::{Environment, Target};
+use super::env::Environment;
 use crate::config::ChartDef;
 use crate::engine::gate::{RunCtx, Step, code};
 
@@ -40,10 +40,8 @@ pub fn render(
     repository: &str,
     digest: &str,
 ) -> Result<String> {
-    let Target::Kubernetes { release, .. } = &env.target else {
-        anyhow::bail!("{} is not a kubernetes environment", env.name);
-    };
-    let mut args = vec!["template".to_owned(), release.clone(), def.dir.clone()];
+    let k = env.kubernetes()?;
+    let mut args = vec!["template".to_owned(), k.release.clone(), def.dir.clone()];
     args.extend(helm_args(env, repository, digest)?);
     args.extend(["--kube-version".to_owned(), def.kubernetes.clone()]);
     let out = ctx.exec(&helm(&ctx.root, args).quiet_stdout())?;
@@ -64,7 +62,7 @@ pub fn environments(root: &Path, def: &ChartDef) -> Result<Vec<Environment>> {
     let mut out = Vec::new();
     for name in super::env::names(root) {
         let env = Environment::load(root, &name)?;
-        if matches!(&env.target, Target::Kubernetes { chart, .. } if *chart == def.dir) {
+        if env.kubernetes().is_ok_and(|k| k.chart == def.dir) {
             out.push(env);
         }
     }
@@ -90,14 +88,9 @@ pub fn variables(json: &str, source: &str) -> Result<Vec<Variable>> {
 /// The helm arguments after `<release> <chart>` for a kubernetes environment: namespace,
 /// values files, and the image by digest.
 pub fn helm_args(env: &Environment, repository: &str, digest: &str) -> Result<Vec<String>> {
-    let Target::Kubernetes {
-        namespace, values, ..
-    } = &env.target
-    else {
-        anyhow::bail!("{} is not a kubernetes environment", env.name);
-    };
-    let mut args = vec!["--namespace".to_owned(), namespace.clone()];
-    for v in values {
+    let k = env.kubernetes()?;
+    let mut args = vec!["--namespace".to_owned(), k.namespace.clone()];
+    for v in &k.values {
         args.extend(["--values".to_owned(), v.clone()]);
     }
     args.extend([

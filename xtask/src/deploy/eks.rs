@@ -30,52 +30,60 @@ pub const CLUSTER_HEADER: &str = "x-k8s-aws-id";
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 const PREFIX: &str = "k8s-aws-v1.";
 
-/// `DescribeCluster`: the endpoint and CA of `name`, which must be ACTIVE. `local` (an
-/// emulator's URL) replaces the endpoint and uses static test credentials.
-pub fn describe_cluster(name: &str, region: &str, local: Option<&str>) -> Result<Cluster> {
+/// `DescribeCluster`: the endpoint and CA of `name`, which must be ACTIVE, and the credentials
+/// the token is signed with — both from one SDK configuration. `local` (an emulator's URL)
+/// replaces the endpoint and uses static test credentials.
+pub fn access(name: &str, region: &str, local: Option<&str>) -> Result<(Cluster, Credentials)> {
     crate::release::block_on(async {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_owned()));
-        if let Some(url) = local {
-            loader = loader
-                .endpoint_url(url)
-                .credentials_provider(Credentials::new(
-                    "testing", "testing", None, None, "emulator",
-                ));
-        }
-        let eks = aws_sdk_eks::Client::new(&loader.load().await);
-        let out = eks.describe_cluster().name(name).send().await.map_err(|e| {
-            anyhow::anyhow!(
-                "DescribeCluster {name} in {region}: {}; are AWS credentials for the cluster's account set (AWS_PROFILE, GitHub's OIDC role)?",
-                aws_sdk_eks::error::DisplayErrorContext(&e)
-            )
-        })?;
-        let cluster = out
-            .cluster()
-            .with_context(|| format!("DescribeCluster {name} returned no cluster"))?;
-        let status = cluster
-            .status()
-            .map_or("UNKNOWN".to_owned(), |s| s.as_str().to_owned());
-        if status != "ACTIVE" {
-            anyhow::bail!("cluster {name} in {region} is {status}, not ACTIVE");
-        }
-        let endpoint = cluster
-            .endpoint()
-            .with_context(|| format!("cluster {name} has no endpoint"))?
-            .to_owned();
-        let ca = cluster
-            .certificate_authority()
-            .and_then(|c| c.data())
-            .with_context(|| format!("cluster {name} has no certificate authority data"))?;
-        let ca_pem = base64::engine::general_purpose::STANDARD
-            .decode(ca.trim())
-            .with_context(|| format!("cluster {name}: certificate authority data is not base64"))?;
-        Ok(Cluster {
-            name: name.to_owned(),
-            endpoint,
-            ca_pem,
-            status,
-        })
+        use aws_credential_types::provider::ProvideCredentials as _;
+        let config = crate::release::aws_config(region, local).await;
+        let credentials = config
+            .credentials_provider()
+            .context("no AWS credentials provider is configured")?
+            .provide_credentials()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "no AWS credentials for the EKS token: {e}; set AWS_PROFILE or the OIDC role"
+                )
+            })?;
+        let eks = aws_sdk_eks::Client::new(&config);
+        Ok((describe(&eks, name, region).await?, credentials))
+    })
+}
+
+async fn describe(eks: &aws_sdk_eks::Client, name: &str, region: &str) -> Result<Cluster> {
+    let out = eks.describe_cluster().name(name).send().await.map_err(|e| {
+        anyhow::anyhow!(
+            "DescribeCluster {name} in {region}: {}; are AWS credentials for the cluster's account set (AWS_PROFILE, GitHub's OIDC role)?",
+            aws_sdk_eks::error::DisplayErrorContext(&e)
+        )
+    })?;
+    let cluster = out
+        .cluster()
+        .with_context(|| format!("DescribeCluster {name} returned no cluster"))?;
+    let status = cluster
+        .status()
+        .map_or("UNKNOWN".to_owned(), |s| s.as_str().to_owned());
+    if status != "ACTIVE" {
+        anyhow::bail!("cluster {name} in {region} is {status}, not ACTIVE");
+    }
+    let endpoint = cluster
+        .endpoint()
+        .with_context(|| format!("cluster {name} has no endpoint"))?
+        .to_owned();
+    let ca = cluster
+        .certificate_authority()
+        .and_then(|c| c.data())
+        .with_context(|| format!("cluster {name} has no certificate authority data"))?;
+    let ca_pem = base64::engine::general_purpose::STANDARD
+        .decode(ca.trim())
+        .with_context(|| format!("cluster {name}: certificate authority data is not base64"))?;
+    Ok(Cluster {
+        name: name.to_owned(),
+        endpoint,
+        ca_pem,
+        status,
     })
 }
 
@@ -84,25 +92,6 @@ pub fn sts_endpoint(region: &str) -> String {
     std::env::var("AWS_ENDPOINT_URL_STS")
         .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
         .unwrap_or_else(|_| format!("https://sts.{region}.amazonaws.com"))
-}
-
-/// The credentials of the standard AWS chain.
-pub fn credentials(region: &str) -> Result<Credentials> {
-    crate::release::block_on(async {
-        use aws_credential_types::provider::ProvideCredentials as _;
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_owned()))
-            .load()
-            .await;
-        let provider = config
-            .credentials_provider()
-            .context("no AWS credentials provider is configured")?;
-        provider.provide_credentials().await.map_err(|e| {
-            anyhow::anyhow!(
-                "no AWS credentials for the EKS token: {e}; set AWS_PROFILE or the OIDC role"
-            )
-        })
-    })
 }
 
 /// The bearer token for `cluster`: `k8s-aws-v1.` + base64url(presigned GetCallerIdentity URL).

@@ -55,16 +55,33 @@ pub enum Target {
         env: BTreeMap<String, String>,
     },
     /// EKS through helm and kube.
-    Kubernetes {
-        cluster: String,
-        region: String,
-        namespace: String,
-        release: String,
-        chart: String,
-        values: Vec<String>,
-        #[serde(default = "default_timeout")]
-        timeout: String,
-    },
+    Kubernetes(Kube),
+}
+
+/// An EKS cluster and the helm release a promotion upgrades there.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kube {
+    pub cluster: String,
+    pub region: String,
+    pub namespace: String,
+    pub release: String,
+    pub chart: String,
+    pub values: Vec<String>,
+    #[serde(default = "default_timeout")]
+    pub timeout: String,
+}
+
+impl Kube {
+    /// `timeout` as a duration (checked when the environment loads).
+    pub fn timeout(&self) -> Result<std::time::Duration> {
+        humantime::parse_duration(&self.timeout).with_context(|| {
+            format!(
+                "target.timeout `{}` is not a duration like 5m",
+                self.timeout
+            )
+        })
+    }
 }
 
 fn default_timeout() -> String {
@@ -111,6 +128,18 @@ fn default_users() -> u32 {
 }
 
 impl Environment {
+    /// The kubernetes target, or an error saying this environment is not one.
+    pub fn kubernetes(&self) -> Result<&Kube> {
+        match &self.target {
+            Target::Kubernetes(k) => Ok(k),
+            Target::Local { .. } => anyhow::bail!(
+                "{} is not a kubernetes environment ({})",
+                self.name,
+                self.file.display()
+            ),
+        }
+    }
+
     /// Loads `deploy/environments/<name>.yaml` under `root`.
     pub fn load(root: &Path, name: &str) -> Result<Environment> {
         let file = root.join(DIR).join(format!("{name}.yaml"));
@@ -138,10 +167,14 @@ impl Environment {
                 env.analysis.duration
             )
         })?;
+        if let Target::Kubernetes(k) = &env.target {
+            k.timeout()
+                .with_context(|| format!("{}", env.file.display()))?;
+        }
         let remote = env.analysis.url.is_some() || env.analysis.prometheus.is_some();
         match (&env.target, &env.analysis) {
             (
-                Target::Kubernetes { .. },
+                Target::Kubernetes(_),
                 Analysis { url: None, .. }
                 | Analysis {
                     prometheus: None, ..
@@ -279,5 +312,18 @@ mod tests {
             err("l")
         );
         Environment::load(dir.path(), "ok").unwrap();
+    }
+
+    #[test]
+    fn a_kubernetes_timeout_that_is_not_a_duration_is_refused_on_load() {
+        let dir = root(&[(
+            "t.yaml",
+            "target: {kind: kubernetes, cluster: c, region: r, namespace: n, release: a, chart: ch, values: [], timeout: soon}\nanalysis: {url: 'https://app', prometheus: 'https://prom'}\n",
+        )]);
+        let err = format!("{:#}", Environment::load(dir.path(), "t").unwrap_err());
+        assert!(
+            err.contains("t.yaml") && err.contains("target.timeout `soon`"),
+            "{err}"
+        );
     }
 }

@@ -64,36 +64,32 @@ pub fn record(target: &Target, d: &Deployment<'_>) -> Result<u64> {
 
 /// Whether `digest` has a successful deployment to `environment`.
 pub fn promoted(target: &Target, environment: &str, digest: &str) -> Result<bool> {
-    crate::release::block_on(async {
-        let github = client(target)?;
-        let base = format!("/repos/{}/{}/deployments", target.owner, target.repo);
-        let deployments: Vec<Value> = github
-            .get(
-                &base,
-                Some(&[("environment", environment), ("per_page", "100")]),
-            )
-            .await
-            .with_context(|| format!("cannot list GitHub deployments to {environment}"))?;
-        for d in deployments
-            .iter()
-            .filter(|d| d["payload"]["digest"] == digest)
-        {
-            let Some(id) = d["id"].as_u64() else { continue };
-            let statuses: Vec<Value> = github
-                .get(format!("{base}/{id}/statuses"), None::<&()>)
-                .await
-                .with_context(|| format!("cannot read the statuses of GitHub deployment {id}"))?;
-            // Newest first: the deployment's current state.
-            if statuses.first().is_some_and(|s| s["state"] == "success") {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    })
+    let found = newest_successful(target, environment, &|d| d["payload"]["digest"] == digest)?;
+    Ok(found.is_some())
 }
 
 /// The newest deployment to `environment` whose current status is `success`.
 pub fn live(target: &Target, environment: &str) -> Result<Option<super::evidence::Live>> {
+    let found = newest_successful(target, environment, &|_| true)?;
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    Ok(found.map(|d| super::evidence::Live {
+        version: text(&d["payload"]["version"]),
+        digest: text(&d["payload"]["digest"]),
+        commit: text(&d["sha"]),
+        source: format!(
+            "GitHub deployment {} of {}/{}",
+            d["id"], target.owner, target.repo
+        ),
+    }))
+}
+
+/// The newest deployment to `environment` that `keep` accepts and whose current (newest)
+/// status is `success`; statuses are read only for the deployments `keep` accepts.
+fn newest_successful(
+    target: &Target,
+    environment: &str,
+    keep: &dyn Fn(&Value) -> bool,
+) -> Result<Option<Value>> {
     crate::release::block_on(async {
         let github = client(target)?;
         let base = format!("/repos/{}/{}/deployments", target.owner, target.repo);
@@ -101,24 +97,18 @@ pub fn live(target: &Target, environment: &str) -> Result<Option<super::evidence
         let deployments: Vec<Value> = github
             .get(
                 &base,
-                Some(&[("environment", environment), ("per_page", "30")]),
+                Some(&[("environment", environment), ("per_page", "100")]),
             )
             .await
             .with_context(|| format!("cannot list GitHub deployments to {environment}"))?;
-        for d in &deployments {
+        for d in deployments.into_iter().filter(|d| keep(d)) {
             let Some(id) = d["id"].as_u64() else { continue };
             let statuses: Vec<Value> = github
                 .get(format!("{base}/{id}/statuses"), None::<&()>)
                 .await
                 .with_context(|| format!("cannot read the statuses of GitHub deployment {id}"))?;
             if statuses.first().is_some_and(|s| s["state"] == "success") {
-                let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-                return Ok(Some(super::evidence::Live {
-                    version: text(&d["payload"]["version"]),
-                    digest: text(&d["payload"]["digest"]),
-                    commit: text(&d["sha"]),
-                    source: format!("GitHub deployment {id} of {}/{}", target.owner, target.repo),
-                }));
+                return Ok(Some(d));
             }
         }
         Ok(None)

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::env::{Environment, Target};
+use super::env::{Environment, Kube};
 use super::evidence::Release;
 use super::{eks, rollout};
 use crate::config::ServiceDef;
@@ -14,7 +14,7 @@ use crate::engine::gate::{RunCtx, code};
 
 /// The commands a promotion to `env` runs, in order.
 pub fn plan(env: &Environment, release: &Release, service: &ServiceDef) -> Result<Vec<String>> {
-    let Target::Kubernetes {
+    let Kube {
         cluster,
         region,
         namespace,
@@ -22,10 +22,7 @@ pub fn plan(env: &Environment, release: &Release, service: &ServiceDef) -> Resul
         chart,
         timeout,
         ..
-    } = &env.target
-    else {
-        anyhow::bail!("{} is not a kubernetes environment", env.name);
-    };
+    } = env.kubernetes()?;
     let mut helm = vec![
         "helm".to_owned(),
         "upgrade".to_owned(),
@@ -71,7 +68,12 @@ pub fn plan(env: &Environment, release: &Release, service: &ServiceDef) -> Resul
 pub struct Cluster<'a> {
     ctx: &'a RunCtx,
     env: &'a Environment,
+    target: &'a Kube,
+    /// `target.timeout`, for the rollout watch.
+    timeout: std::time::Duration,
+    /// The file helm reads, and the same config parsed once for kube.
     pub kubeconfig: PathBuf,
+    config: kube::config::Kubeconfig,
 }
 
 /// What a promotion does to a helm release (the decisions around it are tested on a fake).
@@ -88,26 +90,17 @@ pub trait HelmRelease {
     fn annotate(&self, cause: &str) -> Result<()>;
 }
 
-/// What `helm history -o json` lists per revision.
-#[derive(Debug, serde::Deserialize)]
-struct Revision {
-    revision: u32,
-}
-
 impl<'a> Cluster<'a> {
     /// DescribeCluster, a token, and the kubeconfig written for them.
     pub fn connect(ctx: &'a RunCtx, env: &'a Environment, dir: &Path) -> Result<Cluster<'a>> {
-        let Target::Kubernetes {
+        let target = env.kubernetes()?;
+        let Kube {
             cluster,
             region,
             namespace,
             ..
-        } = &env.target
-        else {
-            anyhow::bail!("{} is not a kubernetes environment", env.name);
-        };
-        let described = eks::describe_cluster(cluster, region, None)?;
-        let credentials = eks::credentials(region)?;
+        } = target;
+        let (described, credentials) = eks::access(cluster, region, None)?;
         let token = eks::token(
             cluster,
             region,
@@ -122,21 +115,20 @@ impl<'a> Cluster<'a> {
         Ok(Cluster {
             ctx,
             env,
+            target,
+            timeout: target.timeout()?,
             kubeconfig,
+            config: kube::config::Kubeconfig::from_yaml(&text)
+                .context("the kubeconfig written for the cluster does not parse")?,
         })
     }
 
-    fn target(&self) -> (&str, &str, &str, &str) {
-        match &self.env.target {
-            Target::Kubernetes {
-                namespace,
-                release,
-                chart,
-                timeout,
-                ..
-            } => (namespace, release, chart, timeout),
-            Target::Local { .. } => unreachable!("connect accepts kubernetes targets only"),
-        }
+    /// A kube client on the current runtime (each `block_on` has its own).
+    async fn client(&self) -> Result<kube::Client> {
+        let config = kube::Config::from_custom_kubeconfig(self.config.clone(), &Default::default())
+            .await
+            .context("the kubeconfig written for the cluster does not load")?;
+        Ok(kube::Client::try_from(config)?)
     }
 
     fn helm(&self, mut args: Vec<String>) -> Result<crate::process::Output> {
@@ -152,7 +144,12 @@ impl<'a> Cluster<'a> {
 impl HelmRelease for Cluster<'_> {
     /// The pre-upgrade Job migrates, then the new pods roll out.
     fn upgrade(&self, release: &Release) -> Result<Result<(), String>> {
-        let (_, name, chart, timeout) = self.target();
+        let Kube {
+            release: name,
+            chart,
+            timeout,
+            ..
+        } = self.target;
         let mut args = vec![
             "upgrade".to_owned(),
             "--install".to_owned(),
@@ -173,7 +170,11 @@ impl HelmRelease for Cluster<'_> {
     }
 
     fn revisions(&self) -> Result<usize> {
-        let (namespace, name, ..) = self.target();
+        let Kube {
+            namespace,
+            release: name,
+            ..
+        } = self.target;
         let out = self.helm(
             ["history", name, "--namespace", namespace, "-o", "json"]
                 .map(str::to_owned)
@@ -182,13 +183,18 @@ impl HelmRelease for Cluster<'_> {
         if !out.success() {
             return Ok(0);
         }
-        let revisions: Vec<Revision> = serde_json::from_str(&out.stdout)
+        let revisions: Vec<serde_json::Value> = serde_json::from_str(&out.stdout)
             .context("helm history -o json printed no revision list")?;
-        Ok(revisions.iter().filter(|r| r.revision > 0).count())
+        Ok(revisions.len())
     }
 
     fn rollback(&self) -> Result<Result<(), String>> {
-        let (namespace, name, _, timeout) = self.target();
+        let Kube {
+            namespace,
+            release: name,
+            timeout,
+            ..
+        } = self.target;
         let out = self.helm(
             [
                 "rollback",
@@ -206,36 +212,24 @@ impl HelmRelease for Cluster<'_> {
     }
 
     fn annotate(&self, cause: &str) -> Result<()> {
-        let (namespace, name, ..) = self.target();
-        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)?;
+        let Kube {
+            namespace, release, ..
+        } = self.target;
         crate::release::block_on(async {
-            let client = client(kubeconfig).await?;
-            rollout::annotate(client, namespace, name, cause).await
+            let client = self.client().await?;
+            rollout::annotate(client, namespace, release, cause).await
         })
     }
 
     fn watch(&self, say: &dyn Fn(&str)) -> Result<rollout::Outcome> {
-        let (namespace, name, _, timeout) = self.target();
-        let timeout = humantime::parse_duration(timeout).with_context(|| {
-            format!(
-                "{}: target.timeout `{timeout}` is not a duration",
-                self.env.file.display()
-            )
-        })?;
-        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)?;
+        let Kube {
+            namespace, release, ..
+        } = self.target;
         crate::release::block_on(async {
-            let client = client(kubeconfig).await?;
-            rollout::watch(client, namespace, name, timeout, say).await
+            let client = self.client().await?;
+            rollout::watch(client, namespace, release, self.timeout, say).await
         })
     }
-}
-
-/// The kube client for the kubeconfig written by [`Cluster::connect`].
-async fn client(kubeconfig: kube::config::Kubeconfig) -> Result<kube::Client> {
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .context("the kubeconfig written for the cluster does not load")?;
-    Ok(kube::Client::try_from(config)?)
 }
 
 /// A helm command's result: `Err` with its exit and stderr when it failed.

@@ -74,6 +74,16 @@ pub struct Report {
     pub github: String,
 }
 
+impl Report {
+    /// The judgement's problems, `; `-separated (empty without a failed judgement).
+    fn problems(&self) -> String {
+        self.judgement
+            .as_ref()
+            .map(|j| j.problems.join("; "))
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Rollback {
     pub to_version: String,
@@ -242,7 +252,7 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
         github: String::new(),
     };
     match &env.target {
-        Target::Kubernetes { .. } => {
+        Target::Kubernetes(_) => {
             let live = live_release(&ctx.root, github.as_ref().ok(), &env.name)?;
             let applied = match (&live, svc.migrations) {
                 (Some(live), Some(dir)) => Some(migrations_at(&ctx.root, &live.commit, dir)?),
@@ -450,12 +460,12 @@ fn record_on_github(
         Ok(t) => t,
         Err(why) => return format!("not recorded on GitHub: {why}"),
     };
-    let detail = report
-        .judgement
-        .as_ref()
-        .map(|j| j.problems.join("; "))
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| report.verdict.clone());
+    let problems = report.problems();
+    let detail = if problems.is_empty() {
+        report.verdict.clone()
+    } else {
+        problems
+    };
     let deployment = super::github::Deployment {
         environment: &report.environment,
         commit: release.evidence["commit"].as_str().unwrap_or_default(),
@@ -609,11 +619,7 @@ fn write_report(
         started,
         finished,
         verdict: report.verdict.clone(),
-        detail: report
-            .judgement
-            .as_ref()
-            .map(|j| j.problems.join("; "))
-            .unwrap_or_default(),
+        detail: report.problems(),
         report: report.report.clone(),
     })
 }
@@ -768,6 +774,16 @@ mod tests {
         assert!(report.judgement.is_some_and(|j| j.passed));
     }
 
+    /// The calls of a rollout that failed and was rolled back.
+    const ROLLED_BACK: [&str; 6] = [
+        "upgrade",
+        "annotate",
+        "watch",
+        "revisions",
+        "rollback",
+        "watch",
+    ];
+
     #[test]
     fn a_crash_looping_rollout_is_rolled_back_and_watched_again() {
         let crash =
@@ -775,17 +791,7 @@ mod tests {
         let helm = fake(vec![crash, Outcome::Ready { replicas: 2 }], 3);
         let (report, calls) = roll_out(&helm, true);
         assert_eq!(report.verdict, "rolled back");
-        assert_eq!(
-            calls,
-            [
-                "upgrade",
-                "annotate",
-                "watch",
-                "revisions",
-                "rollback",
-                "watch"
-            ]
-        );
+        assert_eq!(calls, ROLLED_BACK);
         assert!(
             report.judgement.is_none(),
             "a failed rollout is never judged"
@@ -804,17 +810,7 @@ mod tests {
         );
         let (report, calls) = roll_out(&helm, false);
         assert_eq!(report.verdict, "rolled back");
-        assert_eq!(
-            calls,
-            [
-                "upgrade",
-                "annotate",
-                "watch",
-                "revisions",
-                "rollback",
-                "watch"
-            ]
-        );
+        assert_eq!(calls, ROLLED_BACK);
         let rollback = report.rollback.unwrap();
         assert!(!rollback.recovered);
         assert_eq!(rollback.detail, "ProgressDeadlineExceeded: stuck");

@@ -151,8 +151,15 @@ impl Check {
     }
 }
 
-/// Every required check that did not pass on some Deployment of some file: `file: resource: id`.
-fn missing_required(root: &Path, report: &CheckovResults, require: &[String]) -> Vec<String> {
+/// Every required check that did not pass on some Deployment of some file (`file: resource:
+/// id`), and every rendered file in which checkov evaluated no Deployment at all — a file it
+/// could not read must not pass by having nothing to check.
+fn missing_required(
+    root: &Path,
+    files: &[PathBuf],
+    report: &CheckovResults,
+    require: &[String],
+) -> Vec<String> {
     let workloads: BTreeSet<(&str, &str)> = report
         .passed_checks
         .iter()
@@ -171,7 +178,17 @@ fn missing_required(root: &Path, report: &CheckovResults, require: &[String]) ->
             )
         })
         .collect();
-    let mut missing = Vec::new();
+    let mut missing: Vec<String> = files
+        .iter()
+        .map(|f| f.to_string_lossy())
+        .filter(|f| !workloads.iter().any(|(file, _)| file == f))
+        .map(|f| {
+            format!(
+                "{}: checkov evaluated no Deployment",
+                super::relative(root, &f)
+            )
+        })
+        .collect();
     for (file, resource) in &workloads {
         for id in require {
             if !passed.contains(&(file, resource, id.as_str())) {
@@ -254,7 +271,7 @@ impl Gate for Chart {
                 ))
             });
         }
-        let missing = missing_required(&ctx.root, &report, &self.def.require);
+        let missing = missing_required(&ctx.root, &files, &report, &self.def.require);
         if !missing.is_empty() {
             return Ok(Verdict::failed(format!(
                 "checkov did not pass the chart's required rules ([chart] require) on every Deployment: {}",
@@ -288,7 +305,7 @@ mod tests {
     }
 
     #[test]
-    fn a_required_rule_must_pass_on_every_deployment() {
+    fn a_required_rule_must_pass_on_every_deployment_of_every_file() {
         let report = CheckovResults {
             passed_checks: vec![
                 check("CKV_K8S_8", "Deployment.app.app"),
@@ -299,8 +316,17 @@ mod tests {
         };
         let require = ["CKV_K8S_8".to_owned(), "CKV_K8S_22".to_owned()];
         assert_eq!(
-            missing_required(Path::new("/r"), &report, &require),
+            missing_required(
+                Path::new("/r"),
+                &[
+                    PathBuf::from("/r/staging.yaml"),
+                    PathBuf::from("/r/production.yaml")
+                ],
+                &report,
+                &require
+            ),
             [
+                "production.yaml: checkov evaluated no Deployment",
                 "staging.yaml: Deployment.app.app: CKV_K8S_22",
                 "staging.yaml: Deployment.app.other: CKV_K8S_8"
             ]

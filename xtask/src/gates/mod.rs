@@ -92,8 +92,7 @@ pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
         }
     }
     if let Some(def) = &config.chart {
-        let repository = config.release.as_ref().map_or("app", |r| r.image.as_str());
-        gates.push(Arc::new(chart::Chart::new(def, repository)));
+        gates.push(Arc::new(chart::Chart::new(def, config.image_repository())));
     }
     if !config.codegen.is_empty() {
         gates.push(Arc::new(codegen::CodegenVerify::new(&config.codegen)));

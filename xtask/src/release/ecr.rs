@@ -35,20 +35,9 @@ fn explain<E: std::error::Error + 'static>(e: &aws_sdk_ecr::error::SdkError<E>) 
     out
 }
 
-/// The SDK client: the standard chain, or with `local` (an emulator's URL) that endpoint and
-/// static test credentials.
+/// The SDK client (see [`super::aws_config`]).
 async fn client(region: &str, local: Option<&str>) -> Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(region.to_owned()));
-    if let Some(url) = local {
-        loader =
-            loader
-                .endpoint_url(url)
-                .credentials_provider(aws_sdk_ecr::config::Credentials::new(
-                    "testing", "testing", None, None, "emulator",
-                ));
-    }
-    Client::new(&loader.load().await)
+    Client::new(&super::aws_config(region, local).await)
 }
 
 /// Ensures the repository and returns registry credentials.

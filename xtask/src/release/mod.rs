@@ -163,6 +163,22 @@ pub fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
         .block_on(future)
 }
 
+/// The AWS SDK configuration for `region`: the standard chain, or with `local` (an
+/// emulator's URL, e.g. moto) that endpoint and static test credentials.
+pub async fn aws_config(region: &str, local: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()));
+    if let Some(url) = local {
+        loader =
+            loader
+                .endpoint_url(url)
+                .credentials_provider(aws_credential_types::Credentials::new(
+                    "testing", "testing", None, None, "emulator",
+                ));
+    }
+    loader.load().await
+}
+
 /// Where a release's artifacts and logs go: `target/xtask/release/<tag>/`.
 pub fn dir(root: &Path, tag: &str) -> std::path::PathBuf {
     crate::gates::cargo_target_dir(root)

@@ -164,6 +164,14 @@ impl World {
     }
 }
 
+/// The promotion was refused (exit 4) and its message says each of `why`.
+fn assert_refused(run: &Run, why: &[&str]) {
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    for text in why {
+        assert!(run.stderr.contains(text), "no `{text}` in: {}", run.stderr);
+    }
+}
+
 const EXPAND: (&str, &str) = ("0001_a.up.sql", "CREATE TABLE a (id bigint);");
 
 #[test]
@@ -208,12 +216,7 @@ fn an_unsigned_digest_is_refused() {
     let (dir, digest) = w.release("1.0.1", &[EXPAND], false);
     World::promoted_to_local(&dir, &digest);
     let run = w.promote("staging", &dir, &["--dry-run"]);
-    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr.contains("is not verified: signature"),
-        "{}",
-        run.stderr
-    );
+    assert_refused(&run, &["is not verified: signature"]);
 }
 
 #[test]
@@ -260,12 +263,7 @@ fn a_tampered_digest_is_refused() {
         .unwrap();
     World::promoted_to_local(&dir, &other);
     let run = w.promote("staging", &dir, &["--dry-run"]);
-    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr.contains("changed after signing"),
-        "{}",
-        run.stderr
-    );
+    assert_refused(&run, &["changed after signing"]);
 }
 
 #[test]
@@ -273,12 +271,7 @@ fn a_digest_not_promoted_to_the_previous_environment_is_refused() {
     let w = world();
     let (dir, _) = w.release("1.0.4", &[EXPAND], true);
     let run = w.promote("staging", &dir, &["--dry-run"]);
-    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr.contains("has not been promoted to local yet"),
-        "{}",
-        run.stderr
-    );
+    assert_refused(&run, &["has not been promoted to local yet"]);
 }
 
 #[test]
@@ -291,12 +284,7 @@ fn a_pending_contract_migration_is_refused() {
     let (dir, digest) = w.release("1.0.5", &[EXPAND, drop], true);
     World::promoted_to_local(&dir, &digest);
     let run = w.promote("staging", &dir, &["--dry-run"]);
-    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr.contains("0002_drop.up.sql:2 is not expand-only"),
-        "{}",
-        run.stderr
-    );
+    assert_refused(&run, &["0002_drop.up.sql:2 is not expand-only"]);
 }
 
 #[test]
@@ -305,8 +293,6 @@ fn a_pending_contract_migration_is_refused() {
     reason = "git names the commit the live release was built from"
 )]
 fn a_contract_migration_the_live_release_already_applied_is_not_pending() {
-    use wiremock::matchers::{method, path, query_param};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
     let w = world();
     let drop = (
         "0002_drop.up.sql",
@@ -321,36 +307,28 @@ fn a_contract_migration_the_live_release_already_applied_is_not_pending() {
         .output()
         .unwrap();
     let head = String::from_utf8(head.stdout).unwrap().trim().to_owned();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let server = runtime.block_on(async {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/repos/acme/shop/deployments"))
-            .and(query_param("environment", "staging"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+    let (_rt, server) = github(&[
+        (
+            "deployments",
+            Some("staging"),
+            json!([
                 {"id": 12, "sha": "0000000", "payload": {"digest": "sha256:newer-but-failed", "version": "1.0.5"}},
                 {"id": 11, "sha": head, "payload": {"digest": "sha256:live", "version": "1.0.4"}},
-            ])))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/repos/acme/shop/deployments/12/statuses"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!([{"state": "failure"}])))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/repos/acme/shop/deployments/11/statuses"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!([{"state": "success"}])))
-            .mount(&server)
-            .await;
-        server
-    });
+            ]),
+        ),
+        (
+            "deployments/12/statuses",
+            None,
+            json!([{"state": "failure"}]),
+        ),
+        (
+            "deployments/11/statuses",
+            None,
+            json!([{"state": "success"}]),
+        ),
+    ]);
     let uri = server.uri();
-    let vars = [
-        ("GITHUB_TOKEN", "t0ken"),
-        ("GITHUB_REPOSITORY", "acme/shop"),
-        ("GITHUB_API_URL", uri.as_str()),
-    ];
+    let vars = github_env(&uri);
     let run = w.promote_with("staging", &dir, &["--dry-run"], &vars);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(
@@ -379,66 +357,73 @@ fn production_without_approval_is_refused_before_anything_else() {
     let (dir, digest) = w.release("1.0.6", &[EXPAND], true);
     World::promoted_to_local(&dir, &digest);
     let run = w.promote("production", &dir, &[]);
-    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr.contains("production requires an approval") && run.stderr.contains("--approve"),
-        "{}",
-        run.stderr
-    );
+    assert_refused(&run, &["production requires an approval", "--approve"]);
 }
 
-/// GitHub's deployments API on wiremock: staging's deployments, and deployment 7's statuses.
-fn github_with_staging(
-    digest: &str,
-    statuses: serde_json::Value,
+/// GitHub on wiremock, answering each GET `(path under /repos/acme/shop/, environment query,
+/// JSON body)`.
+fn github(
+    gets: &[(&str, Option<&str>, serde_json::Value)],
 ) -> (tokio::runtime::Runtime, wiremock::MockServer) {
     use wiremock::matchers::{method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let server = runtime.block_on(async {
         let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/repos/acme/shop/deployments"))
-            .and(query_param("environment", "staging"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-                {"id": 8, "environment": "staging", "payload": {"digest": "sha256:another"}},
-                {"id": 7, "environment": "staging", "payload": {"digest": digest}},
-            ])))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/repos/acme/shop/deployments"))
-            .and(query_param("environment", "production"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/repos/acme/shop/deployments/7/statuses"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(statuses))
-            .mount(&server)
-            .await;
+        for (tail, environment, body) in gets {
+            let mut mock = Mock::given(method("GET")).and(path(format!("/repos/acme/shop/{tail}")));
+            if let Some(environment) = environment {
+                mock = mock.and(query_param("environment", *environment));
+            }
+            mock.respond_with(ResponseTemplate::new(200).set_body_json(body))
+                .mount(&server)
+                .await;
+        }
         server
     });
     (runtime, server)
+}
+
+/// What a workflow sets for the GitHub client, pointed at `uri`.
+fn github_env(uri: &str) -> [(&'static str, &str); 3] {
+    [
+        ("GITHUB_TOKEN", "t0ken"),
+        ("GITHUB_REPOSITORY", "acme/shop"),
+        ("GITHUB_API_URL", uri),
+    ]
+}
+
+/// Staging's deployments (7 carries `digest`, with `statuses`); none in production.
+fn github_with_staging(
+    digest: &str,
+    statuses: serde_json::Value,
+) -> (tokio::runtime::Runtime, wiremock::MockServer) {
+    github(&[
+        (
+            "deployments",
+            Some("staging"),
+            json!([
+                {"id": 8, "environment": "staging", "payload": {"digest": "sha256:another"}},
+                {"id": 7, "environment": "staging", "payload": {"digest": digest}},
+            ]),
+        ),
+        ("deployments", Some("production"), json!([])),
+        ("deployments/7/statuses", None, statuses),
+    ])
 }
 
 #[test]
 fn a_fresh_machine_reads_the_order_from_github_deployments() {
     let w = world();
     let (dir, digest) = w.release("3.0.0", &[EXPAND], true);
-    let vars = |uri: &str| {
-        [
-            ("GITHUB_TOKEN", "t0ken"),
-            ("GITHUB_REPOSITORY", "acme/shop"),
-            ("GITHUB_API_URL", uri),
-        ]
-        .map(|(k, v)| (k, v.to_owned()))
-    };
     let (_rt, server) = github_with_staging(&digest, json!([{"state": "success"}]));
     let uri = server.uri();
-    let owned = vars(&uri);
-    let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let run = w.promote_with("production", &dir, &["--approve", "--dry-run"], &pairs);
+    let run = w.promote_with(
+        "production",
+        &dir,
+        &["--approve", "--dry-run"],
+        &github_env(&uri),
+    );
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains(&digest), "{}", run.stdout);
 
@@ -446,15 +431,18 @@ fn a_fresh_machine_reads_the_order_from_github_deployments() {
     let (_rt2, failed) =
         github_with_staging(&digest, json!([{"state": "failure"}, {"state": "success"}]));
     let uri = failed.uri();
-    let owned = vars(&uri);
-    let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let run = w.promote_with("production", &dir, &["--approve", "--dry-run"], &pairs);
-    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr.contains("has not been promoted to staging")
-            && run.stderr.contains("GitHub deployments of acme/shop"),
-        "{}",
-        run.stderr
+    let run = w.promote_with(
+        "production",
+        &dir,
+        &["--approve", "--dry-run"],
+        &github_env(&uri),
+    );
+    assert_refused(
+        &run,
+        &[
+            "has not been promoted to staging",
+            "GitHub deployments of acme/shop",
+        ],
     );
 }
 

@@ -52,7 +52,9 @@ fn describe_cluster_gives_the_endpoint_and_ca_of_an_active_cluster() {
     let moto = launcher::moto(&bin).unwrap();
     create_cluster(&python, &moto.url(), "gatehouse-staging");
 
-    let cluster = eks::describe_cluster("gatehouse-staging", REGION, Some(&moto.url())).unwrap();
+    let (cluster, credentials) =
+        eks::access("gatehouse-staging", REGION, Some(&moto.url())).unwrap();
+    assert_eq!(credentials.access_key_id(), "testing");
     assert_eq!(cluster.status, "ACTIVE");
     assert!(
         cluster.endpoint.starts_with("https://"),
@@ -60,7 +62,7 @@ fn describe_cluster_gives_the_endpoint_and_ca_of_an_active_cluster() {
         cluster.endpoint
     );
     assert!(!cluster.ca_pem.is_empty());
-    let missing = eks::describe_cluster("no-such-cluster", REGION, Some(&moto.url())).unwrap_err();
+    let missing = eks::access("no-such-cluster", REGION, Some(&moto.url())).unwrap_err();
     assert!(
         format!("{missing:#}").contains("DescribeCluster no-such-cluster"),
         "{missing:#}"
