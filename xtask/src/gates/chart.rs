@@ -39,7 +39,7 @@ impl Chart {
                 cargo: false,
                 timeout_secs: 600,
             }
-            .spec(1),
+            .spec(2),
             def: def.clone(),
             repository: repository.to_owned(),
         }
