@@ -497,7 +497,7 @@ pub fn release_verify(reference: &str, key: &std::path::Path, plain_http: bool) 
     }
     let registry = crate::release::registry::Registry::new(
         &crate::release::registry::base_url(host, plain_http),
-        None,
+        crate::release::registry::Auth::from_env(),
         crate::release::registry::Retry::default(),
     )?;
     let pem = std::fs::read(key).with_context(|| format!("cannot read --key {}", key.display()))?;

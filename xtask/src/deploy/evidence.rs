@@ -173,12 +173,18 @@ pub struct Check {
 }
 
 /// The registry holding `release`: `registry_url` when given, else its recorded host.
-pub fn registry_for(release: &Release, registry_url: Option<&str>) -> Result<Registry> {
+pub fn registry_for(
+    release: &Release,
+    registry_url: Option<&str>,
+    trust: &crate::http::Trust,
+) -> Result<Registry> {
     let base = registry_url.map_or_else(
         || crate::release::registry::base_url(release.host(), false),
         str::to_owned,
     );
-    Registry::new(&base, None, Retry::default())
+    // Promotion reads with the same login a release pushes with (none: anonymous).
+    let auth = crate::release::registry::Auth::from_env();
+    Registry::new(&base, auth, Retry::default(), trust)
 }
 
 /// Verifies `release` against `registry` with `key`: the manifest is the digest, the cosign

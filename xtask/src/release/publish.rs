@@ -16,12 +16,13 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use super::registry::{Artifact, Pushed, Registry, Retry};
+use super::registry::{Artifact, Auth, Pushed, Registry, Retry};
 use super::sign::{self, Signer, Verifier};
 use super::{Built, Plan, ecr, github, image};
 use crate::config::{ReleaseDef, ServiceDef};
 use crate::engine::gate::RunCtx;
 use crate::exit::Failure;
+use crate::http::Trust;
 
 /// How `release` runs.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +35,8 @@ pub struct Options {
     pub retry: Retry,
     /// The key's password when the caller holds it (drills); else `$COSIGN_PASSWORD`.
     pub key_password: Option<String>,
+    /// CAs trusted beside the platform's (the user's, a drill's registry).
+    pub trust: Trust,
 }
 
 /// Everything a release produced; also the evidence manifest's content.
@@ -155,13 +158,19 @@ fn destination(
 ) -> Result<Destination> {
     let region = release.region.as_deref().unwrap_or("us-east-1");
     if opts.dry_run {
-        say("starting a throw-away registry and moto (AWS API emulator) on loopback");
-        let registry = launcher::registry(&ctx.tool_binary("registry")?)?;
-        let moto = launcher::moto(&ctx.tool_binary("moto")?)?;
-        let prepared = ecr::prepare(&release.image, region, Some(&moto.url()))?;
+        say("starting a throw-away registry and moto (AWS API emulator) on loopback, over TLS");
+        let ca = launcher::Ca::throwaway()?;
+        let registry = launcher::registry(&ctx.tool_binary("registry")?, &ca)?;
+        let moto = launcher::moto(&ctx.tool_binary("moto")?, &ca)?;
+        let trust = opts
+            .trust
+            .clone()
+            .with_pem("the dry run's throwaway CA", ca.cert_pem());
+        let prepared = ecr::prepare(&release.image, region, Some(&moto.url()), &trust)?;
         let base = opts.registry_url.clone().unwrap_or_else(|| registry.url());
+        let auth = Auth::header(prepared.authorization.clone());
         return Ok(Destination {
-            registry: Registry::new(&base, Some(prepared.authorization.clone()), opts.retry)?,
+            registry: Registry::new(&base, auth, opts.retry, &trust)?,
             ecr: Some(prepared),
             _servers: vec![registry, moto],
         });
@@ -171,13 +180,14 @@ fn destination(
             "ECR: ensuring repository {} in {region}",
             release.image
         ));
-        let prepared = ecr::prepare(&release.image, region, None)?;
+        let prepared = ecr::prepare(&release.image, region, None, &opts.trust)?;
         let base = opts
             .registry_url
             .clone()
             .unwrap_or_else(|| prepared.proxy_endpoint.clone());
+        let auth = Auth::header(prepared.authorization.clone());
         return Ok(Destination {
-            registry: Registry::new(&base, Some(prepared.authorization.clone()), opts.retry)?,
+            registry: Registry::new(&base, auth, opts.retry, &opts.trust)?,
             ecr: Some(prepared),
             _servers: Vec::new(),
         });
@@ -187,7 +197,7 @@ fn destination(
         .clone()
         .unwrap_or_else(|| release.registry.clone());
     Ok(Destination {
-        registry: Registry::new(&base, None, opts.retry)?,
+        registry: Registry::new(&base, Auth::from_env(), opts.retry, &opts.trust)?,
         ecr: None,
         _servers: Vec::new(),
     })

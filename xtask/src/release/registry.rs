@@ -3,6 +3,7 @@
 //! errors, timeouts, 429, 5xx) are retried with exponential backoff; blobs and manifests already
 //! present are not sent again, so a rerun after an interruption finishes without duplicates.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -10,6 +11,12 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::{StatusCode, header};
 
 use super::image::Blob;
+use crate::exit::Failure;
+use crate::http::{Trust, endpoint};
+
+pub use auth::{Auth, Challenge, PASSWORD_ENV, USER_ENV};
+
+mod auth;
 
 /// Media types a manifest GET accepts.
 const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -52,11 +59,10 @@ impl Default for Retry {
     }
 }
 
-/// The registry endpoint for an image reference's host: plain HTTP on loopback (or when asked),
-/// HTTPS elsewhere.
+/// The registry endpoint for an image reference's host: HTTPS, unless the user asked for plain
+/// HTTP (`--plain-http`); never chosen from the host name.
 pub fn base_url(host: &str, plain_http: bool) -> String {
-    let local = host.starts_with("127.0.0.1") || host.starts_with("localhost");
-    let scheme = if plain_http || local { "http" } else { "https" };
+    let scheme = if plain_http { "http" } else { "https" };
     format!("{scheme}://{host}")
 }
 
@@ -64,9 +70,12 @@ pub fn base_url(host: &str, plain_http: bool) -> String {
 #[derive(Debug, Clone)]
 pub struct Registry {
     base: String,
-    /// `Authorization` header value (ECR: `Basic base64(AWS:<token>)`).
-    auth: Option<String>,
+    auth: Auth,
+    /// The `Authorization` header learned from the last challenge (a bearer token, or Basic
+    /// credentials), shared by clones; never printed.
+    learned: Arc<Mutex<Option<auth::Learned>>>,
     client: Client,
+    trust: Trust,
     retry: Retry,
 }
 
@@ -75,15 +84,13 @@ fn transient(status: StatusCode) -> bool {
 }
 
 impl Registry {
-    pub fn new(base: &str, auth: Option<String>, retry: Retry) -> Result<Registry> {
-        let client = Client::builder()
-            .timeout(Duration::from_secs(120))
-            .connect_timeout(Duration::from_secs(5))
-            .build()?;
+    pub fn new(base: &str, auth: Auth, retry: Retry, trust: &Trust) -> Result<Registry> {
         Ok(Registry {
             base: base.trim_end_matches('/').to_owned(),
             auth,
-            client,
+            learned: Arc::new(Mutex::new(None)),
+            client: trust.blocking(Duration::from_secs(120))?,
+            trust: trust.clone(),
             retry,
         })
     }
@@ -103,21 +110,144 @@ impl Registry {
         }
     }
 
-    /// Sends the request built by `make`, retrying transient failures; `what` names it in errors.
+    /// Sends the request built by `make` with our credentials, answering the registry's
+    /// challenge on a 401 (and, if refused again with a token for that scope, fetching a fresh
+    /// one once); `what` names the request in errors.
     fn send(&self, what: &str, make: impl Fn(&Client) -> RequestBuilder) -> Result<Response> {
+        let mut renewed = false;
+        // Each round learns a new scope or renews one; a registry that keeps changing its
+        // challenge is refused rather than followed forever.
+        for _ in 0..4 {
+            let sent = self.authorization();
+            let response = self.retrying(&self.base, what, || {
+                let request = make(&self.client);
+                match &sent {
+                    Some(value) => request.header(header::AUTHORIZATION, value.expose()),
+                    None => request,
+                }
+            })?;
+            if response.status() != StatusCode::UNAUTHORIZED {
+                return Ok(response);
+            }
+            let challenge = Challenge::of(&response);
+            if self.answered(challenge.as_ref()) {
+                if renewed || !challenge.as_ref().is_some_and(Challenge::is_bearer) {
+                    return Err(self.refused(what, challenge.as_ref()));
+                }
+                renewed = true;
+            }
+            let challenge = challenge.ok_or_else(|| self.refused(what, None))?;
+            self.authenticate(what, &challenge)?;
+        }
+        Err(self.refused(what, None))
+    }
+
+    /// The `Authorization` header to send: what the last challenge taught us, else the preset one.
+    fn authorization(&self) -> Option<auth::Secret> {
+        let learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
+        match (&*learned, &self.auth) {
+            (Some(l), _) => Some(l.header.clone()),
+            (None, Auth::Header(h)) => Some(h.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether our current credentials were already the answer to `challenge` (so a fresh 401
+    /// means they were refused, not missing).
+    fn answered(&self, challenge: Option<&Challenge>) -> bool {
+        let learned = self.learned.lock().unwrap_or_else(PoisonError::into_inner);
+        match (challenge, &*learned) {
+            (Some(c), Some(l)) => l.answers(c),
+            (_, None) => matches!(self.auth, Auth::Header(_)),
+            (None, Some(_)) => true,
+        }
+    }
+
+    /// Answers `challenge`: Basic credentials, or a bearer token from its realm.
+    fn authenticate(&self, what: &str, challenge: &Challenge) -> Result<()> {
+        let learned = match (challenge.is_bearer(), &self.auth) {
+            (true, _) => self.token(challenge)?,
+            (false, Auth::Login { .. }) if challenge.is_basic() => {
+                auth::Learned::basic(&self.auth, challenge)
+            }
+            _ => return Err(self.refused(what, Some(challenge))),
+        };
+        *self.learned.lock().unwrap_or_else(PoisonError::into_inner) = Some(learned);
+        Ok(())
+    }
+
+    /// A bearer token for `challenge`'s scope from its realm (Basic credentials when we have them,
+    /// else anonymous).
+    fn token(&self, challenge: &Challenge) -> Result<auth::Learned> {
+        let realm = challenge
+            .param("realm")
+            .with_context(|| format!("{}: a Bearer challenge without a realm", self.base))?;
+        let url = reqwest::Url::parse_with_params(realm, challenge.token_query())
+            .with_context(|| format!("{}: a Bearer challenge with a bad realm", self.base))?;
+        let response = self.retrying(realm, "a token request", || {
+            let request = self.client.get(url.clone());
+            match &self.auth {
+                Auth::Login { user, password } => request.basic_auth(user, Some(password.expose())),
+                _ => request,
+            }
+        })?;
+        let status = response.status();
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(Failure::Untrusted(format!(
+                "registry {}: the token service {} refused our credentials ({}); {}",
+                endpoint(&self.base),
+                realm.split('?').next().unwrap_or(realm),
+                status.as_u16(),
+                self.auth.remedy()
+            ))
+            .into());
+        }
+        let body = expect(response, "fetching a registry token")?.text()?;
+        let token = auth::token_from(&body).with_context(|| {
+            format!(
+                "the token service {} answered without a token",
+                endpoint(realm)
+            )
+        })?;
+        Ok(auth::Learned::bearer(token, challenge))
+    }
+
+    /// The exit-7 error for a request the registry refused even with our credentials.
+    fn refused(&self, what: &str, challenge: Option<&Challenge>) -> anyhow::Error {
+        let why = challenge.map_or_else(
+            || "the registry refused our credentials".to_owned(),
+            Challenge::refusal,
+        );
+        Failure::Untrusted(format!(
+            "registry {}: {what} was refused after authenticating: {why}; {}",
+            endpoint(&self.base),
+            self.auth.remedy()
+        ))
+        .into()
+    }
+
+    /// Sends the request built by `make` to `target`, retrying transient failures (never a 401).
+    fn retrying(
+        &self,
+        target: &str,
+        what: &str,
+        make: impl Fn() -> RequestBuilder,
+    ) -> Result<Response> {
         let mut backoff = self.retry.first_backoff;
         let mut last = String::new();
         for attempt in 1..=self.retry.attempts.max(1) {
-            let mut request = make(&self.client);
-            if let Some(auth) = &self.auth {
-                request = request.header(header::AUTHORIZATION, auth);
-            }
-            match request.send() {
+            match make().send() {
                 Ok(response) if !transient(response.status()) => return Ok(response),
                 Ok(response) => {
                     last = format!("HTTP {}", response.status());
                 }
-                Err(e) => last = format!("{e}"),
+                // An untrusted certificate will not become trusted by retrying.
+                Err(e) => match self.trust.explain(target, &e) {
+                    e if crate::exit::failure_of(&e).is_some() => {
+                        return Err(e.context(format!("{what} refused")));
+                    }
+                    e => last = format!("{e:#}"),
+                },
             }
             if attempt < self.retry.attempts {
                 std::thread::sleep(backoff);
@@ -127,7 +257,7 @@ impl Registry {
         bail!(
             "{what} failed after {} attempts against {}: {last}; is the registry up and reachable?",
             self.retry.attempts,
-            self.base
+            endpoint(target)
         )
     }
 

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
+use xtask::http::Trust;
 use xtask::release::image::{self, Spec};
-use xtask::release::registry::{Artifact, Registry, Retry};
+use xtask::release::registry::{Artifact, Auth, Registry, Retry};
 use xtask::release::sign::{self, Signer};
 
 use crate::support::Run;
@@ -16,6 +17,7 @@ use crate::support::Run;
 const REPO: &str = "gatehouse/app";
 
 struct World {
+    ca: launcher::Ca,
     registry: launcher::Loopback,
     client: Registry,
     signer: Signer,
@@ -54,12 +56,15 @@ fn xtask_with(args: &[&str], vars: &[(&str, &str)]) -> Run {
 fn world() -> World {
     let bin = xtask(&["tools", "path", "registry"]);
     assert_eq!(bin.code, 0, "{}", bin.stderr);
-    let registry = launcher::registry(Path::new(bin.stdout.trim())).unwrap();
-    let client = Registry::new(&registry.url(), None, Retry::default()).unwrap();
+    let ca = launcher::Ca::throwaway().unwrap();
+    let registry = launcher::registry(Path::new(bin.stdout.trim()), &ca).unwrap();
+    let trust = Trust::default().with_pem("the test's CA", ca.cert_pem());
+    let client = Registry::new(&registry.url(), Auth::Anonymous, Retry::default(), &trust).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (key, public) = sign::keygen(&dir.path().join("keys"), b"pw").unwrap();
     let signer = Signer::load(&std::fs::read(key).unwrap(), b"pw", "test key").unwrap();
     World {
+        ca,
         registry,
         client,
         signer,
@@ -149,6 +154,7 @@ impl World {
     fn promote_with(&self, env: &str, dir: &Path, extra: &[&str], vars: &[(&str, &str)]) -> Run {
         let (d, k) = (dir.display().to_string(), self.public.display().to_string());
         let url = self.registry.url();
+        let ca = self.ca.cert_path().display().to_string();
         let mut args = vec![
             "promote",
             env,
@@ -158,6 +164,8 @@ impl World {
             &k,
             "--registry-url",
             &url,
+            "--ca-file",
+            &ca,
         ];
         args.extend(extra);
         xtask_with(&args, vars)

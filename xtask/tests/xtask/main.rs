@@ -12,6 +12,7 @@ mod interrupt;
 mod load;
 mod migrations;
 mod publish;
+mod registry_auth;
 mod release;
 mod rollout;
 mod runbooks;
