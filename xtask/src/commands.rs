@@ -280,6 +280,9 @@ pub fn doctor(settings: &Settings, ws: &Workspace) -> Result<Exit> {
             "\ntool cache: {} · install what is missing: cargo xtask tools install",
             ws.toolbox.dir.display()
         );
+        let os = crate::platform::OsRelease::read();
+        let platform = crate::platform::doctor_line(ws.config.platform.as_ref(), os.as_ref());
+        let _ = writeln!(out, "{platform}");
         print!("{out}");
     }
     Ok(if health.iter().all(|h| h.status == "ok") {

@@ -60,6 +60,23 @@ pub struct Config {
     /// The service's Helm chart (gate `chart`, `cargo xtask chart …`).
     #[serde(default)]
     pub chart: Option<ChartDef>,
+    /// The platform the pinned manifest is for (gate `workflows`, `cargo xtask doctor`).
+    #[serde(default)]
+    pub platform: Option<PlatformDef>,
+}
+
+/// The platform the tool manifest is pinned for: its `debian` packages resolve only there, so
+/// every CI job that runs xtask runs in `container`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformDef {
+    /// `ID` in `/etc/os-release`, e.g. `debian`.
+    pub os: String,
+    /// `VERSION_ID` in `/etc/os-release`, e.g. `12`.
+    pub version: String,
+    /// The container image of that platform CI jobs run xtask in, e.g.
+    /// `debian:bookworm-20250520-slim`.
+    pub container: String,
 }
 
 /// The Helm chart the kubernetes environments deploy, and what checks it.
@@ -567,6 +584,17 @@ impl Config {
                 ));
             }
         }
+        if let Some(platform) = &self.platform {
+            for (key, value) in [
+                ("os", &platform.os),
+                ("version", &platform.version),
+                ("container", &platform.container),
+            ] {
+                if value.trim().is_empty() {
+                    problems.push(format!("platform.{key}: must not be empty"));
+                }
+            }
+        }
         for (name, pipeline) in &self.pipelines {
             for opt in &pipeline.optional {
                 if !pipeline.gates.contains(opt) {
@@ -619,4 +647,53 @@ pub fn find_root(explicit: Option<PathBuf>) -> Result<PathBuf> {
         ))
         .into()
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "[project]\nname = \"p\"\n";
+
+    fn parse(extra: &str) -> Result<Config> {
+        Config::parse(
+            &format!("{MINIMAL}{extra}"),
+            Path::new("/ws/gatehouse.toml"),
+        )
+    }
+
+    #[test]
+    fn platform_is_optional_and_parsed_when_present() {
+        assert!(parse("").unwrap().platform.is_none());
+        let config = parse(
+            "[platform]\nos = \"debian\"\nversion = \"12\"\ncontainer = \"debian:bookworm-20250520-slim\"\n",
+        )
+        .unwrap();
+        let platform = config.platform.unwrap();
+        assert_eq!(
+            (platform.os.as_str(), platform.version.as_str()),
+            ("debian", "12")
+        );
+        assert_eq!(platform.container, "debian:bookworm-20250520-slim");
+    }
+
+    #[test]
+    fn platform_errors_name_the_file_and_the_key() {
+        let unknown = parse(
+            "[platform]\nos = \"debian\"\nversion = \"12\"\ncontainer = \"c\"\nimage = \"x\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            unknown.contains("/ws/gatehouse.toml") && unknown.contains("image"),
+            "{unknown}"
+        );
+        let empty = parse("[platform]\nos = \"debian\"\nversion = \"12\"\ncontainer = \" \"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            empty.contains("/ws/gatehouse.toml") && empty.contains("platform.container"),
+            "{empty}"
+        );
+    }
 }

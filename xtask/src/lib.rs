@@ -14,6 +14,7 @@ pub mod exit;
 pub mod gates;
 pub mod git;
 pub mod load;
+pub mod platform;
 pub mod process;
 pub mod release;
 pub mod settings;

@@ -50,7 +50,7 @@ pub fn builtin(root: &Path, config: &Config) -> Vec<Arc<dyn Gate>> {
         Arc::new(advisories::Deny::new()),
         Arc::new(advisories::Advisories::new()),
         Arc::new(secrets::Secrets::new(root)),
-        Arc::new(workflows::Workflows::new()),
+        Arc::new(workflows::Workflows::new(config.platform.as_ref())),
         Arc::new(yaml::Yaml::new()),
     ]
 }

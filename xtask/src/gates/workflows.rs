@@ -1,32 +1,64 @@
-//! `workflows`: actionlint over `.github/workflows`.
+//! `workflows`: actionlint over `.github/workflows`, and (in-process) every job that runs
+//! `cargo xtask` runs in the `[platform]` container the tool manifest is pinned for.
 
 use anyhow::Result;
 
-use crate::engine::gate::{Gate, GateSpec, RunCtx, Step, Verdict};
+use crate::config::PlatformDef;
+use crate::engine::gate::{Diagnostic, Gate, GateSpec, RunCtx, Step, Verdict};
+use crate::platform;
 
-pub struct Workflows(GateSpec);
+pub struct Workflows {
+    spec: GateSpec,
+    platform: Option<PlatformDef>,
+}
 
 impl Workflows {
-    pub fn new() -> Workflows {
-        Workflows(
-            super::Decl {
-                name: "workflows",
-                description: "actionlint: GitHub Actions workflows are valid",
-                deps: &[],
-                globs: &[".github/**"],
-                tools: &["actionlint"],
-                env: &[],
-                cargo: false,
-                timeout_secs: 300,
-            }
-            .spec(1),
-        )
+    pub fn new(platform: Option<&PlatformDef>) -> Workflows {
+        let mut spec = super::Decl {
+            name: "workflows",
+            description: "actionlint: GitHub Actions workflows are valid; in-process: every job \
+                          running `cargo xtask` runs in the [platform] container",
+            deps: &[],
+            globs: &[".github/**"],
+            tools: &["actionlint"],
+            env: &[],
+            cargo: false,
+            timeout_secs: 300,
+        }
+        .spec(2);
+        if let Some(p) = platform {
+            spec.inputs
+                .facts
+                .push(format!("platform container {}", p.container));
+        }
+        Workflows {
+            spec,
+            platform: platform.cloned(),
+        }
+    }
+
+    /// The platform check's problems, each also in the log (none without `[platform]`).
+    fn off_platform(&self, ctx: &RunCtx) -> Result<Vec<Diagnostic>> {
+        let Some(p) = &self.platform else {
+            ctx.log("platform check: not run, gatehouse.toml has no [platform]");
+            return Ok(Vec::new());
+        };
+        let problems = platform::check_workflows(&ctx.root, p)?;
+        ctx.log(&format!(
+            "platform check (in-process): {} job(s) run `cargo xtask` outside `{}`",
+            problems.len(),
+            p.container
+        ));
+        for d in &problems {
+            ctx.log(&format!("{}:{}: {}", d.file, d.line, d.message));
+        }
+        Ok(problems)
     }
 }
 
 impl Gate for Workflows {
     fn spec(&self) -> &GateSpec {
-        &self.0
+        &self.spec
     }
 
     fn steps(&self) -> Vec<Step> {
@@ -34,15 +66,26 @@ impl Gate for Workflows {
     }
 
     fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
-        if !ctx.root.join(".github/workflows").is_dir() {
+        if !ctx.root.join(platform::WORKFLOWS).is_dir() {
             return Ok(Verdict::skipped("no .github/workflows directory"));
         }
+        let mut diagnostics = self.off_platform(ctx)?;
         let step = &self.steps()[0];
         let out = ctx.exec(step)?;
-        if out.success() {
+        if out.success() && diagnostics.is_empty() {
             return Ok(Verdict::passed(None));
         }
-        let diagnostics = super::yaml::colon_diagnostics(&out.combined());
+        if out.success() {
+            let reason = format!(
+                "{} job(s) run `cargo xtask` off the pinned platform; see the log",
+                diagnostics.len()
+            );
+            return Ok(Verdict {
+                diagnostics,
+                ..Verdict::failed(reason)
+            });
+        }
+        diagnostics.extend(super::yaml::colon_diagnostics(&out.combined()));
         Ok(Verdict::failed_with(step, &out, diagnostics, |d| {
             format!("{} problem(s) in workflows", d.len())
         }))
