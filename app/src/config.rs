@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::auth::keys::{KeyError, Keyset};
+use crate::database;
 
 /// Deployment environment; production is the strictest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +84,7 @@ pub const VARIABLES: &[Variable] = &[
         ..var(
             "APP_DATABASE_URL",
             None,
-            "PostgreSQL URL (required); production requires sslmode=verify-full",
+            "PostgreSQL URL (required); TLS from its sslmode (disable, require, verify-ca, verify-full) and sslrootcert (the CA bundle, PEM); production requires sslmode=verify-full",
         )
     },
     var(
@@ -212,7 +213,8 @@ pub fn env_example() -> String {
 /// `docs/config.md`: the same list as a table.
 pub fn markdown() -> String {
     let mut out = String::from(
-        "# Configuration\n\nThe service reads only `APP_*` environment variables (and `OTEL_EXPORTER_OTLP_ENDPOINT`). \
+        "# Configuration\n\nThe service reads only `APP_*` environment variables (and `OTEL_EXPORTER_OTLP_ENDPOINT`, \
+         with `SSL_CERT_FILE` for an `https://` collector's CA). \
          Every problem is reported at once at start-up, and the process exits 2.\n\n\
          | variable | default | secret | meaning |\n|---|---|---|---|\n",
     );
@@ -440,18 +442,18 @@ fn database_url(
     r: &mut Reader<impl Fn(&str) -> Option<String>>,
     env: Option<AppEnv>,
 ) -> Option<Secret> {
-    let problem = match r.raw("APP_DATABASE_URL") {
-        None => "required (e.g. from `cargo xtask dev up`)",
-        Some(url) if !url.starts_with("postgres://") && !url.starts_with("postgresql://") => {
-            "must be a postgres:// URL"
-        }
-        Some(url) if env == Some(AppEnv::Production) && !url.contains("sslmode=verify-full") => {
-            "production requires TLS to the database (add sslmode=verify-full)"
-        }
-        Some(url) => return Some(Secret(url)),
+    let Some(url) = r.raw("APP_DATABASE_URL") else {
+        r.problems
+            .push("APP_DATABASE_URL: required (e.g. from `cargo xtask dev up`)".to_owned());
+        return None;
     };
-    r.problems.push(format!("APP_DATABASE_URL: {problem}"));
-    None
+    match database::check_url(&url, env == Some(AppEnv::Production)) {
+        Ok(_) => Some(Secret(url)),
+        Err(problem) => {
+            r.problems.push(format!("APP_DATABASE_URL: {problem}"));
+            None
+        }
+    }
 }
 
 fn jwt(

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod build_info;
 pub mod config;
+pub mod database;
 pub mod error;
 pub mod metrics;
 pub mod middleware;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use app::auth::keys::Keyset;
 use app::config::Settings;
+use app::database::ConnectError;
 use app::startup::{self, AppState, Application, MIGRATOR};
 use app::{openapi, seed, shutdown, telemetry};
 
@@ -23,7 +24,8 @@ const USAGE: &str =
   openapi  print the OpenAPI 3.1 document
   config-docs env|markdown|json  print every setting as .env.example, a Markdown table or JSON
 
-exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error";
+exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error,
+            3 the database cannot be reached or trusted (nothing was applied)";
 
 fn main() -> ExitCode {
     let command = std::env::args()
@@ -109,9 +111,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// Exit 3 when the database could not be reached or trusted at start-up (nothing was applied),
+/// 1 for any other runtime failure.
 fn fail(error: &anyhow::Error) -> ExitCode {
     eprintln!("error: {error:#}");
-    ExitCode::FAILURE
+    match error.downcast_ref::<ConnectError>() {
+        Some(_) => ExitCode::from(3),
+        None => ExitCode::FAILURE,
+    }
 }
 
 async fn serve(settings: Settings) -> Result<()> {
@@ -122,7 +129,7 @@ async fn serve(settings: Settings) -> Result<()> {
             "signing tokens with the built-in development key; set APP_JWT_PRIVATE_KEY (see `app keygen`)"
         );
     }
-    let db = startup::pool(&settings)?;
+    let db = startup::connect(&settings).await?;
     startup::migrate(&db, &MIGRATOR).await?;
     let app = Application::bind(AppState::new(settings, db)).await?;
     tracing::info!(api = %app.api_addr(), ops = %app.ops_addr(), "listening");
@@ -141,7 +148,7 @@ async fn serve(settings: Settings) -> Result<()> {
 }
 
 async fn run_migrate(settings: Settings, dir: Option<String>) -> Result<()> {
-    let db = startup::pool(&settings)?;
+    let db = startup::connect(&settings).await?;
     let ahead = match dir {
         Some(dir) => {
             let migrator = sqlx::migrate::Migrator::new(std::path::Path::new(&dir))
@@ -160,7 +167,7 @@ async fn run_seed(settings: Settings) -> Result<()> {
         .context("APP_SEED_ADMIN_EMAIL: required by `app seed`")?;
     let password = std::env::var("APP_SEED_ADMIN_PASSWORD")
         .context("APP_SEED_ADMIN_PASSWORD: required by `app seed`")?;
-    let db = startup::pool(&settings)?;
+    let db = startup::connect(&settings).await?;
     startup::migrate(&db, &MIGRATOR).await?;
     match seed::admin(&db, &email, &password).await? {
         seed::Outcome::Created(id) => println!("created admin {email} ({id})"),

@@ -2,6 +2,7 @@
 //! drain: shared by `main` and the tests' `spawn_app`.
 
 use std::net::SocketAddr;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceBuilder;
@@ -24,7 +25,7 @@ use crate::auth::ratelimit::LoginLimiter;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::shutdown::Drain;
-use crate::{error, middleware, openapi, ops};
+use crate::{database, error, middleware, openapi, ops};
 
 /// The embedded, reversible migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -98,13 +99,30 @@ impl AppState {
     }
 }
 
-/// Connects lazily (the service starts, and reports not-ready, while the database is down).
+/// A pool that connects lazily: tests and tools that handle an unreachable database themselves.
 pub fn pool(settings: &Settings) -> Result<PgPool> {
+    Ok(pool_with(settings, connect_options(settings)?))
+}
+
+/// The pool, once one connection has proved the server reachable and trusted
+/// ([`database::verify`]): `serve`, `migrate` and `seed` start with it, so nothing is applied to a
+/// server they cannot reach or trust. Fails with a [`database::ConnectError`].
+pub async fn connect(settings: &Settings) -> Result<PgPool> {
+    let options = connect_options(settings)?;
+    database::verify(&options).await?;
+    Ok(pool_with(settings, options))
+}
+
+fn connect_options(settings: &Settings) -> Result<PgConnectOptions> {
+    PgConnectOptions::from_str(settings.database_url.expose())
+        .context("APP_DATABASE_URL is not a valid PostgreSQL URL")
+}
+
+fn pool_with(settings: &Settings, options: PgConnectOptions) -> PgPool {
     PgPoolOptions::new()
         .max_connections(settings.database_max_connections)
         .acquire_timeout(Duration::from_secs(2))
-        .connect_lazy(settings.database_url.expose())
-        .context("APP_DATABASE_URL is not a valid PostgreSQL URL")
+        .connect_lazy_with(options)
 }
 
 /// The API router. Only the request-context layer sits on the routes (it needs the matched route

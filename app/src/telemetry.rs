@@ -3,7 +3,8 @@
 use anyhow::Context as _;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
-use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -41,7 +42,8 @@ impl Telemetry {
 }
 
 /// Installs the global subscriber: JSON logs to stdout, spans to OTLP when
-/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set (OTLP/HTTP JSON; `/v1/traces` is appended).
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set (OTLP/HTTP JSON; `/v1/traces` is appended; `http://` or
+/// `https://`, see [`OtlpClient`]).
 pub fn init(filter: &str) -> anyhow::Result<Telemetry> {
     let mut builder = SdkTracerProvider::builder()
         .with_resource(Resource::builder().with_service_name("app").build());
@@ -51,6 +53,7 @@ pub fn init(filter: &str) -> anyhow::Result<Telemetry> {
     if endpoint.is_some() {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
+            .with_http_client(OtlpClient::new()?)
             .with_protocol(Protocol::HttpJson)
             .build()
             .context("OTEL_EXPORTER_OTLP_ENDPOINT: cannot build the OTLP exporter")?;
@@ -72,6 +75,44 @@ pub fn init(filter: &str) -> anyhow::Result<Telemetry> {
         .try_init()
         .context("a global subscriber is already installed")?;
     Ok(Telemetry { provider })
+}
+
+/// The exporter's HTTP client: reqwest's blocking client (the batch exporter runs on a thread of
+/// its own, outside the runtime) with rustls on aws-lc-rs, trusting the platform's roots, or only
+/// the PEM bundle in `SSL_CERT_FILE` when that is set.
+#[derive(Debug)]
+pub struct OtlpClient(reqwest::blocking::Client);
+
+impl OtlpClient {
+    /// Built on a thread of its own: a blocking client must not be created inside the runtime.
+    pub fn new() -> anyhow::Result<OtlpClient> {
+        let build = || {
+            reqwest::blocking::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+        };
+        let client = std::thread::spawn(build)
+            .join()
+            .map_err(|_| anyhow::anyhow!("the thread building the OTLP client panicked"))?
+            .context(
+                "OTEL_EXPORTER_OTLP_ENDPOINT: cannot build the OTLP client \
+                 (no CA certificates? set SSL_CERT_FILE to a PEM bundle)",
+            )?;
+        Ok(OtlpClient(client))
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpClient for OtlpClient {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        let mut response = self.0.execute(request.try_into()?)?.error_for_status()?;
+        let headers = std::mem::take(response.headers_mut());
+        let mut answer = Response::builder()
+            .status(response.status())
+            .body(response.bytes()?)?;
+        *answer.headers_mut() = headers;
+        Ok(answer)
+    }
 }
 
 /// Continues the caller's trace when the request carries a W3C `traceparent`.

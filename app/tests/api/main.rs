@@ -1,5 +1,5 @@
 //! The service's integration tests: the real router on port 0 against a real, fresh PostgreSQL
-//! (and, in `process`, the real binary).
+//! (and, in `process` and `tls`, the real binary).
 
 mod admin;
 mod auth;
@@ -9,3 +9,4 @@ mod ops;
 mod process;
 mod security;
 mod tasks;
+mod tls;

@@ -6,8 +6,6 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::routing;
 use launcher::Postgres;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -15,24 +13,27 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, all_completed, body, in_flight, until_draining};
+use crate::tls::Collector;
 
-struct Binary {
+pub struct Binary {
     child: Child,
     stdout: Arc<Mutex<Vec<String>>>,
-    address: String,
-    _postgres: Postgres,
+    pub address: String,
+    pub postgres: Postgres,
 }
 
 #[expect(
     clippy::disallowed_methods,
     reason = "the test drives the real binary: it needs the child's pid and stdout"
 )]
-fn command() -> std::process::Command {
+pub fn command() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_app"))
 }
 
 impl Binary {
-    async fn start(env: &[(&str, &str)]) -> Binary {
+    /// The binary serving on free ports against a fresh PostgreSQL that requires TLS
+    /// (`sslmode=verify-full` against its CA), `env` on top.
+    pub async fn start(env: &[(&str, &str)]) -> Binary {
         let pg = Postgres::ephemeral().expect("start PostgreSQL");
         pg.create_database("app").expect("database");
         let port = launcher::free_port().expect("port");
@@ -62,7 +63,7 @@ impl Binary {
             child,
             stdout,
             address: format!("http://127.0.0.1:{port}"),
-            _postgres: pg,
+            postgres: pg,
         };
         binary
             .wait_for_line("listening", Duration::from_secs(30))
@@ -88,13 +89,13 @@ impl Binary {
         }
     }
 
-    fn sigterm(&self) {
+    pub fn sigterm(&self) {
         let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap());
         kill(pid, Signal::SIGTERM).expect("SIGTERM");
     }
 
     /// Waits for the exit (SIGKILL after `limit`) and returns its code.
-    async fn wait(&mut self, limit: Duration) -> Option<i32> {
+    pub async fn wait(&mut self, limit: Duration) -> Option<i32> {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -109,7 +110,7 @@ impl Binary {
         }
     }
 
-    fn logs(&self) -> Vec<String> {
+    pub fn logs(&self) -> Vec<String> {
         self.stdout.lock().unwrap().clone()
     }
 }
@@ -211,23 +212,8 @@ async fn logs_are_json_lines_with_request_fields_and_never_contain_secrets() {
 
 #[tokio::test]
 async fn traces_are_exported_over_otlp_and_their_ids_match_the_logs() {
-    let received = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = received.clone();
-    let receiver = Router::new().route(
-        "/v1/traces",
-        routing::post(move |payload: String| {
-            let sink = sink.clone();
-            async move {
-                sink.lock().unwrap().push(payload);
-                "{}"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, receiver).await });
-
-    let mut app = Binary::start(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]).await;
+    let collector = Collector::start(None).await;
+    let mut app = Binary::start(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint)]).await;
     let client = reqwest::Client::new();
     let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"; // pragma: allowlist secret
     let response = client
@@ -267,7 +253,7 @@ async fn traces_are_exported_over_otlp_and_their_ids_match_the_logs() {
         caller_trace,
         "the caller's W3C traceparent is honoured"
     );
-    let exported = received.lock().unwrap().join("\n");
+    let exported = collector.received.lock().unwrap().join("\n");
     assert!(
         exported.contains(caller_trace),
         "span not exported: {exported}"
