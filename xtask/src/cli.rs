@@ -49,6 +49,16 @@ pub struct Global {
     /// The workspace root (the directory holding gatehouse.toml) [default: found from the current directory].
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// Trust this CA (PEM file) for HTTPS endpoints, beside the platform's roots (and
+    /// `SSL_CERT_FILE`) and `[tls] ca` in gatehouse.toml; repeatable.
+    #[arg(
+        long = "ca-file",
+        global = true,
+        value_name = "FILE",
+        env = "GATEHOUSE_CA_FILE",
+        value_delimiter = ':'
+    )]
+    pub ca_files: Vec<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -139,6 +149,13 @@ pub enum Command {
         #[command(subcommand)]
         action: EnvAction,
     },
+    /// AWS as xtask sees it: `aws identity` asks STS who the standard credential chain
+    /// (environment keys, `AWS_PROFILE` with SSO or `credential_process`, web identity as in
+    /// GitHub's OIDC) authenticates as — what `release` and `promote` act as.
+    Aws {
+        #[command(subcommand)]
+        action: AwsAction,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell to generate completions for.
@@ -217,6 +234,17 @@ pub enum EnvAction {
     Status { env: String },
     /// Stop a local environment's processes and delete its state and data.
     Down { env: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AwsAction {
+    /// STS `GetCallerIdentity` with the credentials `release` and `promote` use: account, ARN
+    /// and user id (`AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL` are honoured).
+    Identity {
+        /// The region [default: `[release] region` in gatehouse.toml, else us-east-1].
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -26,6 +26,9 @@ pub struct Workspace {
 impl Workspace {
     pub fn load(settings: &Settings) -> Result<Workspace> {
         let config = Config::load(&settings.root)?;
+        let mut cas = settings.ca_files.clone();
+        cas.extend(config.tls.ca.iter().map(|ca| settings.root.join(ca)));
+        crate::http::Trust::configure(crate::http::Trust::load(&cas)?);
         let mut registry = Registry::default();
         for gate in crate::gates::all(&config, &settings.root) {
             registry.add(gate)?;
@@ -441,6 +444,7 @@ pub fn release(
             ..Default::default()
         },
         key_password: None,
+        trust: crate::http::Trust::configured(),
     };
     let evidence = crate::release::publish::run(&ctx, service, release, &plan, &opts, &say)
         .with_context(|| {
@@ -502,6 +506,7 @@ pub fn release_verify(reference: &str, key: &std::path::Path, plain_http: bool) 
         &crate::release::registry::base_url(host, plain_http),
         crate::release::registry::Auth::from_env(),
         crate::release::registry::Retry::default(),
+        &crate::http::Trust::configured(),
     )?;
     let pem = std::fs::read(key).with_context(|| format!("cannot read --key {}", key.display()))?;
     let verifier = crate::release::sign::Verifier::from_pem(&pem, &key.display().to_string())?;
@@ -737,6 +742,7 @@ pub fn promote(
         approve: args.approve,
         dry_run: args.dry_run,
         state: None,
+        trust: crate::http::Trust::configured(),
     };
     let report = crate::deploy::promote::run(&ctx, &svc, &opts, &say).with_context(|| {
         format!(
@@ -910,7 +916,7 @@ pub fn env_status(settings: &Settings, env: &str) -> Result<Exit> {
     };
     let nginx = state
         .nginx_port
-        .map_or_else(|| "none".to_owned(), |p| format!("http://127.0.0.1:{p}"));
+        .map_or_else(|| "none".to_owned(), |p| format!("https://127.0.0.1:{p}"));
     match &state.live {
         Some(s) => println!(
             "{env}: {} ({}) at {nginx} (process {} on port {}, metrics {})",

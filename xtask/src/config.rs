@@ -60,9 +60,21 @@ pub struct Config {
     /// The service's Helm chart (gate `chart`, `cargo xtask chart …`).
     #[serde(default)]
     pub chart: Option<ChartDef>,
+    /// Trust roots beyond the platform's, for every HTTPS endpoint xtask talks to.
+    #[serde(default)]
+    pub tls: TlsDef,
     /// The platform the pinned manifest is for (gate `workflows`, `cargo xtask doctor`).
     #[serde(default)]
     pub platform: Option<PlatformDef>,
+}
+
+/// `[tls]`: extra CA files (PEM, relative to the workspace root) trusted beside the platform's
+/// roots, e.g. a company CA in front of a private registry.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsDef {
+    #[serde(default)]
+    pub ca: Vec<PathBuf>,
 }
 
 /// The platform the tool manifest is pinned for: its `debian` packages resolve only there, so

@@ -20,6 +20,9 @@ pub enum Exit {
     ThresholdFailed = 5,
     /// A promotion failed its judgement (and was rolled back where possible), or a drill failed.
     Rejected = 6,
+    /// An endpoint could not be trusted or refused our credentials: a TLS certificate from an
+    /// unknown CA, expired or for another host, or a registry that refused authentication.
+    Untrusted = 7,
     /// Interrupted by Ctrl-C (SIGINT) or SIGTERM; every running tool was killed.
     Interrupted = 130,
 }
@@ -43,6 +46,8 @@ pub enum Failure {
     Refused(String),
     #[error("{0}")]
     Threshold(String),
+    #[error("{0}")]
+    Untrusted(String),
     #[error("interrupted")]
     Interrupted,
     #[error("timed out")]
@@ -56,6 +61,7 @@ impl Failure {
             Failure::MissingTool(_) => Exit::MissingTool,
             Failure::Refused(_) => Exit::Refused,
             Failure::Threshold(_) => Exit::ThresholdFailed,
+            Failure::Untrusted(_) => Exit::Untrusted,
             Failure::Interrupted => Exit::Interrupted,
             Failure::TimedOut => Exit::GateFailed,
         }

@@ -3,6 +3,7 @@
 //! `cli` (grammar) → `settings` (plain config) → `commands` → `engine` (graph, scheduler, cache,
 //! reports) → `gates` (one module per gate). External programs run only through `process`.
 
+pub mod aws;
 pub mod cli;
 pub mod codegen;
 pub mod commands;
@@ -13,6 +14,7 @@ pub mod engine;
 pub mod exit;
 pub mod gates;
 pub mod git;
+pub mod http;
 pub mod load;
 pub mod platform;
 pub mod process;
@@ -114,6 +116,9 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
         Command::Env {
             action: EnvAction::Down { env },
         } => commands::env_down(&settings, &ws, env, cancel),
+        Command::Aws {
+            action: cli::AwsAction::Identity { region },
+        } => aws::identity_command(&settings, &ws.config, region.as_deref()),
         Command::Completions { .. } => Ok(Exit::Ok),
     }
 }

@@ -159,16 +159,35 @@ fn query(prometheus: &str, promql: &str) -> Result<Option<f64>> {
 
 /// The first sample's value as Prometheus prints it (`NaN` included).
 fn query_raw(prometheus: &str, promql: &str) -> Result<Option<String>> {
-    let url = format!("{prometheus}/api/v1/query");
-    let body: serde_json::Value = reqwest::blocking::Client::new()
-        .get(&url)
-        .query(&[("query", promql)])
+    let mut url = reqwest::Url::parse(&format!("{prometheus}/api/v1/query"))
+        .with_context(|| format!("`{prometheus}` is not a Prometheus URL"))?;
+    url.query_pairs_mut().append_pair("query", promql);
+    let trust = crate::http::Trust::configured();
+    let body: serde_json::Value = trust
+        .blocking(Duration::from_secs(30))?
+        .get(url.clone())
         .send()
-        .with_context(|| format!("querying Prometheus at {url}"))?
+        .map_err(|e| trust.explain(url.as_str(), &e))
+        .context("querying Prometheus")?
         .json()?;
     Ok(body["data"]["result"][0]["value"][1]
         .as_str()
         .map(str::to_owned))
+}
+
+/// A Prometheus over TLS on loopback scraping `target` as `job`; its throwaway CA is trusted
+/// for the rest of this process.
+pub(crate) fn start_prometheus(
+    bin: &Path,
+    job: &str,
+    target: &str,
+    rules: &[PathBuf],
+) -> Result<launcher::Loopback> {
+    let ca = launcher::Ca::throwaway()?;
+    let prometheus =
+        launcher::prometheus(bin, &ca, job, target, rules).context("cannot start Prometheus")?;
+    crate::http::trust_stand_in("Prometheus' throwaway CA", ca.cert_pem());
+    Ok(prometheus)
 }
 
 /// The specs of `service` (by name, else all).
@@ -200,13 +219,12 @@ pub fn run(
     let promtool = ctx.tool_binary("prometheus")?;
     let rules: Vec<PathBuf> = vec![ctx.root.join(&slo.rules)];
     let job = specs.first().map_or("app", |s| s.job.as_str());
-    let prometheus = launcher::prometheus(
+    let prometheus = start_prometheus(
         &promtool.with_file_name("prometheus"),
         job,
         &svc.ops,
         &rules,
-    )
-    .context("cannot start Prometheus")?;
+    )?;
     ctx.log(&format!(
         "prometheus at {} scraping {} as job {job}",
         prometheus.url(),

@@ -24,6 +24,8 @@ pub struct Settings {
     pub ci: bool,
     /// `$GITHUB_STEP_SUMMARY`, when running in GitHub Actions.
     pub step_summary: Option<PathBuf>,
+    /// `--ca-file`: CA files trusted beside the platform's roots.
+    pub ca_files: Vec<PathBuf>,
 }
 
 /// Facts read from the process environment, passed in so tests can choose them.
@@ -70,6 +72,7 @@ impl Settings {
             } else {
                 None
             },
+            ca_files: global.ca_files.clone(),
         }
     }
 }

@@ -6,9 +6,14 @@ mod nginx;
 mod postgres;
 mod service;
 mod system;
+mod tls;
 
-pub use http::{Loopback, http_header, http_status, moto, prometheus, registry};
+pub use http::{
+    Listen, Loopback, http_header, http_status, https_header, https_status, moto, prometheus,
+    registry, registry_with,
+};
 pub use nginx::{Nginx, UPSTREAM_HEADER};
-pub use postgres::{Postgres, PostgresState};
+pub use postgres::{Postgres, PostgresState, Transport};
 pub use service::Service;
 pub use system::{alive, free_port, parent_of, process_table, stop, wait_until};
+pub use tls::{Ca, LOOPBACK_NAMES, Leaf, Validity, client_config, https_get, https_stub};

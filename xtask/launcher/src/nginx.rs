@@ -1,14 +1,16 @@
 //! A real nginx in front of the service on loopback: it daemonises with its pid file, config and
 //! logs under `prefix`, proxies to one upstream, and switches upstreams with a graceful reload
-//! (old workers finish their requests), so a switch drops nothing.
+//! (old workers finish their requests), so a switch drops nothing. It serves HTTPS with a
+//! certificate from the environment's CA, as a load balancer in front of a service does.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::http::http_header;
+use crate::http::https_header;
 use crate::system::{alive, process_table, wait_until};
+use crate::tls::{Ca, LOOPBACK_NAMES};
 
 /// A running nginx, found again from its `prefix` by later commands.
 #[derive(Clone, Debug)]
@@ -16,25 +18,33 @@ pub struct Nginx {
     bin: PathBuf,
     prefix: PathBuf,
     pub port: u16,
+    ca_pem: String,
 }
 
 /// The header naming the upstream that answered (how a switch is confirmed).
 pub const UPSTREAM_HEADER: &str = "x-upstream";
 
 impl Nginx {
-    /// Writes the config for `port` → `upstream` (a `host:port`) and starts nginx, unless the one
-    /// under `prefix` is already running (then it is returned as is).
-    pub fn start(bin: &Path, prefix: &Path, port: u16, upstream: &str) -> Result<Nginx> {
+    /// Writes the config for `port` → `upstream` (a `host:port`) with a certificate from `ca` and
+    /// starts nginx, unless the one under `prefix` is already running (then it is returned as is).
+    pub fn start(bin: &Path, prefix: &Path, port: u16, upstream: &str, ca: &Ca) -> Result<Nginx> {
         let nginx = Nginx {
             bin: bin.to_path_buf(),
             prefix: prefix.to_path_buf(),
             port,
+            ca_pem: ca.cert_pem().to_owned(),
         };
         if nginx.running() {
             return Ok(nginx);
         }
         std::fs::create_dir_all(prefix.join("logs"))?;
-        std::fs::write(prefix.join("nginx.conf"), config(prefix, port))?;
+        let leaf = ca.issue_in(
+            prefix,
+            "nginx",
+            LOOPBACK_NAMES,
+            crate::tls::Validity::Current,
+        )?;
+        std::fs::write(prefix.join("nginx.conf"), config(prefix, port, &leaf))?;
         nginx.write_upstream(upstream)?;
         nginx.run(&[])?;
         if !wait_until(Duration::from_secs(10), || nginx.running()) {
@@ -60,7 +70,12 @@ impl Nginx {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// The certificate (PEM) of the CA that issued nginx's certificate.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
     }
 
     fn write_upstream(&self, upstream: &str) -> Result<()> {
@@ -98,7 +113,15 @@ impl Nginx {
         self.write_upstream(upstream)?;
         self.run(&["-s", "reload"])?;
         let switched = wait_until(Duration::from_secs(10), || {
-            http_header(self.port, "/healthz", UPSTREAM_HEADER).as_deref() == Some(upstream)
+            https_header(
+                "127.0.0.1",
+                self.port,
+                "/healthz",
+                UPSTREAM_HEADER,
+                &self.ca_pem,
+            )
+            .as_deref()
+                == Some(upstream)
         });
         if !switched {
             bail!("nginx did not move to {upstream} within 10 s after the reload");
@@ -127,8 +150,9 @@ fn workers(master: i32) -> usize {
         .count()
 }
 
-fn config(prefix: &Path, port: u16) -> String {
+fn config(prefix: &Path, port: u16, leaf: &crate::tls::Leaf) -> String {
     let p = prefix.display();
+    let (cert, key) = (leaf.cert.display(), leaf.key.display());
     format!(
         r#"# Written by gatehouse's launcher: nginx in front of the service on loopback.
 daemon on;
@@ -145,7 +169,10 @@ http {{
     scgi_temp_path {p}/tmp_scgi;
     include {p}/upstream.conf;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
         location / {{
             proxy_pass http://service;
             proxy_http_version 1.1;

@@ -2,6 +2,11 @@
 //!
 //! `initdb` refuses to run as root, so as root the server runs as the `postgres` user, in a
 //! directory handed to that user; a developer who is not root runs it as themselves.
+//!
+//! By default the server requires TLS, as RDS with `rds.force_ssl` does: its certificate comes
+//! from a throwaway CA in its own directory, every TCP connection without TLS is rejected, and
+//! [`PostgresState::url`] asks for `sslmode=verify-full` against that CA. A plain server
+//! ([`Postgres::ephemeral_plain`]) is only ever asked for explicitly.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -23,15 +28,30 @@ pub struct PostgresState {
     /// Holds `data/`, the socket and the server's log.
     pub base_dir: PathBuf,
     pub user: String,
+    /// The CA that issued the server's certificate; `None`: a plain server.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+}
+
+/// Whether a server speaks TLS (and refuses connections without it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Tls,
+    Plain,
 }
 
 impl PostgresState {
-    /// A connection URL for `database` (trust authentication on loopback).
+    /// A connection URL for `database` (trust authentication on loopback); on a TLS server,
+    /// with `sslmode=verify-full` and `sslrootcert` naming the server's CA.
     pub fn url(&self, database: &str) -> String {
-        format!(
+        let base = format!(
             "postgres://{}@127.0.0.1:{}/{database}",
             self.user, self.port
-        )
+        );
+        match &self.ca {
+            Some(ca) => format!("{base}?sslmode=verify-full&sslrootcert={}", ca.display()),
+            None => base,
+        }
     }
 
     pub fn is_running(&self) -> bool {
@@ -70,13 +90,22 @@ pub struct Postgres {
 }
 
 impl Postgres {
-    /// Starts a throw-away server in a temporary directory.
+    /// Starts a throw-away server that requires TLS in a temporary directory.
     pub fn ephemeral() -> Result<Postgres> {
+        Postgres::ephemeral_with(Transport::Tls)
+    }
+
+    /// Starts a throw-away server without TLS (a fault to test with, or a user's explicit choice).
+    pub fn ephemeral_plain() -> Result<Postgres> {
+        Postgres::ephemeral_with(Transport::Plain)
+    }
+
+    fn ephemeral_with(transport: Transport) -> Result<Postgres> {
         let dir = tempfile::Builder::new()
             .prefix("gatehouse-pg-")
             .tempdir()
             .context("cannot create a temp dir for PostgreSQL")?;
-        let (state, child) = start(dir.path())?;
+        let (state, child) = start(dir.path(), transport)?;
         Ok(Postgres {
             state,
             child: Some(child),
@@ -91,7 +120,7 @@ impl Postgres {
             .prefix("gatehouse-dev-pg-")
             .tempdir()
             .context("cannot create a temp dir for PostgreSQL")?;
-        let (state, _child) = start(&dir.keep())?;
+        let (state, _child) = start(&dir.keep(), Transport::Tls)?;
         Ok(state)
     }
 
@@ -130,20 +159,25 @@ fn psql(state: &PostgresState, sql: &str) -> Result<()> {
     Ok(())
 }
 
-fn start(base: &Path) -> Result<(PostgresState, Child)> {
+fn start(base: &Path, transport: Transport) -> Result<(PostgresState, Child)> {
     let bin = bin_dir()?;
     let owner = Owner::detect()?;
     let data = base.join("data");
     owner.hand_over(base)?;
     initdb(&bin, &data, base, &owner)?;
+    let ca = match transport {
+        Transport::Tls => Some(require_tls(&data, base, &owner)?),
+        Transport::Plain => None,
+    };
     let port = free_port()?;
-    let child = spawn(&bin, &data, base, port, &owner)?;
+    let child = spawn(&bin, &data, base, port, &owner, ca.is_some())?;
     let pid = i32::try_from(child.id()).context("pid out of range")?;
     let state = PostgresState {
         pid,
         port,
         base_dir: base.to_path_buf(),
         user: "postgres".to_owned(),
+        ca,
     };
     if !wait_until(Duration::from_secs(20), || ready(&bin, port) || !alive(pid)) || !alive(pid) {
         let log = std::fs::read_to_string(base.join("postgres.log")).unwrap_or_default();
@@ -177,15 +211,49 @@ fn initdb(bin: &Path, data: &Path, base: &Path, owner: &Owner) -> Result<()> {
     Ok(())
 }
 
-fn spawn(bin: &Path, data: &Path, base: &Path, port: u16, owner: &Owner) -> Result<Child> {
+/// Issues the server's certificate from a CA in `base/tls` and allows TCP connections only over
+/// TLS (`hostssl`; `hostnossl` is rejected). Returns the CA certificate's path.
+fn require_tls(data: &Path, base: &Path, owner: &Owner) -> Result<PathBuf> {
+    let tls = base.join("tls");
+    let ca = crate::tls::Ca::open_or_create(&tls)?;
+    let leaf = ca.issue("postgres", crate::tls::LOOPBACK_NAMES)?;
+    for path in [&tls, &leaf.cert, &leaf.key] {
+        owner.hand_over(path)?;
+    }
+    let hba = data.join("pg_hba.conf");
+    let rules = "# Written by gatehouse's launcher: TCP only over TLS.\n\
+                 local all all trust\n\
+                 hostssl all all 127.0.0.1/32 trust\n\
+                 hostnossl all all 127.0.0.1/32 reject\n";
+    std::fs::write(&hba, rules).with_context(|| format!("cannot write {}", hba.display()))?;
+    let conf = data.join("postgresql.auto.conf");
+    let settings = format!(
+        "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+        leaf.cert.display(),
+        leaf.key.display()
+    );
+    std::fs::write(&conf, settings).with_context(|| format!("cannot write {}", conf.display()))?;
+    Ok(ca.cert_path())
+}
+
+fn spawn(
+    bin: &Path,
+    data: &Path,
+    base: &Path,
+    port: u16,
+    owner: &Owner,
+    tls: bool,
+) -> Result<Child> {
     let sh = xshell::Shell::new()?;
     let postgres = bin.join("postgres");
     let (port, sock) = (port.to_string(), base.to_path_buf());
+    let ssl = if tls { "ssl=on" } else { "ssl=off" };
     let settings = [
         "listen_addresses=127.0.0.1",
         "fsync=off",
         "synchronous_commit=off",
         "full_page_writes=off",
+        ssl,
     ];
     let settings = settings.iter().flat_map(|s| ["-c", s]);
     let cmd = xshell::cmd!(sh, "{postgres} -D {data} -p {port} -k {sock} {settings...}");

@@ -101,7 +101,10 @@ pub fn run(
         Local::open(ctx, &state, vars)?.down()?;
     }
     std::fs::create_dir_all(&dir)?;
-    let registry = launcher::registry(&ctx.tool_binary("registry")?)?;
+    let ca = launcher::Ca::throwaway()?;
+    let registry = launcher::registry(&ctx.tool_binary("registry")?, &ca)?;
+    let trust =
+        crate::http::Trust::configured().with_pem("the drill's throwaway CA", ca.cert_pem());
     let keys = dir.join("key");
     if keys.exists() {
         std::fs::remove_dir_all(&keys)?;
@@ -113,6 +116,7 @@ pub fn run(
         key: Some(key),
         registry_url: Some(registry.url()),
         key_password: Some("drill".to_owned()),
+        trust: trust.clone(),
         ..Default::default()
     };
     let ahead = merged_migrations(&ctx.root, release, &dir.join("migrations"))?;
@@ -149,6 +153,7 @@ pub fn run(
         registry_url: Some(registry.url()),
         key: Some(public.clone()),
         state: Some(state.clone()),
+        trust: trust.clone(),
         ..Default::default()
     };
     let first = promote::run(ctx, svc, &promote_opts(&versions[0]), say)?;

@@ -33,10 +33,15 @@ const PREFIX: &str = "k8s-aws-v1.";
 /// `DescribeCluster`: the endpoint and CA of `name`, which must be ACTIVE, and the credentials
 /// the token is signed with — both from one SDK configuration. `local` (an emulator's URL)
 /// replaces the endpoint and uses static test credentials.
-pub fn access(name: &str, region: &str, local: Option<&str>) -> Result<(Cluster, Credentials)> {
+pub fn access(
+    name: &str,
+    region: &str,
+    local: Option<&str>,
+    trust: &crate::http::Trust,
+) -> Result<(Cluster, Credentials)> {
     crate::release::block_on(async {
         use aws_credential_types::provider::ProvideCredentials as _;
-        let config = crate::release::aws_config(region, local).await;
+        let config = crate::release::aws_config(region, local, trust).await;
         let credentials = config
             .credentials_provider()
             .context("no AWS credentials provider is configured")?

@@ -70,37 +70,22 @@ impl Judge {
         })
     }
 
-    /// `GET` each [`SMOKE`] path on `base`: all must answer 200.
+    /// `GET` each [`SMOKE`] path on `base` (HTTPS, or HTTP where the environment says so):
+    /// all must answer 200.
     pub fn smoke(base: &str) -> Result<()> {
-        if !base.starts_with("http://127.0.0.1:") {
-            return Self::smoke_remote(base);
-        }
-        let port: u16 = base
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .context("base has no port")?;
-        for path in SMOKE {
-            match launcher::http_status(port, path) {
-                Some(200) => {}
-                other => bail!("smoke: GET {path} answered {other:?}, not 200"),
-            }
-        }
-        Ok(())
-    }
-
-    /// [`SMOKE`] over HTTP(S) to a service that is not on this host.
-    fn smoke_remote(base: &str) -> Result<()> {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()?;
+        let trust = crate::http::Trust::configured();
+        let client = trust.blocking(Duration::from_secs(10))?;
         for path in SMOKE {
             let url = format!("{}{path}", base.trim_end_matches('/'));
             let status = client.get(&url).send().map(|r| r.status().as_u16());
             match status {
                 Ok(200) => {}
                 Ok(other) => bail!("smoke: GET {url} answered {other}, not 200"),
-                Err(e) => bail!("smoke: GET {url} failed: {e}"),
+                Err(e) => {
+                    return Err(trust
+                        .explain(&url, &e)
+                        .context(format!("smoke: GET {path}")));
+                }
             }
         }
         Ok(())
@@ -125,10 +110,12 @@ impl Judge {
         let rules = [self.rules.clone()];
         let started_here = match &at.prometheus {
             Some(_) => None,
-            None => Some(
-                launcher::prometheus(&self.prometheus, &self.job, &at.metrics, &rules)
-                    .context("cannot start Prometheus for the judgement")?,
-            ),
+            None => Some(crate::load::start_prometheus(
+                &self.prometheus,
+                &self.job,
+                &at.metrics,
+                &rules,
+            )?),
         };
         let prometheus_url = at
             .prometheus
@@ -178,6 +165,9 @@ impl Judge {
         for t in &self.thresholds {
             cmd.args(["--threshold", t]);
         }
+        // goose (reqwest, the platform's verifier) reads its roots from SSL_CERT_FILE.
+        let bundle = crate::http::Trust::configured().bundle(&dir.join("ca-bundle.pem"))?;
+        cmd.env("SSL_CERT_FILE", bundle);
         launcher::Service::start("goose", cmd, &dir.join("goose.log"))
     }
 }

@@ -100,7 +100,8 @@ impl<'a> Cluster<'a> {
             namespace,
             ..
         } = target;
-        let (described, credentials) = eks::access(cluster, region, None)?;
+        let (described, credentials) =
+            eks::access(cluster, region, None, &crate::http::Trust::configured())?;
         let token = eks::token(
             cluster,
             region,

@@ -90,7 +90,10 @@ impl<'a> Local<'a> {
             || "127.0.0.1:9".to_owned(),
             |s| format!("127.0.0.1:{}", s.port),
         );
-        let nginx = launcher::Nginx::start(&nginx_bin, &dir.join("nginx"), port, &upstream)?;
+        // The front door's CA lives with the environment: later commands trust the same nginx.
+        let ca = launcher::Ca::open_or_create(&dir.join("tls"))?;
+        crate::http::trust_stand_in("the local environment's CA", ca.cert_pem());
+        let nginx = launcher::Nginx::start(&nginx_bin, &dir.join("nginx"), port, &upstream, &ca)?;
         state.nginx_port = Some(port);
         let local = Local {
             ctx,

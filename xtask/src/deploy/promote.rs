@@ -33,6 +33,8 @@ pub struct Options {
     pub dry_run: bool,
     /// The local target's state directory (drills use a throw-away one).
     pub state: Option<PathBuf>,
+    /// CAs trusted beside the platform's (the user's, a drill's registry).
+    pub trust: crate::http::Trust,
 }
 
 /// The service's configuration a promotion needs.
@@ -208,7 +210,7 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
                 env.file.display()
             ))
         })?;
-    let registry = evidence::registry_for(&release, opts.registry_url.as_deref())?;
+    let registry = evidence::registry_for(&release, opts.registry_url.as_deref(), &opts.trust)?;
     let verification = evidence::verify(&release, &registry, &key, env.require_ci)?;
     clock.mark(
         format!(

@@ -217,9 +217,7 @@ impl Gate for ApiFuzz {
         let run = running::Running::start(ctx, &self.service, &BTreeMap::new(), &dir)
             .context("api-fuzz")?;
         let (base, vars) = (run.base.clone(), &run.vars);
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?;
+        let client = crate::http::Trust::configured().blocking(Duration::from_secs(30))?;
         let url = format!("{base}{}", self.service.openapi.as_deref().unwrap_or(""));
         let mut totals = Totals::default();
         let mut problems = Vec::new();

@@ -67,6 +67,7 @@ impl Gate for Release {
         let say = |line: &str| ctx.log(line);
         let opts = Options {
             dry_run: true,
+            trust: crate::http::Trust::configured(),
             ..Options::default()
         };
         let evidence = match publish::run(ctx, &self.service, &self.release, &plan, &opts, &say) {

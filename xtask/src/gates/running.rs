@@ -91,9 +91,7 @@ fn start_serve(
     ctx.log(&format!("$ {serve} &  (log: {})", log.display()));
     let mut service = launcher::Service::start(&def.bin, cmd, &log)?;
     let ready = format!("{base}{}", def.ready);
-    let probe = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()?;
+    let probe = crate::http::Trust::configured().blocking(Duration::from_secs(2))?;
     service
         .wait_ready(Duration::from_secs(60), || {
             probe

@@ -4,6 +4,7 @@
 //! endpoint follows `AWS_ENDPOINT_URL_ECR` / `AWS_ENDPOINT_URL` (moto in tests, a VPC endpoint
 //! in production). Only the contract of real ECR is relied on.
 
+use crate::http::Trust;
 use anyhow::{Context, Result};
 use aws_sdk_ecr::Client;
 use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability};
@@ -36,14 +37,19 @@ fn explain<E: std::error::Error + 'static>(e: &aws_sdk_ecr::error::SdkError<E>) 
 }
 
 /// The SDK client (see [`super::aws_config`]).
-async fn client(region: &str, local: Option<&str>) -> Client {
-    Client::new(&super::aws_config(region, local).await)
+async fn client(region: &str, local: Option<&str>, trust: &Trust) -> Client {
+    Client::new(&super::aws_config(region, local, trust).await)
 }
 
 /// Ensures the repository and returns registry credentials.
-pub fn prepare(repository: &str, region: &str, local: Option<&str>) -> Result<Prepared> {
+pub fn prepare(
+    repository: &str,
+    region: &str,
+    local: Option<&str>,
+    trust: &Trust,
+) -> Result<Prepared> {
     super::block_on(async {
-        let ecr = client(region, local).await;
+        let ecr = client(region, local, trust).await;
         let (uri, created) = ensure_repository(&ecr, repository).await?;
         ecr.put_lifecycle_policy()
             .repository_name(repository)

@@ -55,13 +55,45 @@ pub struct Published {
 
 /// The octocrab client for `target` (token, and `GITHUB_API_URL` when set).
 pub(crate) fn client(target: &Target) -> Result<octocrab::Octocrab> {
-    let mut builder = octocrab::Octocrab::builder().personal_token(target.token.clone());
-    if let Some(api) = &target.api {
-        builder = builder
-            .base_uri(api.as_str())
-            .with_context(|| format!("GITHUB_API_URL `{api}` is not a URL"))?;
-    }
-    builder.build().context("cannot build the GitHub client")
+    client_with(target, &crate::http::Trust::configured())
+}
+
+/// The octocrab client for `target`, trusting the platform's roots and `trust`'s CAs (GitHub
+/// Enterprise Server behind a company CA).
+pub fn client_with(target: &Target, trust: &crate::http::Trust) -> Result<octocrab::Octocrab> {
+    use octocrab::service::middleware::base_uri::BaseUriLayer;
+    use octocrab::service::middleware::extra_headers::ExtraHeadersLayer;
+    let api = target.api.as_deref().unwrap_or("https://api.github.com");
+    let base: http::Uri = api
+        .parse()
+        .with_context(|| format!("GITHUB_API_URL `{api}` is not a URL"))?;
+    let tls = trust.rustls_config()?;
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((*tls).clone())
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(connector);
+    let token = format!("Bearer {}", target.token);
+    let headers = vec![
+        (
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static("gatehouse"),
+        ),
+        (
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_str(&token)
+                .context("GITHUB_TOKEN is not a valid header value")?,
+        ),
+    ];
+    octocrab::OctocrabBuilder::new_empty()
+        .with_service(client)
+        .with_layer(&BaseUriLayer::new(base))
+        .with_layer(&ExtraHeadersLayer::new(std::sync::Arc::new(headers)))
+        .with_auth(octocrab::AuthState::None)
+        .build()
+        .context("cannot build the GitHub client")
 }
 
 /// Creates (or finds) the release of `tag` at `commit` and uploads the assets it lacks.

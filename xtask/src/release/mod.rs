@@ -165,9 +165,14 @@ pub fn block_on<T>(future: impl Future<Output = Result<T>>) -> Result<T> {
 
 /// The AWS SDK configuration for `region`: the standard chain, or with `local` (an
 /// emulator's URL, e.g. moto) that endpoint and static test credentials.
-pub async fn aws_config(region: &str, local: Option<&str>) -> aws_config::SdkConfig {
+pub async fn aws_config(
+    region: &str,
+    local: Option<&str>,
+    trust: &crate::http::Trust,
+) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(region.to_owned()));
+        .region(aws_config::Region::new(region.to_owned()))
+        .http_client(aws_http_client(trust));
     if let Some(url) = local {
         loader =
             loader
@@ -177,6 +182,26 @@ pub async fn aws_config(region: &str, local: Option<&str>) -> aws_config::SdkCon
                 ));
     }
     loader.load().await
+}
+
+/// The SDK's HTTPS client (rustls on aws-lc-rs) trusting the platform's roots and `trust`'s CAs.
+fn aws_http_client(
+    trust: &crate::http::Trust,
+) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    let mut store = tls::TrustStore::default();
+    let extra = trust.pem();
+    if !extra.is_empty() {
+        store = store.with_pem_certificate(extra.into_bytes());
+    }
+    let context = tls::TlsContext::builder().with_trust_store(store).build();
+    let mut builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
+        tls::rustls_provider::CryptoMode::AwsLc,
+    ));
+    if let Ok(context) = context {
+        builder = builder.tls_context(context);
+    }
+    builder.build_https()
 }
 
 /// Where a release's artifacts and logs go: `target/xtask/release/<tag>/`.

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use xtask::deploy::eks;
+use xtask::http::Trust;
 
 use crate::support::Run;
 
@@ -35,10 +36,11 @@ fn moto_bin() -> std::path::PathBuf {
     out.stdout.trim().into()
 }
 
-fn create_cluster(python: &Path, moto: &str, name: &str) {
+fn create_cluster(python: &Path, moto: &launcher::Loopback, name: &str) {
+    let (url, ca) = (moto.url(), moto.ca_path().display());
     let script = format!(
         "import boto3\n\
-         eks = boto3.client('eks', region_name='{REGION}', endpoint_url='{moto}', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+         eks = boto3.client('eks', region_name='{REGION}', endpoint_url='{url}', verify='{ca}', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
          eks.create_cluster(name='{name}', roleArn='arn:aws:iam::123456789012:role/eks', resourcesVpcConfig={{'subnetIds': ['subnet-1']}})\n"
     );
     let out = run(python, &["-c", &script]);
@@ -49,11 +51,13 @@ fn create_cluster(python: &Path, moto: &str, name: &str) {
 fn describe_cluster_gives_the_endpoint_and_ca_of_an_active_cluster() {
     let bin = moto_bin();
     let python = bin.parent().unwrap().join("python");
-    let moto = launcher::moto(&bin).unwrap();
-    create_cluster(&python, &moto.url(), "gatehouse-staging");
+    let ca = launcher::Ca::throwaway().unwrap();
+    let moto = launcher::moto(&bin, &ca).unwrap();
+    create_cluster(&python, &moto, "gatehouse-staging");
 
+    let trust = Trust::default().with_pem("the test's CA", ca.cert_pem());
     let (cluster, credentials) =
-        eks::access("gatehouse-staging", REGION, Some(&moto.url())).unwrap();
+        eks::access("gatehouse-staging", REGION, Some(&moto.url()), &trust).unwrap();
     assert_eq!(credentials.access_key_id(), "testing");
     assert_eq!(cluster.status, "ACTIVE");
     assert!(
@@ -62,7 +66,7 @@ fn describe_cluster_gives_the_endpoint_and_ca_of_an_active_cluster() {
         cluster.endpoint
     );
     assert!(!cluster.ca_pem.is_empty());
-    let missing = eks::access("no-such-cluster", REGION, Some(&moto.url())).unwrap_err();
+    let missing = eks::access("no-such-cluster", REGION, Some(&moto.url()), &trust).unwrap_err();
     assert!(
         format!("{missing:#}").contains("DescribeCluster no-such-cluster"),
         "{missing:#}"

@@ -1,6 +1,7 @@
 //! xtask's integration tests: the real binary against a small fixture workspace.
 
 mod api_fuzz;
+mod aws;
 mod chart;
 mod cli;
 mod codegen;
@@ -18,4 +19,5 @@ mod rollout;
 mod runbooks;
 mod slo;
 mod support;
+mod tls;
 mod under_tool;

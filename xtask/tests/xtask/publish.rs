@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{Fixture, Run};
+use xtask::http::Trust;
+
+use crate::support::{Fixture, Run, TlsFront};
 
 const PASSWORD: &str = "correct horse";
 
@@ -97,8 +99,7 @@ fn not_found() -> ResponseTemplate {
 }
 
 /// GitHub when no release exists yet: lookup 404, create 201, uploads 201.
-async fn github_accepting(server: &MockServer) {
-    let base = server.uri();
+async fn github_accepting(server: &MockServer, base: &str) {
     Mock::given(method("GET"))
         .and(path("/repos/o/r/releases/tags/v0.1.0"))
         .respond_with(not_found())
@@ -122,6 +123,7 @@ async fn github_accepting(server: &MockServer) {
 }
 
 struct Env {
+    ca: launcher::Ca,
     registry: launcher::Loopback,
     moto: launcher::Loopback,
     github: String,
@@ -139,7 +141,12 @@ impl Env {
             ("GITHUB_API_URL", self.github.clone()),
             ("GITHUB_TOKEN", "token-123".to_owned()),
             ("GITHUB_REPOSITORY", "o/r".to_owned()),
+            ("GATEHOUSE_CA_FILE", self.ca_file()),
         ]
+    }
+
+    fn ca_file(&self) -> String {
+        self.ca.cert_path().display().to_string()
     }
 
     fn release(&self, fx: &Fixture, extra: &[&str]) -> Run {
@@ -165,10 +172,16 @@ fn a_full_release_pushes_signs_attests_verifies_and_publishes_and_a_rerun_finish
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let server = runtime.block_on(MockServer::start());
     let moto_bin = tool(&fx, "moto");
+    let ca = launcher::Ca::throwaway().unwrap();
+    // GitHub's API is reached over HTTPS, as api.github.com is: nginx with the test's CA in
+    // front of wiremock.
+    let upstream = server.address().to_string();
+    let github = TlsFront::start(&upstream, &ca);
     let env = Env {
-        registry: launcher::registry(Path::new(&tool(&fx, "registry"))).unwrap(),
-        moto: launcher::moto(Path::new(&moto_bin)).unwrap(),
-        github: server.uri(),
+        registry: launcher::registry(Path::new(&tool(&fx, "registry")), &ca).unwrap(),
+        moto: launcher::moto(Path::new(&moto_bin), &ca).unwrap(),
+        github: github.url(),
+        ca,
     };
 
     // Interrupted: GitHub fails after the image is pushed. No GitHub release, so no git tag.
@@ -195,7 +208,7 @@ fn a_full_release_pushes_signs_attests_verifies_and_publishes_and_a_rerun_finish
     // The rerun finishes without pushing anything twice.
     runtime.block_on(async {
         server.reset().await;
-        github_accepting(&server).await;
+        github_accepting(&server, &env.github).await;
     });
     let run = env.release(&fx, &[]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
@@ -269,12 +282,16 @@ fn a_full_release_pushes_signs_attests_verifies_and_publishes_and_a_rerun_finish
         "{sums}"
     );
 
-    // skopeo reads the pushed image by tag: the digest of the evidence.
+    // skopeo reads the pushed image by tag over TLS, trusting only the test's CA.
+    let certs = fx.path("registry-certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(env.ca.cert_path(), certs.join("ca.crt")).unwrap();
+    let cert_dir = format!("--cert-dir={}", certs.display());
     let skopeo = external(
         "skopeo",
         &[
             "inspect",
-            "--tls-verify=false",
+            &cert_dir,
             "--format",
             "{{.Digest}}",
             &format!("docker://{host}/fixture/fuzzed:0.1.0"),
@@ -287,7 +304,7 @@ fn a_full_release_pushes_signs_attests_verifies_and_publishes_and_a_rerun_finish
         "skopeo",
         &[
             "copy",
-            "--src-tls-verify=false",
+            &format!("--src-cert-dir={}", certs.display()),
             &format!("docker://{host}/fixture/fuzzed@{digest}"),
             &format!("oci:{}:copy", copy_to.display()),
         ],
@@ -309,7 +326,7 @@ fn a_full_release_pushes_signs_attests_verifies_and_publishes_and_a_rerun_finish
             &digest,
             &key,
         ],
-        &[],
+        &[("SSL_CERT_FILE", &env.ca_file())],
     );
     assert_eq!(
         verified.stdout.trim(),
@@ -318,7 +335,11 @@ fn a_full_release_pushes_signs_attests_verifies_and_publishes_and_a_rerun_finish
         verified.stderr
     );
     let reference = format!("{host}/fixture/fuzzed@{digest}");
-    let ours = fx.run(&["release", "verify", &reference, "--key", "keys/cosign.pub"]);
+    let ca_file = env.ca_file();
+    let ours = fx.run_with(
+        &["release", "verify", &reference, "--key", "keys/cosign.pub"],
+        &[("GATEHOUSE_CA_FILE", &ca_file)],
+    );
     assert_eq!(ours.code, 0, "{}", ours.stderr);
     assert!(
         ours.stdout.contains("signed CycloneDX SBOM attestation"),
@@ -334,21 +355,24 @@ fn a_full_release_pushes_signs_attests_verifies_and_publishes_and_a_rerun_finish
         &[
             ("AWS_ACCESS_KEY_ID", "testing"),
             ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_CA_BUNDLE", &ca_file),
         ],
     );
     assert_eq!(ecr.stdout.trim(), "IMMUTABLE True True", "{}", ecr.stderr);
 
-    tampered_images_and_other_keys_do_not_verify(&fx, &env.registry, &digest);
+    tampered_images_and_other_keys_do_not_verify(&fx, &env, &digest);
 }
 
 /// A manifest changed after signing (its digest moves) with the old signature copied beside it
 /// fails; so does the real image against another key.
-fn tampered_images_and_other_keys_do_not_verify(
-    fx: &Fixture,
-    registry: &launcher::Loopback,
-    digest: &str,
-) {
-    let client = reqwest::blocking::Client::new();
+fn tampered_images_and_other_keys_do_not_verify(fx: &Fixture, env: &Env, digest: &str) {
+    let registry = &env.registry;
+    let ca_file = env.ca_file();
+    let ca = [("GATEHOUSE_CA_FILE", ca_file.as_str())];
+    let client = Trust::default()
+        .with_pem("the test's CA", env.ca.cert_pem())
+        .blocking(std::time::Duration::from_secs(30))
+        .unwrap();
     let base = format!("{}/v2/fixture/fuzzed/manifests", registry.url());
     let accept = "application/vnd.oci.image.manifest.v1+json";
     let get = |reference: &str| {
@@ -381,13 +405,16 @@ fn tampered_images_and_other_keys_do_not_verify(
         &format!("{}.sig", changed_digest.replace(':', "-")),
         old_sig,
     );
-    let tampered = fx.run(&[
-        "release",
-        "verify",
-        &format!("{}/fixture/fuzzed@{changed_digest}", registry.host()),
-        "--key",
-        "keys/cosign.pub",
-    ]);
+    let tampered = fx.run_with(
+        &[
+            "release",
+            "verify",
+            &format!("{}/fixture/fuzzed@{changed_digest}", registry.host()),
+            "--key",
+            "keys/cosign.pub",
+        ],
+        &ca,
+    );
     assert_ne!(tampered.code, 0);
     assert!(
         tampered.stderr.contains("changed after signing"),
@@ -400,13 +427,16 @@ fn tampered_images_and_other_keys_do_not_verify(
         &[("COSIGN_PASSWORD", "x")],
     );
     assert_eq!(other.code, 0, "{}", other.stderr);
-    let wrong_key = fx.run(&[
-        "release",
-        "verify",
-        &format!("{}/fixture/fuzzed@{digest}", registry.host()),
-        "--key",
-        "other/cosign.pub",
-    ]);
+    let wrong_key = fx.run_with(
+        &[
+            "release",
+            "verify",
+            &format!("{}/fixture/fuzzed@{digest}", registry.host()),
+            "--key",
+            "other/cosign.pub",
+        ],
+        &ca,
+    );
     assert_ne!(wrong_key.code, 0);
     assert!(
         wrong_key
@@ -429,13 +459,16 @@ fn hex(bytes: &[u8]) -> String {
 #[test]
 fn a_wrong_password_fails_before_anything_is_pushed_and_a_missing_ci_run_is_refused() {
     let fx = released_fixture();
-    let registry = launcher::registry(Path::new(&tool(&fx, "registry"))).unwrap();
+    let ca = launcher::Ca::throwaway().unwrap();
+    let registry = launcher::registry(Path::new(&tool(&fx, "registry")), &ca).unwrap();
     let url = registry.url();
+    let ca_file = ca.cert_path().display().to_string();
     let run = fx.run_with(
         &["release", "--key", "keys/cosign.key"],
         &[
             ("COSIGN_PASSWORD", "wrong"),
             ("GATEHOUSE_REGISTRY_URL", url.as_str()),
+            ("GATEHOUSE_CA_FILE", ca_file.as_str()),
         ],
     );
     assert_ne!(run.code, 0);
@@ -446,7 +479,13 @@ fn a_wrong_password_fails_before_anything_is_pushed_and_a_missing_ci_run_is_refu
         run.stderr
     );
     assert!(run.stderr.contains("COSIGN_PASSWORD"), "{}", run.stderr);
-    let catalog = reqwest::blocking::get(format!("{url}/v2/_catalog"))
+    let client = Trust::default()
+        .with_pem("the test's CA", ca.cert_pem())
+        .blocking(std::time::Duration::from_secs(10))
+        .unwrap();
+    let catalog = client
+        .get(format!("{url}/v2/_catalog"))
+        .send()
         .unwrap()
         .text()
         .unwrap();

@@ -79,6 +79,7 @@ impl Fixture {
             "COSIGN_PRIVATE_KEY",
             "COSIGN_PASSWORD",
             "GATEHOUSE_REGISTRY_URL",
+            "GATEHOUSE_CA_FILE",
         ] {
             cmd.env_remove(var);
         }
@@ -157,5 +158,47 @@ fn copy_dir(src: &Path, dst: &Path) {
         } else {
             std::fs::copy(entry.path(), &to).expect("copy fixture file");
         }
+    }
+}
+
+/// A real nginx terminating TLS (a certificate from `ca`) in front of `upstream` (`host:port`,
+/// plain HTTP): how a mock that only speaks HTTP (wiremock's GitHub) is reached over HTTPS, as
+/// the real service is. Stopped on drop.
+pub struct TlsFront {
+    pub nginx: launcher::Nginx,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsFront {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the tests drive the xtask binary as a user would"
+    )]
+    pub fn start(upstream: &str, ca: &launcher::Ca) -> TlsFront {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .arg("--root")
+            .arg(repo)
+            .args(["tools", "path", "nginx"])
+            .output()
+            .expect("run xtask");
+        let bin = Run::from(out);
+        assert_eq!(bin.code, 0, "{}", bin.stderr);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = launcher::free_port().unwrap();
+        let nginx =
+            launcher::Nginx::start(Path::new(bin.stdout.trim()), dir.path(), port, upstream, ca)
+                .expect("nginx");
+        TlsFront { nginx, _dir: dir }
+    }
+
+    pub fn url(&self) -> String {
+        self.nginx.url()
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.nginx.stop();
     }
 }

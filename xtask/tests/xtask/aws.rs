@@ -1,0 +1,170 @@
+//! AWS credentials as users have them, against moto: `cargo xtask aws identity` (STS
+//! `GetCallerIdentity` through the SDK configuration `release` and `promote` use) authenticates
+//! with a profile's `credential_process` and with web identity (GitHub's OIDC), and with nothing
+//! set it fails naming the remedy — static keys are the emulator's only.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{Fixture, Run};
+
+const REGION: &str = "eu-west-1";
+const ACCOUNT: &str = "123456789012";
+
+/// Every variable through which the outer environment could choose credentials or endpoints.
+const AWS_VARS: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+];
+
+/// moto on loopback (TLS, its own CA) and a scratch directory for AWS files.
+struct Moto {
+    server: launcher::Loopback,
+    /// Its CA's files live as long as this value.
+    _ca: launcher::Ca,
+    python: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let bin = moto_bin();
+        let ca = launcher::Ca::throwaway().unwrap();
+        Moto {
+            server: launcher::moto(&bin, &ca).unwrap(),
+            _ca: ca,
+            python: bin.with_file_name("python"),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn file(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    /// An IAM user with an access key, made in moto; the key as credential_process JSON.
+    fn user_key_json(&self, user: &str) -> String {
+        let script = format!(
+            "import boto3, json\n\
+             iam = boto3.client('iam', region_name='us-east-1', endpoint_url='{url}', aws_access_key_id='testing', aws_secret_access_key='testing', verify='{ca}')\n\
+             iam.create_user(UserName='{user}')\n\
+             key = iam.create_access_key(UserName='{user}')['AccessKey']\n\
+             print(json.dumps({{'Version': 1, 'AccessKeyId': key['AccessKeyId'], 'SecretAccessKey': key['SecretAccessKey']}}))\n",
+            url = self.server.url(),
+            ca = self.server.ca_path().display(),
+        );
+        let out = run(&self.python, &["-c", &script]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.stdout.trim().to_owned()
+    }
+
+    /// `xtask aws identity` on a fixture, with only `env` (and moto's endpoint) for AWS.
+    fn identity(&self, env: &[(&str, &str)]) -> Run {
+        let fx = Fixture::new("engine");
+        let ca = self.server.ca_path().display().to_string();
+        let args = ["--ca-file", &ca, "--format", "json", "aws", "identity"];
+        let mut cmd = fx.command(&args);
+        cmd.args(["--region", REGION]);
+        for var in AWS_VARS {
+            cmd.env_remove(var);
+        }
+        let none = self.dir.path().join("absent");
+        cmd.env("AWS_CONFIG_FILE", &none)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &none)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL", self.server.url())
+            .envs(env.iter().copied());
+        Run::from(cmd.output().expect("run xtask"))
+    }
+}
+
+fn arn_of(run: &Run) -> String {
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let identity: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON identity");
+    identity["arn"].as_str().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn a_profile_with_credential_process_is_used() {
+    let moto = Moto::start();
+    let creds = moto.file("creds.json", &moto.user_key_json("ci-process"));
+    let config = moto.file(
+        "config",
+        &format!("[profile ci]\ncredential_process = cat {creds}\n"),
+    );
+
+    let run = moto.identity(&[("AWS_CONFIG_FILE", &config), ("AWS_PROFILE", "ci")]);
+
+    assert_eq!(
+        arn_of(&run),
+        format!("arn:aws:iam::{ACCOUNT}:user/ci-process")
+    );
+}
+
+#[test]
+fn web_identity_assumes_the_role_and_uses_its_credentials() {
+    let moto = Moto::start();
+    let token = moto.file("token", "a-github-oidc-token");
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/gatehouse-release");
+
+    let run = moto.identity(&[
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", &token),
+        ("AWS_ROLE_ARN", &role),
+        ("AWS_ROLE_SESSION_NAME", "gatehouse-ci"),
+    ]);
+
+    assert_eq!(
+        arn_of(&run),
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/gatehouse-release/gatehouse-ci")
+    );
+}
+
+#[test]
+fn without_credentials_a_real_endpoint_fails_naming_the_remedy() {
+    let moto = Moto::start();
+
+    let run = moto.identity(&[]);
+
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("GetCallerIdentity") && run.stderr.contains("AWS_PROFILE"),
+        "{}",
+        run.stderr
+    );
+}
+
+fn moto_bin() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = run(
+        Path::new(env!("CARGO_BIN_EXE_xtask")),
+        &["--root", root.to_str().unwrap(), "tools", "path", "moto"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.stdout.trim().into()
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the tests drive tools as a user would"
+)]
+fn run(program: &Path, args: &[&str]) -> Run {
+    Run::from(
+        std::process::Command::new(program)
+            .args(args)
+            .output()
+            .expect("run"),
+    )
+}
