@@ -236,7 +236,10 @@ fn certificate_problem(chain: &str) -> Option<&'static str> {
         ),
         ("Expired", "the certificate has expired"),
         ("expired", "the certificate has expired"),
-        ("BadSignature", "the certificate is not signed by a trusted CA"),
+        (
+            "BadSignature",
+            "the certificate is not signed by a trusted CA",
+        ),
         ("NotValidForName", "the certificate is for another host"),
         ("not valid for name", "the certificate is for another host"),
         ("invalid peer certificate", "the certificate is not valid"),
