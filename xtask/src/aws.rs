@@ -31,8 +31,9 @@ pub fn identity(region: &str) -> Result<Identity> {
             .send()
             .await
             .map_err(|e| {
-                let cause = aws_sdk_sts::error::DisplayErrorContext(&e);
-                anyhow::anyhow!("STS GetCallerIdentity in {region}: {cause}; {REMEDY}")
+                // The chain of causes, without the SDK's debug dump.
+                let cause = anyhow::Error::new(e);
+                anyhow::anyhow!("STS GetCallerIdentity in {region}: {cause:#}; {REMEDY}")
             })?;
         Ok(Identity {
             account: out.account().unwrap_or_default().to_owned(),

@@ -23,6 +23,8 @@ fn valid_command_lines_parse() {
         "cargo-xtask dev up",
         "cargo-xtask dev down",
         "cargo-xtask dev status",
+        "cargo-xtask aws identity",
+        "cargo-xtask aws identity --region eu-west-1 --format json",
     ];
     for line in valid {
         let parsed = Cli::try_parse_from(line.split_whitespace());
@@ -44,6 +46,8 @@ fn invalid_command_lines_are_usage_errors() {
         "cargo-xtask tools remove x",
         "cargo-xtask dev",
         "cargo-xtask dev restart",
+        "cargo-xtask aws",
+        "cargo-xtask aws identity eu-west-1",
     ];
     for line in invalid {
         let err = Cli::try_parse_from(line.split_whitespace()).err();
