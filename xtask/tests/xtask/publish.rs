@@ -107,17 +107,17 @@ async fn github_accepting(server: &MockServer, base: &str) {
         .await;
     Mock::given(method("POST"))
         .and(path("/repos/o/r/releases"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(release(&base, &[])))
+        .respond_with(ResponseTemplate::new(201).set_body_json(release(base, &[])))
         .mount(server)
         .await;
     Mock::given(method("GET"))
         .and(path("/repos/o/r/releases/1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(release(&base, &[])))
+        .respond_with(ResponseTemplate::new(200).set_body_json(release(base, &[])))
         .mount(server)
         .await;
     Mock::given(method("POST"))
         .and(path("/repos/o/r/releases/1/assets"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(asset(&base, "x")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(asset(base, "x")))
         .mount(server)
         .await;
 }
