@@ -84,8 +84,11 @@ pub async fn start(database_url: &str, overrides: &[(&str, &str)]) -> TestApp {
     TestApp {
         address,
         ops_address,
+        // The bytes on the wire, as a client sees them: no redirects followed, no gzip decoded
+        // (another workspace member may turn reqwest's `gzip` on).
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .no_gzip()
             .build()
             .expect("client"),
         db,

@@ -24,7 +24,13 @@ fn dev_up_starts_postgres_status_reports_it_and_down_leaves_nothing_running() {
     assert_eq!(up.code, 0, "{}", up.stderr);
     let json: serde_json::Value = serde_json::from_str(&up.stdout).expect("dev up --format json");
     let pid = pid_of(&up);
-    assert!(json["database_url"].as_str().unwrap().ends_with("/app"));
+    let url = json["database_url"].as_str().unwrap();
+    let (path, query) = url.split_once('?').expect("TLS parameters");
+    assert!(path.ends_with("/app"), "{url}");
+    assert!(
+        query.starts_with("sslmode=verify-full&sslrootcert=/"),
+        "{url}"
+    );
     assert!(launcher::alive(pid));
     assert!(
         fx.path("target/xtask/dev/postgres.json").exists(),

@@ -217,3 +217,76 @@ fn the_aws_sdk_trusts_moto_only_through_its_ca() {
         "ECR's basic credentials"
     );
 }
+
+/// A client built without a TLS backend fails every `https://` URL (and `sslmode=verify-full`)
+/// before a byte is sent: every HTTP and database client in this workspace's build graph (all
+/// features, all targets, as `cargo tree` resolves it) has rustls, and the crates with published
+/// advisories that the TLS work removed stay out.
+#[test]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "cargo tree of the workspace, read-only"
+)]
+fn every_http_and_database_client_has_a_tls_backend() {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["tree", "--workspace", "--all-features", "--target", "all"])
+        .args([
+            "-e",
+            "normal,build",
+            "-f",
+            "{p} {f}",
+            "--prefix",
+            "none",
+            "--offline",
+        ])
+        .arg("--manifest-path")
+        .arg(root().join("Cargo.toml"))
+        .output()
+        .expect("cargo tree");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let packages: Vec<(&str, Vec<&str>)> = text
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let name = words.next()?;
+            let features = words.find(|w| !w.starts_with('v') && !w.starts_with('('));
+            Some((
+                name,
+                features.map_or_else(Vec::new, |f| f.split(',').collect()),
+            ))
+        })
+        .collect();
+    for banned in ["rsa", "native-tls", "openssl-sys"] {
+        assert!(
+            packages.iter().all(|(name, _)| *name != banned),
+            "{banned} is in the graph"
+        );
+    }
+    let required = [
+        ("reqwest", "__rustls"),
+        ("sqlx-core", "_tls-rustls"),
+        ("hyper-rustls", "aws-lc-rs"),
+    ];
+    for (krate, feature) in required {
+        let builds: Vec<&Vec<&str>> = packages
+            .iter()
+            .filter(|(name, _)| *name == krate)
+            .map(|(_, f)| f)
+            .collect();
+        assert!(
+            !builds.is_empty(),
+            "{krate} is no longer in the graph: update this test"
+        );
+        for features in builds {
+            assert!(
+                features.contains(&feature),
+                "{krate} without {feature}: {features:?}"
+            );
+        }
+    }
+}

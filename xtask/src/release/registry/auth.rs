@@ -100,9 +100,13 @@ impl Challenge {
         if scheme.is_empty() {
             return None;
         }
+        let mut params = params(rest);
+        if let Some(scope) = params.get_mut("scope") {
+            *scope = normalised(scope);
+        }
         Some(Challenge {
             scheme: scheme.to_ascii_lowercase(),
-            params: params(rest),
+            params,
         })
     }
 
@@ -153,6 +157,21 @@ impl Challenge {
         let (resource, actions) = scope.rsplit_once(':').unwrap_or((scope, ""));
         format!("the token lacks {actions} on {resource}")
     }
+}
+
+/// A scope with each resource's actions sorted: Distribution names the same need as
+/// `push,pull` or `pull,push` from one request to the next.
+fn normalised(scope: &str) -> String {
+    let each = scope.split(' ').map(|one| match one.rsplit_once(':') {
+        Some((resource, actions)) => {
+            let mut actions: Vec<&str> = actions.split(',').collect();
+            actions.sort_unstable();
+            actions.dedup();
+            format!("{resource}:{}", actions.join(","))
+        }
+        None => one.to_owned(),
+    });
+    each.collect::<Vec<_>>().join(" ")
 }
 
 /// `name=value` pairs separated by commas, values quoted or bare.
@@ -270,6 +289,18 @@ mod tests {
         assert_eq!(c.token_query(), vec![("service", "hub".to_owned())]);
         assert_eq!(c.refusal(), "the registry refused our token");
         assert_eq!(Challenge::parse("  "), None);
+    }
+
+    #[test]
+    fn scopes_name_their_actions_in_one_order() {
+        let c = Challenge::parse(
+            r#"Bearer realm="r",scope="repository:a:push,pull repository:b:pull""#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.param("scope"),
+            Some("repository:a:pull,push repository:b:pull")
+        );
     }
 
     #[test]
