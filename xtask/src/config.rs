@@ -173,6 +173,10 @@ pub struct ReleaseDef {
     /// `NAME=value` settings baked into the image config's `Env`.
     #[serde(default)]
     pub env: Vec<String>,
+    /// Tools the release build needs beside rustup's target, provisioned before it runs: e.g.
+    /// `musl-tools` (`musl-gcc`) for crates with C code such as aws-lc-sys.
+    #[serde(default)]
+    pub tools: Vec<String>,
 }
 
 fn default_release_registry() -> String {

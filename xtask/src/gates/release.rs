@@ -29,7 +29,9 @@ impl Release {
                 globs,
                 tools: ["release-target", "skopeo", "registry", "moto"]
                     .map(str::to_owned)
-                    .to_vec(),
+                    .into_iter()
+                    .chain(release.tools.iter().cloned())
+                    .collect(),
                 env: vec![crate::release::sign::KEY_ENV.to_owned()],
                 facts: Vec::new(),
                 files: Vec::new(),

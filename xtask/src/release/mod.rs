@@ -329,6 +329,10 @@ pub fn build_image(
     release: &ReleaseDef,
     plan: &Plan,
 ) -> Result<(Built, image::Image)> {
+    // What the static build needs beside rustup's target (a C compiler for musl, say).
+    for tool in &release.tools {
+        ctx.tool_binary(tool)?;
+    }
     let built = ctx.exec(&build_step(
         &ctx.root,
         service,
