@@ -22,7 +22,8 @@ impl Deny {
                 tools: &["cargo-deny"],
                 env: &[],
                 cargo: false,
-                timeout_secs: 600,
+                // A fresh machine compiles cargo-deny first, beside the other gates.
+                timeout_secs: 1200,
             }
             .spec(1),
         )
