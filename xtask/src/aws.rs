@@ -25,7 +25,7 @@ pub struct Identity {
 pub fn identity(region: &str) -> Result<Identity> {
     crate::release::block_on(async {
         let trust = crate::http::Trust::configured();
-        let config = crate::release::aws_config(region, None, &trust).await;
+        let config = crate::release::aws_config(region, None, &trust).await?;
         let out = aws_sdk_sts::Client::new(&config)
             .get_caller_identity()
             .send()

@@ -150,29 +150,49 @@ pub fn steps(service: &ServiceDef, load: &LoadDef) -> Vec<Step> {
     ]
 }
 
-/// The value of an instant query, `None` when Prometheus has no sample (or NaN).
-fn query(prometheus: &str, promql: &str) -> Result<Option<f64>> {
-    Ok(query_raw(prometheus, promql)?
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|v| v.is_finite()))
+/// A Prometheus to query, with one HTTP client for every query of a run (judgements poll it
+/// every half second).
+pub(crate) struct Prometheus {
+    api: reqwest::Url,
+    client: reqwest::blocking::Client,
+    trust: crate::http::Trust,
 }
 
-/// The first sample's value as Prometheus prints it (`NaN` included).
-fn query_raw(prometheus: &str, promql: &str) -> Result<Option<String>> {
-    let mut url = reqwest::Url::parse(&format!("{prometheus}/api/v1/query"))
-        .with_context(|| format!("`{prometheus}` is not a Prometheus URL"))?;
-    url.query_pairs_mut().append_pair("query", promql);
-    let trust = crate::http::Trust::configured();
-    let body: serde_json::Value = trust
-        .blocking(Duration::from_secs(30))?
-        .get(url.clone())
-        .send()
-        .map_err(|e| trust.explain(url.as_str(), &e))
-        .context("querying Prometheus")?
-        .json()?;
-    Ok(body["data"]["result"][0]["value"][1]
-        .as_str()
-        .map(str::to_owned))
+impl Prometheus {
+    pub(crate) fn at(url: &str) -> Result<Prometheus> {
+        let api = reqwest::Url::parse(&format!("{url}/api/v1/query"))
+            .with_context(|| format!("`{url}` is not a Prometheus URL"))?;
+        let trust = crate::http::Trust::configured();
+        Ok(Prometheus {
+            api,
+            client: trust.blocking(Duration::from_secs(30))?,
+            trust,
+        })
+    }
+
+    /// The value of an instant query, `None` when Prometheus has no sample (or NaN).
+    fn query(&self, promql: &str) -> Result<Option<f64>> {
+        Ok(self
+            .query_raw(promql)?
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite()))
+    }
+
+    /// The first sample's value as Prometheus prints it (`NaN` included).
+    fn query_raw(&self, promql: &str) -> Result<Option<String>> {
+        let mut url = self.api.clone();
+        url.query_pairs_mut().append_pair("query", promql);
+        let body: serde_json::Value = self
+            .client
+            .get(url.clone())
+            .send()
+            .map_err(|e| self.trust.explain(url.as_str(), &e))
+            .context("querying Prometheus")?
+            .json()?;
+        Ok(body["data"]["result"][0]["value"][1]
+            .as_str()
+            .map(str::to_owned))
+    }
 }
 
 /// A Prometheus over TLS on loopback scraping `target` as `job`; its throwaway CA is trusted
@@ -231,7 +251,8 @@ pub fn run(
         svc.ops
     ));
     let client_exit = drive(ctx, &perf, &svc, profile, &thresholds, dir)?;
-    let server = settle(&prometheus.url(), &specs, Duration::from_secs(20))?;
+    let queries = Prometheus::at(&prometheus.url())?;
+    let server = settle(&queries, &specs, Duration::from_secs(20))?;
     if server.iter().any(|s| s.error_ratio.is_none()) {
         for probe in [
             format!(r#"up{{job="{job}"}}"#),
@@ -241,7 +262,7 @@ pub fn run(
         ] {
             ctx.log(&format!(
                 "no-data diagnosis: {probe} = {:?}",
-                query_raw(&prometheus.url(), &probe)?
+                queries.query_raw(&probe)?
             ));
         }
     }
@@ -285,7 +306,7 @@ pub(crate) fn build_load_test(
 /// The server side once every objective has a value, or after `limit`: scrapes and rule
 /// evaluations run every second, and a short run may end before an evaluation saw two samples.
 pub(crate) fn settle(
-    prometheus: &str,
+    prometheus: &Prometheus,
     specs: &[&Spec],
     limit: Duration,
 ) -> Result<Vec<ServerSide>> {
@@ -410,7 +431,7 @@ fn collect_failed(v: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
-pub(crate) fn server_side(prometheus: &str, specs: &[&Spec]) -> Result<Vec<ServerSide>> {
+pub(crate) fn server_side(prometheus: &Prometheus, specs: &[&Spec]) -> Result<Vec<ServerSide>> {
     let mut out = Vec::new();
     for spec in specs {
         for o in &spec.objectives {
@@ -418,7 +439,7 @@ pub(crate) fn server_side(prometheus: &str, specs: &[&Spec]) -> Result<Vec<Serve
                 r#"slo:sli_error:ratio_rate5m{{service="{}",slo="{}"}}"#,
                 spec.service, o.name
             );
-            let ratio = query(prometheus, &promql)?;
+            let ratio = prometheus.query(&promql)?;
             out.push(ServerSide {
                 slo: o.name.clone(),
                 error_ratio: ratio,

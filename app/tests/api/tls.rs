@@ -14,9 +14,6 @@ use launcher::{Ca, LOOPBACK_NAMES, Leaf, Postgres};
 use sqlx::PgPool;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::process::{Binary, command};
 
@@ -152,7 +149,7 @@ impl Collector {
             Some(leaf) => {
                 let listener = TlsListener {
                     tcp,
-                    acceptor: acceptor(leaf),
+                    acceptor: TlsAcceptor::from(leaf.server_config().unwrap()),
                     refused: refused.clone(),
                 };
                 tokio::spawn(async move { axum::serve(listener, receiver).await });
@@ -199,22 +196,6 @@ impl axum::serve::Listener for TlsListener {
     fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.tcp.local_addr()
     }
-}
-
-fn acceptor(leaf: &Leaf) -> TlsAcceptor {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(&leaf.cert)
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let key = PrivateKeyDer::from_pem_file(&leaf.key).unwrap();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
-    TlsAcceptor::from(Arc::new(config))
 }
 
 /// `postgres://postgres@127.0.0.1:PORT/app`, without the launcher's TLS parameters.

@@ -16,4 +16,4 @@ pub use nginx::{Nginx, UPSTREAM_HEADER};
 pub use postgres::{Postgres, PostgresState, Transport};
 pub use service::Service;
 pub use system::{alive, free_port, parent_of, process_table, stop, wait_until};
-pub use tls::{Ca, LOOPBACK_NAMES, Leaf, Validity, client_config, https_get, https_stub};
+pub use tls::{Ca, LOOPBACK_NAMES, Leaf, Validity, https_get, https_stub, write_private};

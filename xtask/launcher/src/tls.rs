@@ -44,6 +44,25 @@ pub struct Leaf {
     pub key: PathBuf,
 }
 
+impl Leaf {
+    /// A rustls server configuration presenting this certificate: what a test's own TLS
+    /// endpoint (a token service, a collector, an API stub) serves with.
+    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>> {
+        use rustls::pki_types::PrivateKeyDer;
+        let certs = CertificateDer::pem_file_iter(&self.cert)
+            .with_context(|| format!("cannot read {}", self.cert.display()))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = PrivateKeyDer::from_pem_file(&self.key)
+            .with_context(|| format!("cannot read {}", self.key.display()))?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)?;
+        Ok(Arc::new(config))
+    }
+}
+
 /// How long an issued certificate is valid, relative to now (`Expired` is a fault to test with).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Validity {
@@ -163,22 +182,6 @@ impl Ca {
         write_private(&leaf.key, &key.serialize_pem())?;
         Ok(leaf)
     }
-
-    /// The system's roots (`SSL_CERT_FILE`, else Debian's bundle) followed by this CA, written to
-    /// `bundle.pem`: what child processes (goose, schemathesis, skopeo) are pointed at.
-    pub fn bundle(&self) -> Result<PathBuf> {
-        let system = std::env::var_os("SSL_CERT_FILE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
-        let mut text = std::fs::read_to_string(&system).unwrap_or_default();
-        if !text.is_empty() && !text.ends_with('\n') {
-            text.push('\n');
-        }
-        text.push_str(&self.cert_pem);
-        let path = self.dir.join("bundle.pem");
-        write_public(&path, &text)?;
-        Ok(path)
-    }
 }
 
 fn write_public(path: &Path, text: &str) -> Result<()> {
@@ -187,7 +190,8 @@ fn write_public(path: &Path, text: &str) -> Result<()> {
         .with_context(|| format!("cannot chmod {}", path.display()))
 }
 
-fn write_private(path: &Path, text: &str) -> Result<()> {
+/// Writes `text` to `path`, readable by its owner only (0600 from creation): keys, tokens.
+pub fn write_private(path: &Path, text: &str) -> Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -225,18 +229,7 @@ pub fn https_get(host: &str, port: u16, path: &str, ca_pem: &str) -> Option<Vec<
 /// `response` (a whole HTTP/1.1 answer): the stand-in for an API that cannot run here, so its
 /// client is still tested on TLS. Returns the port.
 pub fn https_stub(leaf: &Leaf, response: &'static [u8], n: usize) -> Result<u16> {
-    use rustls::pki_types::PrivateKeyDer;
-    let certs = CertificateDer::pem_file_iter(&leaf.cert)
-        .with_context(|| format!("cannot read {}", leaf.cert.display()))?
-        .collect::<Result<Vec<_>, _>>()?;
-    let key = PrivateKeyDer::from_pem_file(&leaf.key)
-        .with_context(|| format!("cannot read {}", leaf.key.display()))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
-    let config = Arc::new(config);
+    let config = leaf.server_config()?;
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
     std::thread::spawn(move || {
@@ -258,7 +251,7 @@ pub fn https_stub(leaf: &Leaf, response: &'static [u8], n: usize) -> Result<u16>
 }
 
 /// A rustls client configuration that trusts `ca_pem` alone.
-pub fn client_config(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>> {
+fn client_config(ca_pem: &str) -> Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots
@@ -282,42 +275,11 @@ fn server_name(host: &str) -> Option<ServerName<'static>> {
 
 #[cfg(test)]
 mod tests {
-    use std::net::TcpListener;
-
-    use rustls::pki_types::PrivateKeyDer;
-
     use super::*;
 
     /// A TLS server with `leaf` on a free loopback port answering `n` requests with `ok`.
     fn serve(leaf: &Leaf, n: usize) -> u16 {
-        let certs: Vec<_> = CertificateDer::pem_file_iter(&leaf.cert)
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        let key = PrivateKeyDer::from_pem_file(&leaf.key).unwrap();
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap();
-        let config = Arc::new(config);
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().take(n) {
-                let conn = rustls::ServerConnection::new(config.clone()).unwrap();
-                let mut tls = rustls::StreamOwned::new(conn, stream.unwrap());
-                let mut head = [0u8; 1024];
-                if tls.read(&mut head).is_ok() {
-                    let _ = tls.write_all(b"HTTP/1.0 200 OK\r\n\r\nok");
-                    tls.conn.send_close_notify();
-                    let _ = tls.flush();
-                }
-            }
-        });
-        port
+        https_stub(leaf, b"HTTP/1.0 200 OK\r\n\r\nok", n).unwrap()
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub fn access(
 ) -> Result<(Cluster, Credentials)> {
     crate::release::block_on(async {
         use aws_credential_types::provider::ProvideCredentials as _;
-        let config = crate::release::aws_config(region, local, trust).await;
+        let config = crate::release::aws_config(region, local, trust).await?;
         let credentials = config
             .credentials_provider()
             .context("no AWS credentials provider is configured")?

@@ -122,11 +122,12 @@ impl Judge {
             .clone()
             .or_else(|| started_here.as_ref().map(launcher::Loopback::url))
             .context("no Prometheus to judge with")?;
+        let prometheus = crate::load::Prometheus::at(&prometheus_url)?;
         let mut goose = self.start_load(&at.base, analysis, dir)?;
         let specs: Vec<&Spec> = self.specs.iter().collect();
         let client_exit = loop {
             std::thread::sleep(Duration::from_millis(500));
-            let server = crate::load::server_side(&prometheus_url, &specs)?;
+            let server = crate::load::server_side(&prometheus, &specs)?;
             let over = crate::load::over_budget(&server);
             if !over.is_empty() {
                 goose.stop();
@@ -139,12 +140,12 @@ impl Judge {
         let client = crate::load::client_problem(client_exit, dir);
         if client_exit == Some(THRESHOLD_EXIT) {
             // The client side has failed already: that is the verdict, no need to wait for data.
-            let server = crate::load::server_side(&prometheus_url, &specs)?;
+            let server = crate::load::server_side(&prometheus, &specs)?;
             let mut problems = crate::load::over_budget(&server);
             problems.extend(client);
             return Ok(verdict(problems, server, client_exit));
         }
-        let server = crate::load::settle(&prometheus_url, &specs, Duration::from_secs(10))?;
+        let server = crate::load::settle(&prometheus, &specs, Duration::from_secs(10))?;
         let mut problems = crate::load::server_problems(&server);
         problems.extend(client);
         Ok(verdict(problems, server, client_exit))

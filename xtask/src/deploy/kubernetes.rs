@@ -112,7 +112,7 @@ impl<'a> Cluster<'a> {
         std::fs::create_dir_all(dir)?;
         let kubeconfig = dir.join("kubeconfig");
         let text = kubeconfig_yaml(&described, namespace, &token);
-        write_private(&kubeconfig, &text)?;
+        launcher::write_private(&kubeconfig, &text)?;
         Ok(Cluster {
             ctx,
             env,
@@ -255,18 +255,4 @@ fn kubeconfig_yaml(cluster: &eks::Cluster, namespace: &str, token: &str) -> Stri
         name = cluster.name,
         server = cluster.endpoint,
     )
-}
-
-fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    Ok(())
 }

@@ -37,8 +37,8 @@ fn explain<E: std::error::Error + 'static>(e: &aws_sdk_ecr::error::SdkError<E>) 
 }
 
 /// The SDK client (see [`super::aws_config`]).
-async fn client(region: &str, local: Option<&str>, trust: &Trust) -> Client {
-    Client::new(&super::aws_config(region, local, trust).await)
+async fn client(region: &str, local: Option<&str>, trust: &Trust) -> Result<Client> {
+    Ok(Client::new(&super::aws_config(region, local, trust).await?))
 }
 
 /// Ensures the repository and returns registry credentials.
@@ -49,7 +49,7 @@ pub fn prepare(
     trust: &Trust,
 ) -> Result<Prepared> {
     super::block_on(async {
-        let ecr = client(region, local, trust).await;
+        let ecr = client(region, local, trust).await?;
         let (uri, created) = ensure_repository(&ecr, repository).await?;
         ecr.put_lifecycle_policy()
             .repository_name(repository)

@@ -169,10 +169,10 @@ pub async fn aws_config(
     region: &str,
     local: Option<&str>,
     trust: &crate::http::Trust,
-) -> aws_config::SdkConfig {
+) -> Result<aws_config::SdkConfig> {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_owned()))
-        .http_client(aws_http_client(trust));
+        .http_client(aws_http_client(trust)?);
     if let Some(url) = local {
         loader =
             loader
@@ -181,27 +181,30 @@ pub async fn aws_config(
                     "testing", "testing", None, None, "emulator",
                 ));
     }
-    loader.load().await
+    Ok(loader.load().await)
 }
 
 /// The SDK's HTTPS client (rustls on aws-lc-rs) trusting the platform's roots and `trust`'s CAs.
 fn aws_http_client(
     trust: &crate::http::Trust,
-) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+) -> Result<aws_smithy_runtime_api::client::http::SharedHttpClient> {
     use aws_smithy_http_client::tls;
     let mut store = tls::TrustStore::default();
     let extra = trust.pem();
     if !extra.is_empty() {
         store = store.with_pem_certificate(extra.into_bytes());
     }
-    let context = tls::TlsContext::builder().with_trust_store(store).build();
-    let mut builder = aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(
-        tls::rustls_provider::CryptoMode::AwsLc,
-    ));
-    if let Ok(context) = context {
-        builder = builder.tls_context(context);
-    }
-    builder.build_https()
+    // A trust store the SDK cannot use is an error, never a silent fall-back to fewer roots.
+    let context = tls::TlsContext::builder()
+        .with_trust_store(store)
+        .build()
+        .map_err(|e| anyhow::anyhow!("the AWS SDK cannot use the configured CAs: {e}"))?;
+    let builder = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(context);
+    Ok(builder.build_https())
 }
 
 /// Where a release's artifacts and logs go: `target/xtask/release/<tag>/`.

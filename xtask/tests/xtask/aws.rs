@@ -3,9 +3,9 @@
 //! with a profile's `credential_process` and with web identity (GitHub's OIDC), and with nothing
 //! set it fails naming the remedy — static keys are the emulator's only.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::support::{Fixture, Run};
+use crate::support::{Fixture, Run, repo_tool, run_program};
 
 const REGION: &str = "eu-west-1";
 const ACCOUNT: &str = "123456789012";
@@ -39,7 +39,7 @@ struct Moto {
 
 impl Moto {
     fn start() -> Moto {
-        let bin = moto_bin();
+        let bin = repo_tool("moto");
         let ca = launcher::Ca::throwaway().unwrap();
         Moto {
             server: launcher::moto(&bin, &ca).unwrap(),
@@ -66,7 +66,7 @@ impl Moto {
             url = self.server.url(),
             ca = self.server.ca_path().display(),
         );
-        let out = run(&self.python, &["-c", &script]);
+        let out = run_program(&self.python, &["-c", &script]);
         assert_eq!(out.code, 0, "{}", out.stderr);
         out.stdout.trim().to_owned()
     }
@@ -144,27 +144,4 @@ fn without_credentials_a_real_endpoint_fails_naming_the_remedy() {
         "{}",
         run.stderr
     );
-}
-
-fn moto_bin() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let out = run(
-        Path::new(env!("CARGO_BIN_EXE_xtask")),
-        &["--root", root.to_str().unwrap(), "tools", "path", "moto"],
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    out.stdout.trim().into()
-}
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the tests drive tools as a user would"
-)]
-fn run(program: &Path, args: &[&str]) -> Run {
-    Run::from(
-        std::process::Command::new(program)
-            .args(args)
-            .output()
-            .expect("run"),
-    )
 }

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,7 +18,7 @@ use xtask::release::image::{self, Spec};
 use xtask::release::registry::{Artifact, Auth, Registry, Retry};
 use xtask::release::sign::{self, Signer};
 
-use crate::support::Run;
+use crate::support::{repo_tool, repo_xtask as xtask};
 
 const REPO: &str = "gatehouse/app";
 const SERVICE: &str = "gatehouse-test";
@@ -68,7 +67,7 @@ struct World {
 }
 
 fn world(grant: Grant) -> World {
-    let bin = tool_path("registry");
+    let bin = repo_tool("registry");
     let ca = launcher::Ca::throwaway().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let state = Arc::new(signer_state(grant));
@@ -296,36 +295,10 @@ fn push_signed(client: &Registry, signer: &Signer, host: &str) -> String {
     digest
 }
 
-fn tool_path(tool: &str) -> std::path::PathBuf {
-    let run = xtask(&["tools", "path", tool], &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    run.stdout.trim().into()
-}
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the tests drive the xtask binary as a user would"
-)]
-fn xtask(args: &[&str], vars: &[(&str, &str)]) -> Run {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env_remove("GATEHOUSE_REGISTRY_USER")
-        .env_remove("GATEHOUSE_REGISTRY_PASSWORD")
-        .env_remove("GATEHOUSE_REGISTRY_URL")
-        .env_remove("CI")
-        .envs(vars.iter().copied())
-        .output()
-        .expect("run xtask");
-    Run::from(out)
-}
-
 /// Starts the token service over TLS on a free port of 127.0.0.1; returns the port.
 fn token_service(ca: &launcher::Ca, state: Arc<State>) -> u16 {
     let leaf = ca.issue("token", launcher::LOOPBACK_NAMES).unwrap();
-    let config = server_config(&leaf);
+    let config = leaf.server_config().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -335,24 +308,6 @@ fn token_service(ca: &launcher::Ca, state: Arc<State>) -> u16 {
         }
     });
     port
-}
-
-fn server_config(leaf: &launcher::Leaf) -> Arc<rustls::ServerConfig> {
-    use rustls::pki_types::pem::PemObject as _;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<_> = CertificateDer::pem_file_iter(&leaf.cert)
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let key = PrivateKeyDer::from_pem_file(&leaf.key).unwrap();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
-    Arc::new(config)
 }
 
 /// Answers one HTTP/1.1 request on `stream`, then closes it.

@@ -161,6 +161,48 @@ fn copy_dir(src: &Path, dst: &Path) {
     }
 }
 
+/// This repository's root: tests that need a pinned tool take it from the repository's manifest.
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+/// Runs the xtask binary on this repository with `vars` set; the outer run's CI, registry and
+/// trust settings are not inherited.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the tests drive the xtask binary as a user would"
+)]
+pub fn repo_xtask(args: &[&str], vars: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.arg("--root").arg(repo_root()).args(args);
+    for var in [
+        "CI",
+        "GATEHOUSE_CA_FILE",
+        "GATEHOUSE_REGISTRY_URL",
+        "GATEHOUSE_REGISTRY_USER",
+        "GATEHOUSE_REGISTRY_PASSWORD",
+    ] {
+        cmd.env_remove(var);
+    }
+    Run::from(cmd.envs(vars.iter().copied()).output().expect("run xtask"))
+}
+
+/// A pinned tool's executable, provisioned by `cargo xtask tools path`.
+pub fn repo_tool(name: &str) -> PathBuf {
+    let run = repo_xtask(&["tools", "path", name], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    PathBuf::from(run.stdout.trim())
+}
+
+/// Runs `program` (a tool, not xtask) with `args`.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the tests drive tools as a user would"
+)]
+pub fn run_program(program: &Path, args: &[&str]) -> Run {
+    Run::from(Command::new(program).args(args).output().expect("run"))
+}
+
 /// A real nginx terminating TLS (a certificate from `ca`) in front of `upstream` (`host:port`,
 /// plain HTTP): how a mock that only speaks HTTP (wiremock's GitHub) is reached over HTTPS, as
 /// the real service is. Stopped on drop.
@@ -170,25 +212,11 @@ pub struct TlsFront {
 }
 
 impl TlsFront {
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the tests drive the xtask binary as a user would"
-    )]
     pub fn start(upstream: &str, ca: &launcher::Ca) -> TlsFront {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .arg("--root")
-            .arg(repo)
-            .args(["tools", "path", "nginx"])
-            .output()
-            .expect("run xtask");
-        let bin = Run::from(out);
-        assert_eq!(bin.code, 0, "{}", bin.stderr);
         let dir = tempfile::tempdir().expect("temp dir");
         let port = launcher::free_port().unwrap();
-        let nginx =
-            launcher::Nginx::start(Path::new(bin.stdout.trim()), dir.path(), port, upstream, ca)
-                .expect("nginx");
+        let nginx = launcher::Nginx::start(&repo_tool("nginx"), dir.path(), port, upstream, ca)
+            .expect("nginx");
         TlsFront { nginx, _dir: dir }
     }
 

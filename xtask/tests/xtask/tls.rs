@@ -2,39 +2,12 @@
 //! for another host, and accepts one from the CA it was told to trust (`--ca-file`,
 //! `GATEHOUSE_CA_FILE`, `[tls] ca`). The CLI fails with exit 7 naming the endpoint and the remedy.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use xtask::http::Trust;
 
-use crate::support::Run;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
-}
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the tests drive the xtask binary as a user would"
-)]
-fn xtask(args: &[&str], vars: &[(&str, &str)]) -> Run {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .arg("--root")
-        .arg(root())
-        .args(args)
-        .env_remove("GATEHOUSE_CA_FILE")
-        .env_remove("CI")
-        .envs(vars.iter().copied())
-        .output()
-        .expect("run xtask");
-    Run::from(out)
-}
-
-fn tool(name: &str) -> PathBuf {
-    let out = xtask(&["tools", "path", name], &[]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    PathBuf::from(out.stdout.trim())
-}
+use crate::support::{Run, repo_root as root, repo_tool as tool, repo_xtask as xtask};
 
 fn registry(ca: &launcher::Ca, listen: &launcher::Listen) -> launcher::Loopback {
     launcher::registry_with(&tool("registry"), ca, listen, None).unwrap()
