@@ -226,9 +226,10 @@ fn require_tls(data: &Path, base: &Path, owner: &Owner) -> Result<PathBuf> {
                  hostssl all all 127.0.0.1/32 trust\n\
                  hostnossl all all 127.0.0.1/32 reject\n";
     std::fs::write(&hba, rules).with_context(|| format!("cannot write {}", hba.display()))?;
+    // `ssl` itself is on the server's command line (`spawn`), beside the other settings.
     let conf = data.join("postgresql.auto.conf");
     let settings = format!(
-        "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+        "ssl_cert_file = '{}'\nssl_key_file = '{}'\n",
         leaf.cert.display(),
         leaf.key.display()
     );
