@@ -116,7 +116,7 @@ pub enum Command {
     /// Load test: the `[load]` goose binary drives PROFILE (smoke, baseline, soak, stress)
     /// against the service's release build on an ephemeral PostgreSQL while a real Prometheus
     /// scrapes it; thresholds come from the SLO specs. Exit 5 when a threshold or an SLO is
-    /// not met. `APP_FAULT_*` in the environment reach the service.
+    /// not met. `[service.faults] inherit` variables in the environment reach the service.
     Load {
         /// smoke | baseline | soak | stress
         profile: String,

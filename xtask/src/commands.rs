@@ -541,7 +541,7 @@ pub fn slo_render(
     let def = slo_config(ws, "slo render")?;
     let specs = crate::slo::load_dir(&settings.root.join(&def.dir))?;
     let text = match what {
-        SloRender::Rules => crate::slo::rules::rules_yaml(&specs)?,
+        SloRender::Rules => crate::slo::rules::rules_yaml(&specs, &def.metrics)?,
         SloRender::Tests => {
             let tests = std::path::Path::new(&def.rule_tests);
             let rules = std::path::Path::new(&def.rules);
@@ -554,7 +554,7 @@ pub fn slo_render(
             .ok_or_else(|| {
                 Failure::Config("[slo] rules and rule_tests must be in one directory".to_owned())
             })?;
-            crate::slo::rules::tests_yaml(&specs, &relative)?
+            crate::slo::rules::tests_yaml(&specs, &def.metrics, &relative)?
         }
         SloRender::Dashboard => {
             let name = service.ok_or_else(|| {
@@ -563,7 +563,7 @@ pub fn slo_render(
             let spec = specs.iter().find(|s| s.service == name).ok_or_else(|| {
                 Failure::Config(format!("no SLO spec for service `{name}` in {}", def.dir))
             })?;
-            crate::slo::dashboard::dashboard(spec)?
+            crate::slo::dashboard::dashboard(spec, &def.metrics)?
         }
     };
     print!("{text}");
@@ -651,6 +651,15 @@ fn service_config<'a>(
         load,
         slo: slo_config(ws, what)?,
         migrations: ws.config.migrations.as_ref().map(|m| m.dir.as_str()),
+        image_migrations: crate::release::migrations_dir_in_image(
+            service,
+            ws.config
+                .release
+                .as_ref()
+                .map_or(crate::config::DEFAULT_MIGRATIONS_PATH, |r| {
+                    r.migrations_path.as_str()
+                }),
+        ),
     })
 }
 
@@ -935,7 +944,13 @@ pub fn env_down(settings: &Settings, ws: &Workspace, env: &str, cancel: &Cancel)
         println!("{env}: not running; nothing to stop");
         return Ok(Exit::Ok);
     }
-    crate::deploy::local::Local::open(&ctx, &dir, &vars)?.down()?;
+    let service = ws.config.service.as_ref().ok_or_else(|| {
+        Failure::Config(format!(
+            "{}: `env down` needs [service] (the service the environment runs)",
+            crate::config::FILE
+        ))
+    })?;
+    crate::deploy::local::Local::open(&ctx, &dir, &vars, service)?.down()?;
     println!("{env}: stopped and removed");
     Ok(Exit::Ok)
 }

@@ -141,6 +141,36 @@ pub struct SloDef {
     pub rules: String,
     /// The generated promtool test file.
     pub rule_tests: String,
+    /// The service's metric and label names the generated rules query.
+    #[serde(default)]
+    pub metrics: MetricNames,
+}
+
+/// `[slo.metrics]`: the names of the service's HTTP metrics (defaults: the Prometheus
+/// conventions most Rust and Go instrumentation libraries follow).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricNames {
+    /// Counter of finished requests, e.g. `http_requests_total`.
+    pub requests: String,
+    /// Histogram of request durations in seconds (`_bucket`/`_count` are appended).
+    pub duration: String,
+    /// Labels: the route template, the method and the status code.
+    pub route: String,
+    pub method: String,
+    pub status: String,
+}
+
+impl Default for MetricNames {
+    fn default() -> Self {
+        MetricNames {
+            requests: "http_requests_total".to_owned(),
+            duration: "http_request_duration_seconds".to_owned(),
+            route: "route".to_owned(),
+            method: "method".to_owned(),
+            status: "status".to_owned(),
+        }
+    }
 }
 
 /// The release: the image of `[service]`'s binary and its labels.
@@ -167,9 +197,17 @@ pub struct ReleaseDef {
     pub region: Option<String>,
     /// `owner/name` of the GitHub repository that gets the release (else `$GITHUB_REPOSITORY`).
     pub github: Option<String>,
-    /// The SQL migrations the image carries under `/usr/share/<bin>/migrations`: what a
-    /// promotion's pre-deploy step applies with `<bin> migrate DIR`.
+    /// The SQL migrations the image carries (under `migrations_path`): what a promotion's
+    /// pre-deploy step applies with `[service] migrate`.
     pub migrations: Option<String>,
+    /// Where in the image the migrations go (`{bin}` is filled in).
+    #[serde(default = "default_migrations_path")]
+    pub migrations_path: String,
+    /// Environment of the release build, how build metadata reaches the binary (e.g. read with
+    /// `option_env!`): `{commit}`, `{date}` (the commit's time, RFC 3339) and `{version}` are
+    /// filled in.
+    #[serde(default)]
+    pub build_env: BTreeMap<String, String>,
     /// `NAME=value` settings baked into the image config's `Env`.
     #[serde(default)]
     pub env: Vec<String>,
@@ -177,6 +215,13 @@ pub struct ReleaseDef {
     /// `musl-tools` (`musl-gcc`) for crates with C code such as aws-lc-sys.
     #[serde(default)]
     pub tools: Vec<String>,
+}
+
+/// Where an image carries the migrations unless `[release] migrations_path` says otherwise.
+pub const DEFAULT_MIGRATIONS_PATH: &str = "usr/share/{bin}/migrations";
+
+fn default_migrations_path() -> String {
+    DEFAULT_MIGRATIONS_PATH.to_owned()
 }
 
 fn default_release_registry() -> String {
@@ -214,8 +259,13 @@ pub struct UnderToolDef {
     pub tools: Vec<String>,
 }
 
-/// How to build and run the service. Strings in `env`, `setup` and request bodies may use
-/// `{database_url}`, `{listen}`, `{ops_listen}`, `{base_url}` and `{password}` (random per run).
+/// How to build and run the service: the service contract. Strings in `env`, `setup` and
+/// request bodies may use `{database_url}`, `{listen}`, `{port}`, `{ops_listen}`, `{ops_port}`,
+/// `{base_url}` and `{password}` (random per run).
+///
+/// The variables of `env` whose values use `{database_url}`, `{listen}`, `{port}`,
+/// `{ops_listen}` or `{ops_port}` are how gatehouse wires the service (where it listens, which
+/// database it uses) in every gate and deploy target; the others apply to gate runs only.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceDef {
@@ -227,15 +277,166 @@ pub struct ServiceDef {
     pub args: Vec<String>,
     /// Path answering 2xx once the service can take traffic, e.g. `/readyz`.
     pub ready: String,
+    /// Path answering 2xx while the process is alive (liveness), e.g. `/healthz`.
+    #[serde(default)]
+    pub health: Option<String>,
     /// Path serving the OpenAPI document.
     #[serde(default)]
     pub openapi: Option<String>,
+    /// Paths every deployed version must answer 200 on through the front door; by default
+    /// `health`, `ready` and `openapi` (those set).
+    #[serde(default)]
+    pub smoke: Option<Vec<String>>,
+    /// Path of the Prometheus metrics, scraped on the ops listener when the service has one
+    /// (a variable uses `{ops_listen}` or `{ops_port}`), else on the main one.
+    #[serde(default = "default_metrics_path")]
+    pub metrics: String,
+    /// Arguments of the same binary that apply migrations; the migrations directory is
+    /// appended (promotions apply pending migrations with it before the new version starts).
+    #[serde(default)]
+    pub migrate: Option<Vec<String>>,
+    /// The table recording applied migrations (one `version` per row), read by promotions.
+    #[serde(default = "default_migrations_table")]
+    pub migrations_table: String,
+    /// The database deploy targets and `cargo xtask dev` create for the service (default: the
+    /// binary's name).
+    #[serde(default)]
+    pub database: Option<String>,
     /// The service's environment.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Commands of the same binary run before it serves (e.g. seeding the first admin).
     #[serde(default)]
     pub setup: Vec<SetupCommand>,
+    /// The fault-injection hooks drills and negative SLO tests break the service with; absent,
+    /// a drill says what it cannot rehearse.
+    #[serde(default)]
+    pub faults: Option<FaultsDef>,
+}
+
+/// The placeholders through which gatehouse wires a service to its listeners and database.
+pub const WIRING: [&str; 5] = ["database_url", "listen", "port", "ops_listen", "ops_port"];
+
+impl ServiceDef {
+    /// The paths a deployed version must answer 200 on.
+    pub fn smoke_paths(&self) -> Vec<String> {
+        self.smoke.clone().unwrap_or_else(|| {
+            [
+                self.health.as_ref(),
+                Some(&self.ready),
+                self.openapi.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+        })
+    }
+
+    /// The `[service.env]` entries that use one of `placeholders`.
+    fn using<'a>(
+        &'a self,
+        placeholders: &'a [&str],
+    ) -> impl Iterator<Item = (&'a String, &'a String)> {
+        self.env
+            .iter()
+            .filter(move |(_, v)| placeholders.iter().any(|p| v.contains(&format!("{{{p}}}"))))
+    }
+
+    /// The entries of `[service.env]` that wire the service (see [`WIRING`]).
+    pub fn wiring(&self) -> BTreeMap<String, String> {
+        self.using(&WIRING)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// The variable that carries the database URL, if the service has a database.
+    pub fn database_url_var(&self) -> Option<&str> {
+        self.using(&["database_url"])
+            .map(|(k, _)| k.as_str())
+            .next()
+    }
+
+    /// Whether the service has an ops listener (metrics there, not on the main one).
+    pub fn has_ops_listener(&self) -> bool {
+        self.using(&["ops_listen", "ops_port"]).next().is_some()
+    }
+
+    /// The database deploy targets create for the service.
+    pub fn database_name(&self) -> &str {
+        self.database.as_deref().unwrap_or(&self.bin)
+    }
+
+    /// Every problem with the contract, each naming its key.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.using(&["listen", "port"]).next().is_none() {
+            problems.push(
+                "service.env: no variable uses {listen} or {port}; gatehouse must tell the service where to listen (e.g. PORT = \"{port}\")".to_owned(),
+            );
+        }
+        let paths = [
+            ("ready", Some(&self.ready)),
+            ("health", self.health.as_ref()),
+            ("openapi", self.openapi.as_ref()),
+            ("metrics", Some(&self.metrics)),
+        ];
+        for (key, path) in paths {
+            if path.is_some_and(|p| !p.starts_with('/')) {
+                problems.push(format!("service.{key}: a path starting with `/`"));
+            }
+        }
+        if self
+            .smoke
+            .as_ref()
+            .is_some_and(|s| s.is_empty() || s.iter().any(|p| !p.starts_with('/')))
+        {
+            problems.push("service.smoke: one or more paths, each starting with `/`".to_owned());
+        }
+        if self.migrate.as_ref().is_some_and(Vec::is_empty) {
+            problems.push(
+                "service.migrate: the arguments that apply migrations, e.g. [\"migrate\"]"
+                    .to_owned(),
+            );
+        }
+        if let Some(faults) = &self.faults {
+            for (key, settings) in [("errors", &faults.errors), ("latency", &faults.latency)] {
+                if settings.as_ref().is_some_and(BTreeMap::is_empty) {
+                    problems.push(format!("service.faults.{key}: the variables that inject the fault, e.g. {{ MY_FAULT = \"0.5\" }}"));
+                }
+            }
+        }
+        problems
+    }
+}
+
+fn default_metrics_path() -> String {
+    "/metrics".to_owned()
+}
+
+fn default_migrations_table() -> String {
+    "_sqlx_migrations".to_owned()
+}
+
+/// `[service.faults]`: settings (environment variables) that make a build of the service fail
+/// on purpose, for the rollback drill's bad release and the SLO gate's negative tests.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultsDef {
+    /// Settings that make a share of requests fail (`drill rollback --fault errors`).
+    #[serde(default)]
+    pub errors: Option<BTreeMap<String, String>>,
+    /// Settings that make requests slow (`--fault latency`).
+    #[serde(default)]
+    pub latency: Option<BTreeMap<String, String>>,
+    /// Variables of the caller's environment that reach the service and change how it behaves
+    /// (part of the `slo` gate's cache key).
+    #[serde(default)]
+    pub inherit: Vec<String>,
+    /// A directory of expand migrations the drill's bad release ships beside the service's own:
+    /// the rollback must then run the previous version on the newer schema.
+    #[serde(default)]
+    pub schema_ahead: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -470,10 +671,14 @@ pub struct ToolDef {
 }
 
 impl Config {
-    /// The image repository charts are rendered with when no release names one: `[release]
-    /// image`, else `app`.
+    /// The image repository charts are rendered with: `[release] image`, else the service's
+    /// binary, else the project's name.
     pub fn image_repository(&self) -> &str {
-        self.release.as_ref().map_or("app", |r| r.image.as_str())
+        match (&self.release, &self.service) {
+            (Some(r), _) => &r.image,
+            (None, Some(s)) => &s.bin,
+            (None, None) => &self.project.name,
+        }
     }
 
     /// Reads and validates `<root>/gatehouse.toml`; every problem names the file and the key.
@@ -565,6 +770,18 @@ impl Config {
             if fuzz.examples == 0 {
                 problems.push("api-fuzz.examples: must be at least 1".to_owned());
             }
+        }
+        if let Some(service) = &self.service {
+            problems.extend(service.problems());
+        }
+        if let Some(release) = &self.release
+            && (release.migrations_path.is_empty()
+                || release.migrations_path.starts_with('/')
+                || release.migrations_path.contains(".."))
+        {
+            problems.push(
+                "release.migrations_path: a relative path inside the image, e.g. usr/share/{bin}/migrations".to_owned(),
+            );
         }
         if self.service.as_ref().is_some_and(|s| s.openapi.is_none()) && self.api_fuzz.is_some() {
             problems.push(
@@ -676,6 +893,101 @@ mod tests {
             &format!("{MINIMAL}{extra}"),
             Path::new("/ws/gatehouse.toml"),
         )
+    }
+
+    const SERVICE: &str = "[service]\npackage = \"svc\"\nbin = \"svc-bin\"\nready = \"/ready\"\n";
+
+    #[test]
+    fn the_service_contract_wires_the_variables_that_use_the_wiring_placeholders() {
+        let config = parse(&format!(
+            "{SERVICE}health = \"/health\"\n[service.env]\nPORT = \"{{port}}\"\nDB = \"{{database_url}}?pool=4\"\nLOG = \"debug\"\n"
+        ))
+        .unwrap();
+        let service = config.service.unwrap();
+        assert_eq!(
+            service.wiring().into_keys().collect::<Vec<_>>(),
+            ["DB", "PORT"]
+        );
+        assert_eq!(service.database_url_var(), Some("DB"));
+        assert!(
+            !service.has_ops_listener(),
+            "no {{ops_listen}} nor {{ops_port}}"
+        );
+        assert_eq!(service.database_name(), "svc-bin");
+        assert_eq!(service.smoke_paths(), ["/health", "/ready"]);
+        assert_eq!(service.metrics, "/metrics");
+        assert_eq!(service.migrations_table, "_sqlx_migrations");
+        assert!(service.migrate.is_none() && service.faults.is_none());
+    }
+
+    #[test]
+    fn an_ops_listener_and_explicit_smoke_paths_are_read_from_the_contract() {
+        let config = parse(&format!(
+            "{SERVICE}smoke = [\"/a\", \"/b\"]\ndatabase = \"db\"\n[service.env]\nL = \"{{listen}}\"\nO = \"0.0.0.0:{{ops_port}}\"\n"
+        ))
+        .unwrap();
+        let service = config.service.as_ref().unwrap();
+        assert!(service.has_ops_listener());
+        assert_eq!(service.smoke_paths(), ["/a", "/b"]);
+        assert_eq!(service.database_name(), "db");
+        assert_eq!(
+            config.image_repository(),
+            "svc-bin",
+            "no [release]: the binary"
+        );
+    }
+
+    #[test]
+    fn contract_errors_name_the_key_and_what_to_add() {
+        let cases = [
+            ("", "service.env: no variable uses {listen} or {port}"),
+            (
+                "health = \"health\"\n[service.env]\nP = \"{port}\"\n",
+                "service.health: a path starting with `/`",
+            ),
+            (
+                "smoke = []\n[service.env]\nP = \"{port}\"\n",
+                "service.smoke: one or more paths",
+            ),
+            (
+                "migrate = []\n[service.env]\nP = \"{port}\"\n",
+                "service.migrate: the arguments that apply migrations",
+            ),
+            (
+                "[service.env]\nP = \"{port}\"\n[service.faults]\nerrors = {}\n",
+                "service.faults.errors: the variables that inject the fault",
+            ),
+        ];
+        for (extra, expected) in cases {
+            let err = parse(&format!("{SERVICE}{extra}")).unwrap_err().to_string();
+            assert!(
+                err.contains("/ws/gatehouse.toml") && err.contains(expected),
+                "{extra}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn metric_names_default_to_the_prometheus_conventions_and_can_be_renamed() {
+        let slo = "[slo]\ndir = \"slo\"\nrules = \"r.yaml\"\nrule_tests = \"r.test.yaml\"\n";
+        let default = parse(slo).unwrap().slo.unwrap().metrics;
+        assert_eq!(default, MetricNames::default());
+        assert_eq!(default.requests, "http_requests_total");
+        let renamed = parse(&format!(
+            "{slo}[slo.metrics]\nrequests = \"svc_requests\"\nroute = \"path\"\n"
+        ))
+        .unwrap()
+        .slo
+        .unwrap()
+        .metrics;
+        assert_eq!(
+            (
+                renamed.requests.as_str(),
+                renamed.route.as_str(),
+                renamed.duration.as_str()
+            ),
+            ("svc_requests", "path", "http_request_duration_seconds")
+        );
     }
 
     #[test]

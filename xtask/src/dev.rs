@@ -10,9 +10,6 @@ use crate::exit::Exit;
 use crate::process::Cancel;
 use crate::settings::{Format, Settings};
 
-/// The database the app uses in development.
-const DATABASE: &str = "app";
-
 fn state_file(settings: &Settings) -> PathBuf {
     settings.root.join("target/xtask/dev/postgres.json")
 }
@@ -26,7 +23,7 @@ pub fn up(settings: &Settings, ws: &Workspace, cancel: &Cancel) -> Result<Exit> 
     match load(settings) {
         Some(state) if state.is_running() => {
             eprintln!("[gatehouse] the local stack is already running");
-            print_settings(settings, &state)?;
+            print_settings(settings, ws, &state)?;
             return Ok(Exit::Ok);
         }
         // A server that died (or a machine that rebooted) leaves its directory behind.
@@ -38,13 +35,21 @@ pub fn up(settings: &Settings, ws: &Workspace, cancel: &Cancel) -> Result<Exit> 
     }
     eprintln!("[gatehouse] starting PostgreSQL …");
     let state = Postgres::detached().context("cannot start the local PostgreSQL")?;
-    state.create_database(DATABASE)?;
+    state.create_database(database(ws))?;
     let file = state_file(settings);
     std::fs::create_dir_all(file.parent().unwrap_or(&settings.root))?;
     std::fs::write(&file, serde_json::to_string_pretty(&state)?)
         .with_context(|| format!("cannot write {}", file.display()))?;
-    print_settings(settings, &state)?;
+    print_settings(settings, ws, &state)?;
     Ok(Exit::Ok)
+}
+
+/// The database `[service]` uses (see `ServiceDef::database_name`), else the project's name.
+fn database(ws: &Workspace) -> &str {
+    ws.config
+        .service
+        .as_ref()
+        .map_or(&ws.config.project.name, |s| s.database_name())
 }
 
 pub fn down(settings: &Settings) -> Result<Exit> {
@@ -61,14 +66,14 @@ pub fn down(settings: &Settings) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-pub fn status(settings: &Settings) -> Result<Exit> {
+pub fn status(settings: &Settings, ws: &Workspace) -> Result<Exit> {
     match load(settings) {
         Some(state) if state.is_running() => {
             eprintln!(
                 "[gatehouse] PostgreSQL: running (pid {}, port {})",
                 state.pid, state.port
             );
-            print_settings(settings, &state)?;
+            print_settings(settings, ws, &state)?;
         }
         Some(state) => eprintln!(
             "[gatehouse] PostgreSQL: stopped (stale state for pid {}); run `cargo xtask dev down`",
@@ -81,13 +86,20 @@ pub fn status(settings: &Settings) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-fn print_settings(settings: &Settings, state: &PostgresState) -> Result<()> {
-    let url = state.url(DATABASE);
+fn print_settings(settings: &Settings, ws: &Workspace, state: &PostgresState) -> Result<()> {
+    let url = state.url(database(ws));
+    // The variable `[service.env]` passes `{database_url}` in.
+    let var = ws
+        .config
+        .service
+        .as_ref()
+        .and_then(|s| s.database_url_var())
+        .unwrap_or("DATABASE_URL");
     if settings.format == Format::Json {
         let json = serde_json::json!({ "database_url": url, "postgres": state });
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
-        println!("APP_DATABASE_URL={url}");
+        println!("{var}={url}");
         println!(
             "# PostgreSQL log: {}",
             state.base_dir.join("postgres.log").display()

@@ -73,7 +73,7 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
         } => dev::down(&settings),
         Command::Dev {
             action: DevAction::Status,
-        } => dev::status(&settings),
+        } => dev::status(&settings, &ws),
         Command::Release {
             action: Some(ReleaseAction::Plan),
             ..

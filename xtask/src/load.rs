@@ -195,17 +195,16 @@ impl Prometheus {
     }
 }
 
-/// A Prometheus over TLS on loopback scraping `target` as `job`; its throwaway CA is trusted
-/// for the rest of this process.
+/// A Prometheus over TLS on loopback scraping `scrape`; its throwaway CA is trusted for the rest
+/// of this process.
 pub(crate) fn start_prometheus(
     bin: &Path,
-    job: &str,
-    target: &str,
+    scrape: launcher::Scrape<'_>,
     rules: &[PathBuf],
 ) -> Result<launcher::Loopback> {
     let ca = launcher::Ca::throwaway()?;
     let prometheus =
-        launcher::prometheus(bin, &ca, job, target, rules).context("cannot start Prometheus")?;
+        launcher::prometheus(bin, &ca, scrape, rules).context("cannot start Prometheus")?;
     crate::http::trust_stand_in("Prometheus' throwaway CA", ca.cert_pem());
     Ok(prometheus)
 }
@@ -238,17 +237,20 @@ pub fn run(
     let svc = Running::start(ctx, service, &load.env, dir)?;
     let promtool = ctx.tool_binary("prometheus")?;
     let rules: Vec<PathBuf> = vec![ctx.root.join(&slo.rules)];
-    let job = specs.first().map_or("app", |s| s.job.as_str());
-    let prometheus = start_prometheus(
-        &promtool.with_file_name("prometheus"),
+    let job = specs
+        .first()
+        .map_or(service.bin.as_str(), |s| s.job.as_str());
+    let scrape = launcher::Scrape {
         job,
-        &svc.ops,
-        &rules,
-    )?;
+        target: &svc.metrics,
+        path: &service.metrics,
+    };
+    let prometheus = start_prometheus(&promtool.with_file_name("prometheus"), scrape, &rules)?;
     ctx.log(&format!(
-        "prometheus at {} scraping {} as job {job}",
+        "prometheus at {} scraping {}{} as job {job}",
         prometheus.url(),
-        svc.ops
+        svc.metrics,
+        service.metrics
     ));
     let client_exit = drive(ctx, &perf, &svc, profile, &thresholds, dir)?;
     let queries = Prometheus::at(&prometheus.url())?;
@@ -256,8 +258,8 @@ pub fn run(
     if server.iter().any(|s| s.error_ratio.is_none()) {
         for probe in [
             format!(r#"up{{job="{job}"}}"#),
-            format!(r#"count(http_requests_total{{job="{job}"}})"#),
-            format!(r#"count(http_request_duration_seconds_count{{job="{job}"}})"#),
+            format!(r#"count({}{{job="{job}"}})"#, slo.metrics.requests),
+            format!(r#"count({}_count{{job="{job}"}})"#, slo.metrics.duration),
             "slo:sli_error:ratio_rate5m".to_owned(),
         ] {
             ctx.log(&format!(
@@ -488,20 +490,16 @@ mod tests {
     fn thresholds_come_from_the_budgets_and_the_matching_requests() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.yaml");
-        std::fs::write(&path, "service: app\njob: app\nobjectives:\n  - name: a\n    description: d\n    sli: availability\n    target: 99.9\n  - name: l\n    description: d\n    sli: latency\n    target: 99\n    routes: /v1/tasks|/v1/tasks/\\{id\\}/complete\n    methods: GET|POST\n    threshold_ms: 250\n").unwrap();
+        std::fs::write(&path, "service: svc\njob: svc\nobjectives:\n  - name: a\n    description: d\n    sli: availability\n    target: 99.9\n  - name: l\n    description: d\n    sli: latency\n    target: 99\n    routes: /items|/items/\\{id\\}/complete\n    methods: GET|POST\n    threshold_ms: 250\n").unwrap();
         let spec = Spec::load(&path).unwrap();
-        let requests = [
-            "POST /v1/auth/login",
-            "GET /v1/tasks",
-            "POST /v1/tasks/{id}/complete",
-        ]
-        .map(str::to_owned);
+        let requests =
+            ["POST /login", "GET /items", "POST /items/{id}/complete"].map(str::to_owned);
         assert_eq!(
             thresholds(&[&spec], &requests).unwrap(),
             [
                 "error-rate<0.1%",
-                "p99<250ms for GET /v1/tasks",
-                "p99<250ms for POST /v1/tasks/{id}/complete"
+                "p99<250ms for GET /items",
+                "p99<250ms for POST /items/{id}/complete"
             ]
         );
     }

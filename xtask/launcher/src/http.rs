@@ -246,16 +246,19 @@ pub fn moto(bin: &Path, ca: &Ca) -> Result<Loopback> {
     )
 }
 
-/// Prometheus over TLS (`--web.config.file`) scraping `target` (`host:port`, `/metrics`, plain
-/// HTTP as the service serves it) as `job` every second, evaluating `rules` every second, with
-/// its storage in a temp dir.
-pub fn prometheus(
-    bin: &Path,
-    ca: &Ca,
-    job: &str,
-    target: &str,
-    rules: &[PathBuf],
-) -> Result<Loopback> {
+/// What a Prometheus scrapes: `target` (`host:port`, plain HTTP as the service serves it) at
+/// `path`, as `job`.
+#[derive(Clone, Copy, Debug)]
+pub struct Scrape<'a> {
+    pub job: &'a str,
+    pub target: &'a str,
+    pub path: &'a str,
+}
+
+/// Prometheus over TLS (`--web.config.file`) scraping `scrape` every second, evaluating `rules`
+/// every second, with its storage in a temp dir.
+pub fn prometheus(bin: &Path, ca: &Ca, scrape: Scrape<'_>, rules: &[PathBuf]) -> Result<Loopback> {
+    let Scrape { job, target, path } = scrape;
     Loopback::start(
         "prometheus",
         ("/-/ready", 200),
@@ -270,7 +273,7 @@ pub fn prometheus(
             std::fs::write(
             &config,
             format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [{}]\nscrape_configs:\n  - job_name: \"{job}\"\n    static_configs:\n      - targets: [\"{target}\"]\n",
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [{}]\nscrape_configs:\n  - job_name: \"{job}\"\n    metrics_path: \"{path}\"\n    static_configs:\n      - targets: [\"{target}\"]\n",
                 rule_files.join(", ")
             ),
         )

@@ -9,8 +9,8 @@ mod system;
 mod tls;
 
 pub use http::{
-    Listen, Loopback, http_header, http_status, https_header, https_status, moto, prometheus,
-    registry, registry_with,
+    Listen, Loopback, Scrape, http_header, http_status, https_header, https_status, moto,
+    prometheus, registry, registry_with,
 };
 pub use nginx::{Nginx, UPSTREAM_HEADER};
 pub use postgres::{Postgres, PostgresState, Transport};

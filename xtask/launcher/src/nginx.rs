@@ -19,6 +19,8 @@ pub struct Nginx {
     prefix: PathBuf,
     pub port: u16,
     ca_pem: String,
+    /// The path requested to see which upstream answers after a switch.
+    probe: String,
 }
 
 /// The header naming the upstream that answered (how a switch is confirmed).
@@ -33,6 +35,7 @@ impl Nginx {
             prefix: prefix.to_path_buf(),
             port,
             ca_pem: ca.cert_pem().to_owned(),
+            probe: "/".to_owned(),
         };
         if nginx.running() {
             return Ok(nginx);
@@ -108,6 +111,13 @@ impl Nginx {
         Ok(())
     }
 
+    /// Confirms switches by requesting `path` (e.g. the service's readiness path) instead of `/`.
+    #[must_use]
+    pub fn probing(mut self, path: &str) -> Nginx {
+        path.clone_into(&mut self.probe);
+        self
+    }
+
     /// Points nginx at `upstream` with a graceful reload; returns once new requests reach it.
     pub fn switch(&self, upstream: &str) -> Result<()> {
         self.write_upstream(upstream)?;
@@ -116,7 +126,7 @@ impl Nginx {
             https_header(
                 "127.0.0.1",
                 self.port,
-                "/healthz",
+                &self.probe,
                 UPSTREAM_HEADER,
                 &self.ca_pem,
             )

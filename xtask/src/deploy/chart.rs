@@ -289,26 +289,26 @@ mod tests {
     #[test]
     fn settings_become_config_or_secret_keys() {
         let vars = [
-            var("APP_LOG", Some("info"), false),
-            var("APP_LISTEN", Some("127.0.0.1:8080"), false),
-            var("APP_DATABASE_URL", None, true),
-            var("APP_OPTIONAL_TOKEN", Some(""), true),
+            var("SVC_LOG", Some("info"), false),
+            var("SVC_LISTEN", Some("127.0.0.1:8080"), false),
+            var("SVC_DATABASE_URL", None, true),
+            var("SVC_OPTIONAL_TOKEN", Some(""), true),
         ];
-        let schema = values_schema(&vars, &["APP_LISTEN".to_owned()]);
+        let schema = values_schema(&vars, &["SVC_LISTEN".to_owned()]);
         let config = &schema["properties"]["config"];
         assert_eq!(config["additionalProperties"], false);
-        assert_eq!(config["properties"]["APP_LOG"]["default"], "info");
+        assert_eq!(config["properties"]["SVC_LOG"]["default"], "info");
         assert!(
-            config["properties"].get("APP_LISTEN").is_none(),
+            config["properties"].get("SVC_LISTEN").is_none(),
             "owned by the chart"
         );
         assert!(
-            config["properties"].get("APP_DATABASE_URL").is_none(),
+            config["properties"].get("SVC_DATABASE_URL").is_none(),
             "a secret is never plain config"
         );
         let keys = &schema["properties"]["secrets"]["properties"]["keys"];
-        assert!(keys["properties"].get("APP_OPTIONAL_TOKEN").is_some());
-        assert_eq!(keys["required"], json!(["APP_DATABASE_URL"]));
+        assert!(keys["properties"].get("SVC_OPTIONAL_TOKEN").is_some());
+        assert_eq!(keys["required"], json!(["SVC_DATABASE_URL"]));
     }
 
     #[test]

@@ -13,8 +13,9 @@ use serde::Serialize;
 use super::env::{Environment, Target};
 use super::local::{self, Local};
 use super::promote::{self, Report};
-use crate::config::ReleaseDef;
+use crate::config::{ReleaseDef, ServiceDef};
 use crate::engine::gate::RunCtx;
+use crate::exit::Failure;
 use crate::release::{Plan, publish};
 
 /// The fault the bad release carries.
@@ -26,16 +27,39 @@ pub enum Fault {
 }
 
 impl Fault {
-    fn env(self) -> Vec<String> {
+    pub fn key(self) -> &'static str {
         match self {
-            Fault::Errors => vec!["APP_FAULT_ERROR_RATE=0.5".to_owned()],
-            Fault::Latency => vec!["APP_FAULT_LATENCY_MS=800".to_owned()],
+            Fault::Errors => "errors",
+            Fault::Latency => "latency",
         }
+    }
+
+    /// The bad release's `NAME=value` settings: `[service.faults]`' hook for this fault, or a
+    /// configuration error saying what the drill cannot rehearse and what to add.
+    pub fn env(self, service: &ServiceDef) -> Result<Vec<String>> {
+        let faults = service.faults.as_ref();
+        let hook = match self {
+            Fault::Errors => faults.and_then(|f| f.errors.as_ref()),
+            Fault::Latency => faults.and_then(|f| f.latency.as_ref()),
+        };
+        let Some(hook) = hook else {
+            return Err(Failure::Config(format!(
+                "{}: service.faults.{key} is not set, so the drill cannot rehearse a release that {what}; add the setting that makes a build of the service do so, e.g. [service.faults] {key} = {{ MY_FAULT = \"…\" }}",
+                crate::config::FILE,
+                key = self.key(),
+                what = match self {
+                    Fault::Errors => "fails a share of its requests",
+                    Fault::Latency => "answers slowly",
+                },
+            ))
+            .into());
+        };
+        Ok(hook.iter().map(|(k, v)| format!("{k}={v}")).collect())
     }
 }
 
-/// The expand migration the bad release ships (the schema-ahead variant).
-pub const AHEAD_DIR: &str = "deploy/drills/schema-ahead";
+/// Set in each drill release's image so that the healthy N and N2 are two digests.
+const VARIANT_ENV: &str = "GATEHOUSE_DRILL_RELEASE";
 
 #[derive(Debug, Serialize)]
 pub struct DrillReport {
@@ -98,7 +122,7 @@ pub fn run(
     let dir = ctx.root.join("target/xtask/drill");
     let state = dir.join("env");
     if local::recorded(&state).is_some() {
-        Local::open(ctx, &state, vars)?.down()?;
+        Local::open(ctx, &state, vars, svc.service)?.down()?;
     }
     std::fs::create_dir_all(&dir)?;
     let ca = launcher::Ca::throwaway()?;
@@ -119,11 +143,17 @@ pub fn run(
         trust: trust.clone(),
         ..Default::default()
     };
-    let ahead = merged_migrations(&ctx.root, release, &dir.join("migrations"))?;
+    let fault_env = opts.fault.env(svc.service)?;
+    let ahead_dir = svc
+        .service
+        .faults
+        .as_ref()
+        .and_then(|f| f.schema_ahead.as_deref());
+    let ahead = merged_migrations(&ctx.root, release, ahead_dir, &dir.join("migrations"))?;
     let variants = [
         ("n", Vec::new(), None),
-        ("n2", vec!["APP_REQUEST_TIMEOUT_MS=9000".to_owned()], None),
-        ("bad", opts.fault.env(), Some(ahead)),
+        ("n2", Vec::new(), None),
+        ("bad", fault_env, Some(ahead)),
     ];
     let mut versions = Vec::new();
     for (suffix, extra_env, migrations) in variants {
@@ -134,6 +164,7 @@ pub fn run(
             ..base.clone()
         };
         let mut def = release.clone();
+        def.env.push(format!("{VARIANT_ENV}={suffix}"));
         def.env.extend(extra_env);
         if let Some(m) = migrations {
             def.migrations = Some(m.display().to_string());
@@ -164,8 +195,8 @@ pub fn run(
         "bad release handled in {} ms",
         started.elapsed().as_millis()
     ));
-    let mut target = Local::open(ctx, &state, vars)?;
-    let schema_ahead = schema_ahead(&mut target, &versions[1])?;
+    let mut target = Local::open(ctx, &state, vars, svc.service)?;
+    let schema_ahead = schema_ahead(&mut target, &versions[1], &svc.service.smoke_paths())?;
     let (detect, recover) = times(&bad);
     let mut problems = Vec::new();
     if first.verdict != "promoted" {
@@ -184,7 +215,10 @@ pub fn run(
             bad.verdict
         ));
     }
-    if schema_ahead.migrations_beyond_live.is_empty() || !schema_ahead.readiness_and_smoke {
+    if ahead_dir.is_some() && schema_ahead.migrations_beyond_live.is_empty() {
+        problems.push("the bad release's expand migration was not applied".to_owned());
+    }
+    if !schema_ahead.readiness_and_smoke {
         problems.push("the previous release does not run on the bad release's schema".to_owned());
     }
     let mut report = DrillReport {
@@ -211,8 +245,14 @@ pub fn run(
     Ok(report)
 }
 
-/// The service's migrations plus the drill's expand migration, in one directory.
-fn merged_migrations(root: &Path, release: &ReleaseDef, out: &Path) -> Result<PathBuf> {
+/// The service's migrations plus the drill's expand migrations (`[service.faults]
+/// schema_ahead`, when set), in one directory.
+fn merged_migrations(
+    root: &Path,
+    release: &ReleaseDef,
+    ahead: Option<&str>,
+    out: &Path,
+) -> Result<PathBuf> {
     if out.exists() {
         std::fs::remove_dir_all(out)?;
     }
@@ -221,7 +261,7 @@ fn merged_migrations(root: &Path, release: &ReleaseDef, out: &Path) -> Result<Pa
         .migrations
         .as_ref()
         .context("release.migrations: drills need the service's migrations in the image")?;
-    for dir in [root.join(own), root.join(AHEAD_DIR)] {
+    for dir in std::iter::once(root.join(own)).chain(ahead.map(|a| root.join(a))) {
         for entry in
             std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
         {
@@ -243,7 +283,7 @@ fn healthy_under_load(
     opts: &promote::Options,
     say: &dyn Fn(&str),
 ) -> Result<Healthy> {
-    let base = Local::open(ctx, state, vars)?.base();
+    let base = Local::open(ctx, state, vars, svc.service)?.base();
     let access = state.join("nginx/logs/access.log");
     let before = std::fs::read_to_string(&access)
         .unwrap_or_default()
@@ -304,7 +344,11 @@ fn failed_status(line: &str) -> bool {
     status.is_some_and(|s| s >= 500 || s == 499)
 }
 
-fn schema_ahead(target: &mut Local<'_>, expected_live: &str) -> Result<SchemaAhead> {
+fn schema_ahead(
+    target: &mut Local<'_>,
+    expected_live: &str,
+    smoke: &[String],
+) -> Result<SchemaAhead> {
     use super::Deployer;
     let live = target
         .live()
@@ -315,7 +359,7 @@ fn schema_ahead(target: &mut Local<'_>, expected_live: &str) -> Result<SchemaAhe
         .into_iter()
         .filter(|v| !shipped.iter().any(|m| m.version == *v))
         .collect();
-    let healthy = super::judge::Judge::smoke(&target.base()).is_ok();
+    let healthy = super::judge::Judge::smoke(&target.base(), smoke).is_ok();
     Ok(SchemaAhead {
         migrations_beyond_live: beyond,
         live_version: live.version.clone(),
@@ -392,11 +436,38 @@ pub fn markdown(r: &DrillReport) -> String {
 mod tests {
     use super::*;
 
+    fn service(faults: &str) -> ServiceDef {
+        let text = format!(
+            "[project]\nname = \"p\"\n[service]\npackage = \"s\"\nbin = \"s\"\nready = \"/r\"\n[service.env]\nP = \"{{port}}\"\n{faults}"
+        );
+        crate::config::Config::parse(&text, Path::new("gatehouse.toml"))
+            .unwrap()
+            .service
+            .unwrap()
+    }
+
+    #[test]
+    fn a_bad_release_carries_the_contracts_fault_hook_and_none_is_a_clear_refusal() {
+        let hooked = service("[service.faults]\nerrors = { BREAK_RATE = \"0.5\" }\n");
+        assert_eq!(Fault::Errors.env(&hooked).unwrap(), ["BREAK_RATE=0.5"]);
+        let err = Fault::Latency.env(&hooked).unwrap_err();
+        assert!(
+            matches!(crate::exit::failure_of(&err), Some(Failure::Config(_))),
+            "{err:#}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("service.faults.latency is not set") && text.contains("answers slowly"),
+            "{text}"
+        );
+        assert!(Fault::Errors.env(&service("")).is_err());
+    }
+
     #[test]
     fn access_log_statuses() {
         let line = |s: &str| {
             format!(
-                "127.0.0.1 - - [21/Nov/2026:10:00:00 +0000] \"GET /v1/tasks HTTP/1.1\" {s} 12 \"-\" \"goose\""
+                "127.0.0.1 - - [21/Nov/2026:10:00:00 +0000] \"GET /items HTTP/1.1\" {s} 12 \"-\" \"goose\""
             )
         };
         assert!(failed_status(&line("502")));

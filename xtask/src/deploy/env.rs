@@ -50,7 +50,7 @@ pub enum Approval {
 pub enum Target {
     /// The release binary as processes on loopback behind nginx (a single-host deploy).
     Local {
-        /// `APP_*` settings for every process, beside the image's own `Env`.
+        /// Settings (environment variables) for every process, beside the image's own `Env`.
         #[serde(default)]
         env: BTreeMap<String, String>,
     },

@@ -37,10 +37,11 @@ pub struct Judge {
     specs: Vec<Spec>,
     thresholds: Vec<String>,
     job: String,
+    /// `[service] metrics`: the path Prometheus scrapes.
+    metrics_path: String,
+    /// `[service]`'s smoke paths.
+    pub smoke: Vec<String>,
 }
-
-/// The paths every version must answer 200 on through the front door.
-pub const SMOKE: [&str; 3] = ["/healthz", "/readyz", "/openapi.json"];
 
 impl Judge {
     /// Builds the load test, reads the SLO specs and derives the thresholds.
@@ -64,18 +65,20 @@ impl Judge {
             rules: ctx.root.join(&slo.rules),
             job: specs
                 .first()
-                .map_or_else(|| "app".to_owned(), |s| s.job.clone()),
+                .map_or_else(|| service.bin.clone(), |s| s.job.clone()),
+            metrics_path: service.metrics.clone(),
+            smoke: service.smoke_paths(),
             specs,
             thresholds,
         })
     }
 
-    /// `GET` each [`SMOKE`] path on `base` (HTTPS, or HTTP where the environment says so):
-    /// all must answer 200.
-    pub fn smoke(base: &str) -> Result<()> {
+    /// `GET` each of `paths` (`[service]`'s smoke paths) on `base` (HTTPS, or HTTP where the
+    /// environment says so): all must answer 200.
+    pub fn smoke(base: &str, paths: &[String]) -> Result<()> {
         let trust = crate::http::Trust::configured();
         let client = trust.blocking(Duration::from_secs(10))?;
-        for path in SMOKE {
+        for path in paths {
             let url = format!("{}{path}", base.trim_end_matches('/'));
             let status = client.get(&url).send().map(|r| r.status().as_u16());
             match status {
@@ -104,7 +107,7 @@ impl Judge {
             client_exit,
             reports: dir.display().to_string(),
         };
-        if let Err(e) = Self::smoke(&at.base) {
+        if let Err(e) = Self::smoke(&at.base, &self.smoke) {
             return Ok(verdict(vec![format!("{e:#}")], Vec::new(), None));
         }
         let rules = [self.rules.clone()];
@@ -112,8 +115,11 @@ impl Judge {
             Some(_) => None,
             None => Some(crate::load::start_prometheus(
                 &self.prometheus,
-                &self.job,
-                &at.metrics,
+                launcher::Scrape {
+                    job: &self.job,
+                    target: &at.metrics,
+                    path: &self.metrics_path,
+                },
                 &rules,
             )?),
         };

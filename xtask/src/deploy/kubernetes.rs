@@ -8,12 +8,13 @@ use anyhow::{Context, Result};
 
 use super::env::{Environment, Kube};
 use super::evidence::Release;
+use super::promote::Service;
 use super::{eks, rollout};
-use crate::config::ServiceDef;
 use crate::engine::gate::{RunCtx, code};
 
 /// The commands a promotion to `env` runs, in order.
-pub fn plan(env: &Environment, release: &Release, service: &ServiceDef) -> Result<Vec<String>> {
+pub fn plan(env: &Environment, release: &Release, svc: &Service<'_>) -> Result<Vec<String>> {
+    let service = svc.service;
     let Kube {
         cluster,
         region,
@@ -41,17 +42,19 @@ pub fn plan(env: &Environment, release: &Release, service: &ServiceDef) -> Resul
             "aws eks describe-cluster --name {cluster} --region {region}  (endpoint and CA; a presigned STS GetCallerIdentity token, k8s-aws-v1.…)"
         ),
         format!(
-            "pre-upgrade hook Job: {} migrate /{}  (expand-only, advisory lock)",
+            "pre-upgrade hook Job: {} {} /{}  (expand-only, advisory lock)",
             service.bin,
-            crate::release::migrations_dir_in_image(service)
+            service.migrate.as_deref().unwrap_or_default().join(" "),
+            svc.image_migrations
         ),
         helm.join(" "),
         format!(
             "watch deployment/{name} in {namespace} (kube): conditions, pod readiness, events; ProgressDeadlineExceeded or CrashLoopBackOff fail it"
         ),
         format!(
-            "judge: smoke {url}{{/healthz,/readyz,/openapi.json}}, goose {users} users for {duration} against {url}, SLO burn rates from {prometheus} (no data fails)",
+            "judge: smoke {url}{{{smoke}}}, goose {users} users for {duration} against {url}, SLO burn rates from {prometheus} (no data fails)",
             url = env.analysis.url.as_deref().unwrap_or("?"),
+            smoke = service.smoke_paths().join(","),
             users = env.analysis.users,
             duration = env.analysis.duration,
             prometheus = env.analysis.prometheus.as_deref().unwrap_or("?"),

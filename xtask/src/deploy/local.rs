@@ -1,6 +1,6 @@
 //! The `local` target: a single host, like a VM deploy. The release binary (from the image) runs
 //! as a process on loopback behind a real nginx, with its own PostgreSQL; a deploy starts the
-//! new version beside the old one, waits for `/readyz`, moves nginx to it with a graceful reload
+//! new version beside the old one, waits for `[service] ready`, moves nginx to it with a graceful reload
 //! and stops the old one (which drains). Everything outlives the command; the state is in
 //! `target/xtask/deploy/<env>/state.json` and `cargo xtask env down <env>` removes it.
 
@@ -12,7 +12,9 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::{Deployer, Endpoints, Unpacked};
+use crate::config::ServiceDef;
 use crate::engine::gate::{RunCtx, Step, code};
+use crate::gates::running::Vars;
 
 /// One running version.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -39,9 +41,8 @@ pub struct Local<'a> {
     pub state: State,
     nginx: launcher::Nginx,
     psql: PathBuf,
+    service: ServiceDef,
 }
-
-const DATABASE: &str = "app";
 
 /// `target/xtask/deploy/<env>` under `root`.
 pub fn state_dir(root: &Path, env: &str) -> PathBuf {
@@ -62,7 +63,12 @@ fn load_state(dir: &Path) -> State {
 
 impl<'a> Local<'a> {
     /// Brings up (or finds) the environment's PostgreSQL and nginx.
-    pub fn open(ctx: &'a RunCtx, dir: &Path, env: &BTreeMap<String, String>) -> Result<Local<'a>> {
+    pub fn open(
+        ctx: &'a RunCtx,
+        dir: &Path,
+        env: &BTreeMap<String, String>,
+        service: &ServiceDef,
+    ) -> Result<Local<'a>> {
         std::fs::create_dir_all(dir)?;
         let mut state = load_state(dir);
         let psql = ctx.tool_binary("postgresql")?;
@@ -74,7 +80,7 @@ impl<'a> Local<'a> {
         {
             let pg = launcher::Postgres::detached()
                 .context("cannot start the environment's PostgreSQL")?;
-            pg.create_database(DATABASE)?;
+            pg.create_database(service.database_name())?;
             ctx.log(&format!(
                 "postgres on port {} ({})",
                 pg.port,
@@ -93,7 +99,8 @@ impl<'a> Local<'a> {
         // The front door's CA lives with the environment: later commands trust the same nginx.
         let ca = launcher::Ca::open_or_create(&dir.join("tls"))?;
         crate::http::trust_stand_in("the local environment's CA", ca.cert_pem());
-        let nginx = launcher::Nginx::start(&nginx_bin, &dir.join("nginx"), port, &upstream, &ca)?;
+        let nginx = launcher::Nginx::start(&nginx_bin, &dir.join("nginx"), port, &upstream, &ca)?
+            .probing(&service.ready);
         state.nginx_port = Some(port);
         let local = Local {
             ctx,
@@ -102,6 +109,7 @@ impl<'a> Local<'a> {
             state,
             nginx,
             psql,
+            service: service.clone(),
         };
         local.save()?;
         Ok(local)
@@ -125,11 +133,11 @@ impl<'a> Local<'a> {
             .postgres
             .as_ref()
             .context("the environment has no PostgreSQL")?
-            .url(DATABASE))
+            .url(self.service.database_name()))
     }
 
     /// The process environment for `release`: image `Env`, then the environment's settings,
-    /// then where to listen and the database.
+    /// then `[service.env]`'s wiring (where to listen, the database).
     fn process_env(
         &self,
         release: &Unpacked,
@@ -138,9 +146,10 @@ impl<'a> Local<'a> {
     ) -> Result<Vec<(String, String)>> {
         let mut env: BTreeMap<String, String> = release.env.clone();
         env.extend(self.env.clone());
-        env.insert("APP_DATABASE_URL".into(), self.database_url()?);
-        env.insert("APP_LISTEN".into(), format!("127.0.0.1:{port}"));
-        env.insert("APP_OPS_LISTEN".into(), format!("127.0.0.1:{ops}"));
+        let vars = Vars::wiring(self.database_url()?, port, ops);
+        for (name, template) in self.service.wiring() {
+            env.insert(name, vars.fill(&template));
+        }
         Ok(env.into_iter().collect())
     }
 
@@ -182,10 +191,19 @@ fn stop_slot(slot: &Slot, grace: Duration) {
 
 impl Deployer for Local<'_> {
     fn migrate(&mut self, release: &Unpacked) -> Result<()> {
-        let mut step = Step::new(&release.binary.display().to_string(), &["migrate"])
-            .args([release.migrations.display().to_string()]);
+        let args = self.service.migrate.as_ref().with_context(|| {
+            format!(
+                "{}: service.migrate is not set: the arguments of {} that apply migrations (e.g. [\"migrate\"]; the directory is appended)",
+                crate::config::FILE,
+                self.service.bin
+            )
+        })?;
+        let mut step =
+            Step::argv(&[vec![release.binary.display().to_string()], args.clone()].concat())
+                .args([release.migrations.display().to_string()]);
+        let secret = self.service.database_url_var();
         for (k, v) in self.process_env(release, 0, 0)? {
-            step = if k == "APP_DATABASE_URL" {
+            step = if Some(k.as_str()) == secret {
                 step.secret_env(&k, &v)
             } else {
                 step.env(&k, &v)
@@ -194,8 +212,9 @@ impl Deployer for Local<'_> {
         let out = self.ctx.exec(&step)?;
         if !out.success() {
             bail!(
-                "`{} migrate` failed ({}): {}",
+                "`{} {}` failed ({}): {}",
                 release.version,
+                args.join(" "),
                 code(&out),
                 out.stderr.trim()
             );
@@ -204,12 +223,17 @@ impl Deployer for Local<'_> {
     }
 
     fn applied_migrations(&mut self) -> Result<Vec<i64>> {
-        let exists = self.sql("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")?;
+        let table = &self.service.migrations_table;
+        let exists = self.sql(&format!(
+            "SELECT to_regclass('{}') IS NOT NULL",
+            table.replace('\'', "''")
+        ))?;
         if exists.trim() != "t" {
             return Ok(Vec::new());
         }
-        let out =
-            self.sql("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")?;
+        let out = self.sql(&format!(
+            "SELECT version FROM {table} WHERE success ORDER BY version"
+        ))?;
         Ok(out.lines().filter_map(|l| l.trim().parse().ok()).collect())
     }
 
@@ -226,19 +250,22 @@ impl Deployer for Local<'_> {
             .join(format!("{}-{short}-{port}.log", release.version));
         let sh = xshell::Shell::new()?;
         let binary = &release.binary;
-        let mut cmd: std::process::Command = xshell::cmd!(sh, "{binary} serve").into();
+        let args = &self.service.args;
+        let mut cmd: std::process::Command = xshell::cmd!(sh, "{binary} {args...}").into();
         cmd.envs(self.process_env(release, port, ops_port)?);
         self.ctx.log(&format!(
-            "$ {} serve  (port {port}, ops {ops_port}, log {})",
+            "$ {} {}  (port {port}, ops {ops_port}, log {})",
             release.binary.display(),
+            args.join(" "),
             log.display()
         ));
+        let ready = &self.service.ready;
         let mut service = launcher::Service::start(&release.version, cmd, &log)?;
         service
             .wait_ready(Duration::from_secs(30), || {
-                launcher::http_status(port, "/readyz") == Some(200)
+                launcher::http_status(port, ready) == Some(200)
             })
-            .with_context(|| format!("{} never became ready on /readyz", release.version))?;
+            .with_context(|| format!("{} never became ready on {ready}", release.version))?;
         let upstream = format!("127.0.0.1:{port}");
         self.nginx.switch(&upstream)?;
         let pid = service.detach().context("the new version has no pid")?;
@@ -251,12 +278,17 @@ impl Deployer for Local<'_> {
         });
         self.save()?;
         if let Some(old) = old {
-            // It drains (readyz 503, still serving) and exits; nginx no longer sends it work.
+            // It drains (not ready, still serving) and exits; nginx no longer sends it work.
             std::thread::spawn(move || stop_slot(&old, Duration::from_secs(30)));
         }
+        let metrics = if self.service.has_ops_listener() {
+            ops_port
+        } else {
+            port
+        };
         Ok(Endpoints {
             base: self.base(),
-            metrics: format!("127.0.0.1:{ops_port}"),
+            metrics: format!("127.0.0.1:{metrics}"),
             prometheus: None,
         })
     }

@@ -46,6 +46,8 @@ pub struct Service<'a> {
     /// The migrations directory in the repository (`[migrations] dir`): what a release at a
     /// commit has applied, for targets whose database xtask cannot read (kubernetes).
     pub migrations: Option<&'a str>,
+    /// Where the image carries the migrations (`[release] migrations_path`, filled in).
+    pub image_migrations: String,
 }
 
 /// Milliseconds since the promotion started, and what happened.
@@ -233,7 +235,7 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
         &release,
         &registry,
         &svc.service.bin,
-        &crate::release::migrations_dir_in_image(svc.service),
+        &svc.image_migrations,
         &dir.join("releases").join(&short),
     )?;
     let shipped = evidence::migrations(&unpacked.migrations)?;
@@ -278,7 +280,7 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
             report.pending = pending(&shipped, applied.as_deref())?;
             report
                 .plan
-                .extend(super::kubernetes::plan(&env, &release, svc.service)?);
+                .extend(super::kubernetes::plan(&env, &release, svc)?);
             if !opts.dry_run {
                 promote_on_kubernetes(
                     ctx,
@@ -293,7 +295,7 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
             }
         }
         Target::Local { env: vars } => {
-            let mut target = Local::open(ctx, &dir, vars)?;
+            let mut target = Local::open(ctx, &dir, vars, svc.service)?;
             let applied = target.applied_migrations()?;
             report.pending = pending(&shipped, Some(&applied))?;
             report.plan = vec![
@@ -391,7 +393,7 @@ fn deploy_and_judge(
         format!("rolled back to {} ({})", previous.version, previous.digest),
         say,
     );
-    let recovered = Judge::smoke(&back.base);
+    let recovered = Judge::smoke(&back.base, &judge.smoke);
     clock.mark(
         match &recovered {
             Ok(()) => format!("recovered: {} passes readiness and smoke", previous.version),
@@ -597,7 +599,7 @@ fn promote_on_kubernetes(
     let kube = Kube {
         cluster: &cluster,
         judge: &|| judge.judge(&at, &env.analysis, &judgements.join(now().to_string())),
-        smoke: &|| Judge::smoke(&url).map_err(|e| format!("{e:#}")),
+        smoke: &|| Judge::smoke(&url, &judge.smoke).map_err(|e| format!("{e:#}")),
     };
     kube.roll_out(release, report, clock, say)
 }

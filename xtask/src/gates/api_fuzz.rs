@@ -384,11 +384,11 @@ mod tests {
     fn failures_name_code_count_and_operations() {
         let failed = PASSED.replace(
             r#""failures": []"#,
-            r#""failures": [{"type": "ServerError", "code": "ST101", "title": "Server error", "count": 2, "operations": ["POST /v1/tasks"]}]"#,
+            r#""failures": [{"type": "ServerError", "code": "ST101", "title": "Server error", "count": 2, "operations": ["POST /items"]}]"#,
         );
         assert_eq!(
             report(&failed).problems(),
-            vec!["ST101 Server error ×2 on POST /v1/tasks"]
+            vec!["ST101 Server error ×2 on POST /items"]
         );
     }
 

@@ -74,19 +74,44 @@ impl Gate for Drill {
     }
 
     fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
+        let faults: Vec<Fault> = [Fault::Errors, Fault::Latency]
+            .into_iter()
+            .filter(|f| f.env(&self.service).is_ok())
+            .collect();
+        if faults.is_empty() {
+            return Ok(Verdict::skipped(format!(
+                "{}: [service.faults] declares no fault hooks (errors, latency), so no bad release can be rehearsed",
+                crate::config::FILE
+            )));
+        }
         let svc = promote::Service {
             service: &self.service,
             load: &self.load,
             slo: &self.slo,
             migrations: None,
+            image_migrations: crate::release::migrations_dir_in_image(
+                &self.service,
+                &self.release.migrations_path,
+            ),
         };
         let dir = ctx.log_path.with_extension("");
         std::fs::create_dir_all(&dir)?;
         let mut summaries = Vec::new();
         let mut problems = Vec::new();
-        // Both faults the issue names: errors (the availability objective) and latency (the
-        // latency objective) must each be detected and rolled back.
-        for fault in [Fault::Errors, Fault::Latency] {
+        // Each fault the service has a hook for: errors (the availability objective) and latency
+        // (the latency objective) must each be detected and rolled back.
+        let missing: Vec<&str> = [Fault::Errors, Fault::Latency]
+            .into_iter()
+            .filter(|f| !faults.contains(f))
+            .map(Fault::key)
+            .collect();
+        if !missing.is_empty() {
+            summaries.push(format!(
+                "not rehearsed: {} (no hook in [service.faults])",
+                missing.join(", ")
+            ));
+        }
+        for fault in faults {
             let opts = drill::Options {
                 env: "local".to_owned(),
                 fault,

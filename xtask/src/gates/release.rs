@@ -58,7 +58,11 @@ impl Gate for Release {
                 std::path::Path::new("<root>"),
                 &self.service,
                 &self.release,
-                0,
+                &crate::release::Plan {
+                    version: "<version>".to_owned(),
+                    commit: "<commit>".to_owned(),
+                    ..crate::release::Plan::default()
+                },
             ),
             Step::new("cargo", &["xtask", "release", "--dry-run"]),
         ]

@@ -25,6 +25,23 @@ pub fn build_step(service: &ServiceDef) -> Step {
 pub struct Vars(pub BTreeMap<&'static str, String>);
 
 impl Vars {
+    /// The wiring placeholders ([`crate::config::WIRING`]) for a service on loopback.
+    pub fn wiring(database_url: String, port: u16, ops_port: u16) -> Vars {
+        Vars(BTreeMap::from([
+            ("database_url", database_url),
+            ("listen", format!("127.0.0.1:{port}")),
+            ("port", port.to_string()),
+            ("ops_listen", format!("127.0.0.1:{ops_port}")),
+            ("ops_port", ops_port.to_string()),
+        ]))
+    }
+
+    #[must_use]
+    pub fn with(mut self, name: &'static str, value: String) -> Vars {
+        self.0.insert(name, value);
+        self
+    }
+
     pub fn fill(&self, text: &str) -> String {
         self.0.iter().fold(text.to_owned(), |acc, (name, value)| {
             acc.replace(&format!("{{{name}}}"), value)
@@ -107,8 +124,8 @@ fn start_serve(
 #[derive(Debug)]
 pub struct Running {
     pub base: String,
-    /// `host:port` of the ops listener (`/metrics`).
-    pub ops: String,
+    /// `host:port` Prometheus scrapes: the ops listener, or the main one without.
+    pub metrics: String,
     pub vars: Vars,
     pub service: launcher::Service,
     _pg: launcher::Postgres,
@@ -129,14 +146,14 @@ impl Running {
         pg.create_database("service")?;
         let (port, ops_port) = (launcher::free_port()?, launcher::free_port()?);
         let base = format!("http://127.0.0.1:{port}");
-        let ops = format!("127.0.0.1:{ops_port}");
-        let vars = Vars(BTreeMap::from([
-            ("database_url", pg.url("service")),
-            ("listen", format!("127.0.0.1:{port}")),
-            ("ops_listen", ops.clone()),
-            ("base_url", base.clone()),
-            ("password", random_password()?),
-        ]));
+        let vars = Vars::wiring(pg.url("service"), port, ops_port)
+            .with("base_url", base.clone())
+            .with("password", random_password()?);
+        let metrics = if service.has_ops_listener() {
+            format!("127.0.0.1:{ops_port}")
+        } else {
+            format!("127.0.0.1:{port}")
+        };
         let binary = super::cargo_target_dir(&ctx.root)
             .join("release")
             .join(&service.bin)
@@ -163,7 +180,7 @@ impl Running {
         let service = start_serve(service, ctx, &serve, &base, dir)?;
         Ok(Running {
             base,
-            ops,
+            metrics,
             vars,
             service,
             _pg: pg,

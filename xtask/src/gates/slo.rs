@@ -1,7 +1,8 @@
 //! `slo`: the `[load] gate_profile` (smoke) against a fresh instance of the service, judged on
 //! both sides: goose's thresholds derived from the SLO specs, and each objective's error ratio
 //! in a real Prometheus that scraped the service with the generated rules. No data fails.
-//! `APP_FAULT_*` in the environment reach the service (how the negative tests break it).
+//! `[service.faults] inherit` variables in the environment reach the service (how the negative
+//! tests break it) and are part of the key.
 
 use std::time::Duration;
 
@@ -31,13 +32,11 @@ impl Slo {
             inputs: Inputs {
                 globs,
                 tools: vec!["prometheus".to_owned(), "postgresql".to_owned()],
-                env: [
-                    "APP_FAULT_ERROR_RATE",
-                    "APP_FAULT_LATENCY_MS",
-                    "APP_FAULT_LATENCY_RATE",
-                ]
-                .map(str::to_owned)
-                .to_vec(),
+                env: service
+                    .faults
+                    .as_ref()
+                    .map(|f| f.inherit.clone())
+                    .unwrap_or_default(),
                 facts: Vec::new(),
                 files: Vec::new(),
             },

@@ -280,14 +280,14 @@ mod tests {
 
     fn spec() -> Spec {
         Spec {
-            name: "app".to_owned(),
+            name: "svc".to_owned(),
             binary: b"\x7fELF pretend".to_vec(),
             ca_certificates: b"-----BEGIN CERTIFICATE-----\n".to_vec(),
             cmd: vec!["serve".to_owned()],
             ports: vec![8080, 9090],
-            env: vec!["APP_ENV=production".to_owned()],
+            env: vec!["SVC_ENV=production".to_owned()],
             files: BTreeMap::from([(
-                "usr/share/app/migrations/0001_a.up.sql".to_owned(),
+                "usr/share/svc/migrations/0001_a.up.sql".to_owned(),
                 b"CREATE TABLE a ();".to_vec(),
             )]),
             labels: BTreeMap::from([(
@@ -334,10 +334,10 @@ mod tests {
         sorted.sort();
         assert_eq!(seen, sorted);
         assert!(seen.contains(&"etc/passwd".to_owned()));
-        for dir in ["usr/share/", "usr/share/app/", "usr/share/app/migrations/"] {
+        for dir in ["usr/share/", "usr/share/svc/", "usr/share/svc/migrations/"] {
             assert!(seen.contains(&dir.to_owned()), "{dir} in {seen:?}");
         }
-        assert!(seen.contains(&"usr/share/app/migrations/0001_a.up.sql".to_owned()));
+        assert!(seen.contains(&"usr/share/svc/migrations/0001_a.up.sql".to_owned()));
     }
 
     #[test]
@@ -345,7 +345,7 @@ mod tests {
         let image = build(&spec()).unwrap();
         let config: serde_json::Value = serde_json::from_slice(&image.config.bytes).unwrap();
         let env = config["config"]["Env"].as_array().unwrap();
-        assert_eq!(env.last().unwrap(), "APP_ENV=production");
+        assert_eq!(env.last().unwrap(), "SVC_ENV=production");
         assert!(env[0].as_str().unwrap().starts_with("PATH="));
     }
 

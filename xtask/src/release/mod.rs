@@ -23,7 +23,7 @@ use crate::exit::Failure;
 use version::{Change, Commit, Version};
 
 /// What the next release would be, read from git.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Plan {
     /// `0.2.0` (the tag is `v0.2.0`).
     pub version: String,
@@ -249,8 +249,26 @@ pub fn reproducible_env(root: &Path, epoch: i64) -> Vec<(String, String)> {
     ]
 }
 
-/// `cargo build` of the release binary for the static target.
-pub fn build_step(root: &Path, service: &ServiceDef, release: &ReleaseDef, epoch: i64) -> Step {
+/// `[release] build_env` for `plan`: `{commit}`, `{date}` (the commit's time, RFC 3339) and
+/// `{version}` filled in.
+pub fn build_env(release: &ReleaseDef, plan: &Plan) -> Vec<(String, String)> {
+    let date = image::rfc3339(plan.source_date_epoch);
+    release
+        .build_env
+        .iter()
+        .map(|(k, v)| {
+            let value = v
+                .replace("{commit}", &plan.commit)
+                .replace("{date}", &date)
+                .replace("{version}", &plan.version);
+            (k.clone(), value)
+        })
+        .collect()
+}
+
+/// `cargo build` of the release binary for the static target, with the build metadata of `plan`.
+pub fn build_step(root: &Path, service: &ServiceDef, release: &ReleaseDef, plan: &Plan) -> Step {
+    let epoch = plan.source_date_epoch;
     // JSON messages on stdout say which packages were compiled for the target: the SBOM check.
     let mut step = Step::new(
         "cargo",
@@ -271,15 +289,19 @@ pub fn build_step(root: &Path, service: &ServiceDef, release: &ReleaseDef, epoch
         "--bin".to_owned(),
         service.bin.clone(),
     ]);
-    for (key, value) in reproducible_env(root, epoch) {
+    for (key, value) in reproducible_env(root, epoch)
+        .into_iter()
+        .chain(build_env(release, plan))
+    {
         step = step.env(&key, &value);
     }
     step
 }
 
-/// Where the image carries the service's migrations.
-pub fn migrations_dir_in_image(service: &ServiceDef) -> String {
-    format!("usr/share/{}/migrations", service.bin)
+/// Where the image carries the service's migrations: `template` (`[release] migrations_path`)
+/// with `{bin}` filled in.
+pub fn migrations_dir_in_image(service: &ServiceDef, template: &str) -> String {
+    template.replace("{bin}", &service.bin)
 }
 
 /// `[release] migrations`' `.sql` files, under [`migrations_dir_in_image`].
@@ -299,7 +321,10 @@ fn image_files(
         if path.extension().is_some_and(|e| e == "sql") {
             let name = path.file_name().unwrap_or_default().to_string_lossy();
             files.insert(
-                format!("{}/{name}", migrations_dir_in_image(service)),
+                format!(
+                    "{}/{name}",
+                    migrations_dir_in_image(service, &release.migrations_path)
+                ),
                 std::fs::read(&path)?,
             );
         }
@@ -336,12 +361,7 @@ pub fn build_image(
     for tool in &release.tools {
         ctx.tool_binary(tool)?;
     }
-    let built = ctx.exec(&build_step(
-        &ctx.root,
-        service,
-        release,
-        plan.source_date_epoch,
-    ))?;
+    let built = ctx.exec(&build_step(&ctx.root, service, release, plan))?;
     anyhow::ensure!(
         built.success(),
         "the release build failed ({}): {}",
@@ -422,4 +442,30 @@ pub fn build_image(
         bytes: spec.binary,
     };
     Ok((built, assembled))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_metadata_is_filled_in_from_the_plan() {
+        let text = "[project]\nname = \"p\"\n[release]\nsource = \"s\"\nimage = \"i\"\nbuild_env = { SVC_COMMIT = \"{commit}\", SVC_DATE = \"{date}\", SVC_VERSION = \"v{version}\" }\n";
+        let config = crate::config::Config::parse(text, Path::new("gatehouse.toml")).unwrap();
+        let plan = Plan {
+            version: "1.2.3".to_owned(),
+            commit: "abc123".to_owned(),
+            source_date_epoch: 86_400,
+            ..Plan::default()
+        };
+        let env = build_env(config.release.as_ref().unwrap(), &plan);
+        assert_eq!(
+            env,
+            [
+                ("SVC_COMMIT".to_owned(), "abc123".to_owned()),
+                ("SVC_DATE".to_owned(), "1970-01-02T00:00:00Z".to_owned()),
+                ("SVC_VERSION".to_owned(), "v1.2.3".to_owned()),
+            ]
+        );
+    }
 }

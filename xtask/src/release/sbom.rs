@@ -293,12 +293,12 @@ mod tests {
     #[test]
     fn a_depth_tree_becomes_edges_and_repeats_add_no_children() {
         let tree =
-            "0app v0.1.0 (/w/app)\n1serde v1.0.1\n2itoa v1.0.0\n1axum v0.8.0\n2serde v1.0.1 (*)\n";
+            "0svc v0.1.0 (/w/svc)\n1serde v1.0.1\n2itoa v1.0.0\n1axum v0.8.0\n2serde v1.0.1 (*)\n";
         let edges = parse_tree(tree).unwrap();
         let key = |n: &str, v: &str| (n.to_owned(), v.to_owned());
         assert_eq!(edges.len(), 4);
         assert_eq!(
-            edges[&key("app", "0.1.0")],
+            edges[&key("svc", "0.1.0")],
             BTreeSet::from([key("serde", "1.0.1"), key("axum", "0.8.0")])
         );
         assert_eq!(

@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use super::Spec;
 use super::rules::num;
+use super::{MetricNames, Spec};
 
 fn panel(
     id: usize,
@@ -31,9 +31,10 @@ fn target(expr: String, legend: &str) -> Value {
     json!({"expr": expr, "legendFormat": legend, "refId": "A"})
 }
 
-/// The dashboard JSON for one service.
-pub fn dashboard(spec: &Spec) -> anyhow::Result<String> {
+/// The dashboard JSON for one service, over its metrics named by `m`.
+pub fn dashboard(spec: &Spec, m: &MetricNames) -> anyhow::Result<String> {
     let job = &spec.job;
+    let (requests, duration, route, status) = (&m.requests, &m.duration, &m.route, &m.status);
     let mut panels = vec![
         panel(
             1,
@@ -41,8 +42,8 @@ pub fn dashboard(spec: &Spec) -> anyhow::Result<String> {
             "timeseries",
             (0, 0, 12, 8),
             vec![target(
-                format!(r#"sum by (route) (rate(http_requests_total{{job="{job}"}}[5m]))"#),
-                "{{route}}",
+                format!(r#"sum by ({route}) (rate({requests}{{job="{job}"}}[5m]))"#),
+                &format!("{{{{{route}}}}}"),
             )],
             "reqps",
         ),
@@ -53,9 +54,9 @@ pub fn dashboard(spec: &Spec) -> anyhow::Result<String> {
             (12, 0, 12, 8),
             vec![target(
                 format!(
-                    r#"sum by (route) (rate(http_requests_total{{job="{job}",status=~"5.."}}[5m]))"#
+                    r#"sum by ({route}) (rate({requests}{{job="{job}",{status}=~"5.."}}[5m]))"#
                 ),
-                "{{route}}",
+                &format!("{{{{{route}}}}}"),
             )],
             "reqps",
         ),
@@ -65,8 +66,8 @@ pub fn dashboard(spec: &Spec) -> anyhow::Result<String> {
         .enumerate()
         .map(|(i, q)| {
             let mut t = target(
-                format!(r#"histogram_quantile({q}, sum by (le, route) (rate(http_request_duration_seconds_bucket{{job="{job}"}}[5m])))"#),
-                &format!("p{} {{{{route}}}}", num(q * 100.0)),
+                format!(r#"histogram_quantile({q}, sum by (le, {route}) (rate({duration}_bucket{{job="{job}"}}[5m])))"#),
+                &format!("p{} {{{{{route}}}}}", num(q * 100.0)),
             );
             t["refId"] = json!(["A", "B", "C"][i]);
             t

@@ -11,6 +11,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
+pub use crate::config::MetricNames;
+
 use crate::exit::Failure;
 
 /// One service's objectives.
@@ -50,18 +52,15 @@ pub struct Objective {
     pub sli: Sli,
     /// Percent of good events over the window, e.g. `99.9`.
     pub target: f64,
-    /// Route templates as a Prometheus regex (anchored), e.g. `/v1/tasks|/v1/tasks/\{id\}`.
-    #[serde(default = "any_api_route")]
+    /// Route templates as a Prometheus regex (anchored), e.g. `/items|/items/\{id\}`; every
+    /// route when absent.
+    #[serde(default = "any")]
     pub routes: String,
     /// HTTP methods as a regex, e.g. `GET`; all when absent.
     #[serde(default = "any")]
     pub methods: String,
     /// Latency only: slower is bad. Must be a bucket bound of the service's histogram.
     pub threshold_ms: Option<u64>,
-}
-
-fn any_api_route() -> String {
-    "/v1/.+".to_owned()
 }
 
 fn any() -> String {
@@ -74,11 +73,13 @@ impl Objective {
         1.0 - self.target / 100.0
     }
 
-    /// The label matchers selecting this objective's requests.
-    pub fn selector(&self, job: &str) -> String {
+    /// The label matchers selecting this objective's requests (label names from `m`).
+    pub fn selector(&self, job: &str, m: &MetricNames) -> String {
         format!(
-            r#"job="{job}",route=~"{}",method=~"{}""#,
+            r#"job="{job}",{}=~"{}",{}=~"{}""#,
+            m.route,
             self.routes.replace('\\', "\\\\"),
+            m.method,
             self.methods
         )
     }
@@ -206,15 +207,24 @@ mod tests {
     #[test]
     fn budgets_selectors_and_buckets() {
         let s = spec(
-            "service: app\njob: app\nobjectives:\n  - name: lat\n    description: d\n    sli: latency\n    target: 99\n    routes: '/v1/tasks/\\{id\\}'\n    methods: GET\n    threshold_ms: 250\n",
+            "service: app\njob: app\nobjectives:\n  - name: lat\n    description: d\n    sli: latency\n    target: 99\n    routes: '/items/\\{id\\}'\n    methods: GET\n    threshold_ms: 250\n",
         )
         .unwrap();
         let o = &s.objectives[0];
         assert!((o.budget() - 0.01).abs() < 1e-12);
         assert_eq!(o.le().as_deref(), Some("0.25"));
         assert_eq!(
-            o.selector("app"),
-            r#"job="app",route=~"/v1/tasks/\\{id\\}",method=~"GET""#
+            o.selector("svc", &MetricNames::default()),
+            r#"job="svc",route=~"/items/\\{id\\}",method=~"GET""#
+        );
+        let renamed = MetricNames {
+            route: "path".to_owned(),
+            method: "verb".to_owned(),
+            ..MetricNames::default()
+        };
+        assert_eq!(
+            o.selector("svc", &renamed),
+            r#"job="svc",path=~"/items/\\{id\\}",verb=~"GET""#
         );
         assert_eq!(format_seconds(1000), "1");
     }

@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Objective, Sli, Spec};
+use super::{MetricNames, Objective, Sli, Spec};
 
 /// One alert: burn rate, long and short window, severity.
 #[derive(Debug)]
@@ -81,15 +81,16 @@ fn ratio_record(window: &str) -> String {
 }
 
 /// The SLI error ratio over `window`.
-fn sli_expr(spec: &Spec, o: &Objective, window: &str) -> String {
-    let sel = o.selector(&spec.job);
+fn sli_expr(spec: &Spec, o: &Objective, window: &str, m: &MetricNames) -> String {
+    let sel = o.selector(&spec.job, m);
+    let (requests, duration, status) = (&m.requests, &m.duration, &m.status);
     match o.sli {
         Sli::Availability => format!(
             // No 5xx series at all is a zero numerator, not a missing one; no traffic stays no data.
-            r#"(sum(rate(http_requests_total{{{sel},status=~"5.."}}[{window}])) or vector(0)) / sum(rate(http_requests_total{{{sel}}}[{window}]))"#
+            r#"(sum(rate({requests}{{{sel},{status}=~"5.."}}[{window}])) or vector(0)) / sum(rate({requests}{{{sel}}}[{window}]))"#
         ),
         Sli::Latency => format!(
-            r#"1 - (sum(rate(http_request_duration_seconds_bucket{{{sel},le="{}"}}[{window}])) / sum(rate(http_request_duration_seconds_count{{{sel}}}[{window}])))"#,
+            r#"1 - (sum(rate({duration}_bucket{{{sel},le="{}"}}[{window}])) / sum(rate({duration}_count{{{sel}}}[{window}])))"#,
             o.le().unwrap_or_default()
         ),
     }
@@ -125,11 +126,11 @@ fn alert_labels(spec: &Spec, o: &Objective, burn: &Burn) -> Value {
     })
 }
 
-fn group(spec: &Spec, o: &Objective) -> Value {
+fn group(spec: &Spec, o: &Objective, metrics: &MetricNames) -> Value {
     let mut rules: Vec<Value> = WINDOWS
         .iter()
         .chain(std::iter::once(&format!("{}d", spec.window_days).as_str()))
-        .map(|w| json!({"record": ratio_record(w), "expr": sli_expr(spec, o, w), "labels": labels(spec, o)}))
+        .map(|w| json!({"record": ratio_record(w), "expr": sli_expr(spec, o, w, metrics), "labels": labels(spec, o)}))
         .collect();
     let m = matchers(spec, o);
     rules.push(json!({
@@ -154,11 +155,11 @@ fn group(spec: &Spec, o: &Objective) -> Value {
     json!({"name": format!("slo-{}-{}", spec.service, o.name), "rules": rules})
 }
 
-/// The rule file (YAML) for `specs`.
-pub fn rules_yaml(specs: &[Spec]) -> anyhow::Result<String> {
+/// The rule file (YAML) for `specs`, over the service's metrics named by `m`.
+pub fn rules_yaml(specs: &[Spec], m: &MetricNames) -> anyhow::Result<String> {
     let groups: Vec<Value> = specs
         .iter()
-        .flat_map(|s| s.objectives.iter().map(move |o| group(s, o)))
+        .flat_map(|s| s.objectives.iter().map(move |o| group(s, o, m)))
         .collect();
     Ok(serde_norway::to_string(&json!({ "groups": groups }))?)
 }
@@ -181,26 +182,30 @@ fn example(regex: &str, fallback: &str) -> String {
 }
 
 /// Input series with a constant bad-event share `bad` of 1000 events a minute.
-fn series(spec: &Spec, o: &Objective, bad: f64, minutes: u32) -> Vec<Value> {
-    let (route, method) = (example(&o.routes, "/v1/x"), example(&o.methods, "GET"));
-    let base = format!(r#"job="{}",route="{route}",method="{method}""#, spec.job);
+fn series(spec: &Spec, o: &Objective, bad: f64, minutes: u32, m: &MetricNames) -> Vec<Value> {
+    let (route, method) = (example(&o.routes, "/x"), example(&o.methods, "GET"));
+    let base = format!(
+        r#"job="{}",{}="{route}",{}="{method}""#,
+        spec.job, m.route, m.method
+    );
     let line = |per_minute: f64| format!("0+{}x{minutes}", num(per_minute));
     let (good, bad) = (1000.0 * (1.0 - bad), 1000.0 * bad);
+    let (requests, duration, status) = (&m.requests, &m.duration, &m.status);
     match o.sli {
         Sli::Availability => vec![
-            json!({"series": format!(r#"http_requests_total{{{base},status="200"}}"#), "values": line(good)}),
-            json!({"series": format!(r#"http_requests_total{{{base},status="500"}}"#), "values": line(bad)}),
+            json!({"series": format!(r#"{requests}{{{base},{status}="200"}}"#), "values": line(good)}),
+            json!({"series": format!(r#"{requests}{{{base},{status}="500"}}"#), "values": line(bad)}),
         ],
         Sli::Latency => vec![
-            json!({"series": format!(r#"http_request_duration_seconds_bucket{{{base},le="{}"}}"#, o.le().unwrap_or_default()), "values": line(good)}),
-            json!({"series": format!(r#"http_request_duration_seconds_bucket{{{base},le="+Inf"}}"#), "values": line(1000.0)}),
-            json!({"series": format!(r#"http_request_duration_seconds_count{{{base}}}"#), "values": line(1000.0)}),
+            json!({"series": format!(r#"{duration}_bucket{{{base},le="{}"}}"#, o.le().unwrap_or_default()), "values": line(good)}),
+            json!({"series": format!(r#"{duration}_bucket{{{base},le="+Inf"}}"#), "values": line(1000.0)}),
+            json!({"series": format!(r#"{duration}_count{{{base}}}"#), "values": line(1000.0)}),
         ],
     }
 }
 
 /// One promtool test: a constant error ratio of `factor` × the burn threshold of `burn`.
-fn case(spec: &Spec, o: &Objective, burn: &Burn, factor: f64) -> Value {
+fn case(spec: &Spec, o: &Objective, burn: &Burn, factor: f64, m: &MetricNames) -> Value {
     let bad = factor * burn.rate * o.budget();
     // Every alert whose threshold the ratio exceeds fires: a constant ratio is the same over
     // every window, so an hour of it is enough for the 3-day one too.
@@ -212,19 +217,19 @@ fn case(spec: &Spec, o: &Objective, burn: &Burn, factor: f64) -> Value {
     json!({
         "name": format!("{} {}: {}x the {}x threshold", spec.service, o.name, num(factor), num(burn.rate)),
         "interval": "1m",
-        "input_series": series(spec, o, bad, 60),
+        "input_series": series(spec, o, bad, 60, m),
         "alert_rule_test": [{"eval_time": "1h", "alertname": alert_name(spec, o), "exp_alerts": firing}],
     })
 }
 
 /// promtool's unit-test file for the rule file at `rules_file` (relative to the test file).
-pub fn tests_yaml(specs: &[Spec], rules_file: &str) -> anyhow::Result<String> {
+pub fn tests_yaml(specs: &[Spec], m: &MetricNames, rules_file: &str) -> anyhow::Result<String> {
     let mut tests = Vec::new();
     for spec in specs {
         for o in &spec.objectives {
             for burn in &BURNS {
-                tests.push(case(spec, o, burn, 1.1));
-                tests.push(case(spec, o, burn, 0.9));
+                tests.push(case(spec, o, burn, 1.1, m));
+                tests.push(case(spec, o, burn, 0.9, m));
             }
         }
     }
@@ -247,13 +252,45 @@ mod tests {
     }
 
     #[test]
+    fn rules_and_their_tests_query_the_metric_names_of_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.yaml");
+        std::fs::write(&path, "service: svc\njob: svc\nobjectives:\n  - name: a\n    description: d\n    sli: availability\n    target: 99.9\n  - name: l\n    description: d\n    sli: latency\n    target: 99\n    threshold_ms: 250\n").unwrap();
+        let specs = [Spec::load(&path).unwrap()];
+        let m = MetricNames {
+            requests: "svc_calls_total".to_owned(),
+            duration: "svc_call_seconds".to_owned(),
+            route: "path".to_owned(),
+            method: "verb".to_owned(),
+            status: "code".to_owned(),
+        };
+        let rules = rules_yaml(&specs, &m).unwrap();
+        let tests = tests_yaml(&specs, &m, "rules.yaml").unwrap();
+        for text in [&rules, &tests] {
+            assert!(!text.contains("http_request"), "{text}");
+            assert!(!text.contains("route"), "{text}");
+        }
+        assert!(
+            rules.contains(r#"svc_calls_total{job="svc",path=~".+",verb=~".+",code=~"5.."}"#),
+            "{rules}"
+        );
+        assert!(rules.contains("svc_call_seconds_bucket{"), "{rules}");
+        assert!(
+            tests.contains(r#"svc_calls_total{job="svc",path="/x",verb="GET",code="500"}"#),
+            "{tests}"
+        );
+        let board = super::super::dashboard::dashboard(&specs[0], &m).unwrap();
+        assert!(
+            board.contains("sum by (path) (rate(svc_calls_total"),
+            "{board}"
+        );
+    }
+
+    #[test]
     fn names_and_examples() {
         assert_eq!(camel("tasks-latency"), "TasksLatency");
-        assert_eq!(
-            example(r"/v1/tasks/\{id\}|/v1/tasks", "/"),
-            "/v1/tasks/{id}"
-        );
-        assert_eq!(example("/v1/.+", "/"), "/v1/x");
+        assert_eq!(example(r"/items/\{id\}|/items", "/"), "/items/{id}");
+        assert_eq!(example("/api/.+", "/"), "/api/x");
         assert_eq!(example(".+", "GET"), "GET");
     }
 }

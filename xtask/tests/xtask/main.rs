@@ -5,6 +5,7 @@ mod aws;
 mod chart;
 mod cli;
 mod codegen;
+mod contract;
 mod deploy;
 mod dev;
 mod eks;

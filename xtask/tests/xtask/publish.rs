@@ -282,6 +282,22 @@ fn a_full_release_pushes_signs_attests_verifies_and_publishes_and_a_rerun_finish
         "{sums}"
     );
 
+    // The released binary, read back from the image, carries the commit and its date.
+    let binary = fx.path("build-info");
+    std::fs::write(
+        &binary,
+        file_in_layout(&dir.join("oci"), "usr/local/bin/fuzzed"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&binary, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let version = external(&binary.display().to_string(), &["version"], &[]);
+    let commit = evidence["commit"].as_str().unwrap();
+    assert!(
+        version.stdout.contains(&format!("commit={commit} date=20")),
+        "{}",
+        version.stdout
+    );
+
     // skopeo reads the pushed image by tag over TLS, trusting only the test's CA.
     let certs = fx.path("registry-certs");
     std::fs::create_dir_all(&certs).unwrap();
@@ -445,6 +461,32 @@ fn tampered_images_and_other_keys_do_not_verify(fx: &Fixture, env: &Env, digest:
         "{}",
         wrong_key.stderr
     );
+}
+
+/// The file at `member` in the image of the OCI layout `layout` (its layers, gzipped tars).
+fn file_in_layout(layout: &Path, member: &str) -> Vec<u8> {
+    use std::io::Read;
+    let blob = |digest: &str| {
+        let hex = digest.trim_start_matches("sha256:");
+        std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap()
+    };
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    for layer in manifest["layers"].as_array().unwrap() {
+        let bytes = blob(layer["digest"].as_str().unwrap());
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            if entry.path().unwrap().to_str() == Some(member) {
+                let mut out = Vec::new();
+                entry.read_to_end(&mut out).unwrap();
+                return out;
+            }
+        }
+    }
+    panic!("{member} is in no layer of {}", layout.display());
 }
 
 fn sha256(bytes: &[u8]) -> Vec<u8> {

@@ -103,7 +103,17 @@ fn an_unreadable_ca_file_is_a_configuration_error_naming_it() {
 fn the_http_client_trusts_prometheus_only_through_its_ca() {
     let ca = launcher::Ca::throwaway().unwrap();
     let bin = tool("prometheus").with_file_name("prometheus");
-    let prometheus = launcher::prometheus(&bin, &ca, "none", "127.0.0.1:9", &[]).unwrap();
+    let prometheus = launcher::prometheus(
+        &bin,
+        &ca,
+        launcher::Scrape {
+            job: "none",
+            target: "127.0.0.1:9",
+            path: "/metrics",
+        },
+        &[],
+    )
+    .unwrap();
     let url = format!("{}/-/ready", prometheus.url());
 
     let unknown = Trust::default();
