@@ -237,6 +237,7 @@ pub fn run(
     let svc = Running::start(ctx, service, &load.env, dir)?;
     let promtool = ctx.tool_binary("prometheus")?;
     let rules: Vec<PathBuf> = vec![ctx.root.join(&slo.rules)];
+    running::metrics_served(service, &svc.metrics)?;
     let job = specs
         .first()
         .map_or(service.bin.as_str(), |s| s.job.as_str());

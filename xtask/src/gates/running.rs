@@ -120,6 +120,49 @@ fn start_serve(
     Ok(service)
 }
 
+/// Every smoke path of the contract answers 2xx on the started service, or a configuration error
+/// names the key and the path.
+fn served(def: &ServiceDef, base: &str) -> Result<()> {
+    let key = if def.smoke.is_some() {
+        "smoke"
+    } else {
+        "health/ready/openapi"
+    };
+    answers(
+        def.smoke_paths()
+            .into_iter()
+            .map(|p| (key, format!("{base}{p}"))),
+    )
+}
+
+/// `[service] metrics` answers 2xx on `metrics` (`host:port`), or a configuration error names it.
+pub fn metrics_served(def: &ServiceDef, metrics: &str) -> Result<()> {
+    answers(std::iter::once((
+        "metrics",
+        format!("http://{metrics}{}", def.metrics),
+    )))
+}
+
+fn answers(urls: impl Iterator<Item = (&'static str, String)>) -> Result<()> {
+    let trust = crate::http::Trust::configured();
+    let client = trust.blocking(Duration::from_secs(10))?;
+    for (key, url) in urls {
+        let status = client
+            .get(&url)
+            .send()
+            .map_err(|e| trust.explain(&url, &e))?
+            .status();
+        if !status.is_success() {
+            return Err(crate::exit::Failure::Config(format!(
+                "{}: [service] {key}: GET {url} answered {status}; the service does not serve that path: fix the path in [service] (or what the service serves)",
+                crate::config::FILE
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// The running service and what it runs on; everything stops on drop.
 #[derive(Debug)]
 pub struct Running {
@@ -177,7 +220,9 @@ impl Running {
             }
         }
         let serve = binary_step(service, &binary, &service.args, extra, &vars);
-        let service = start_serve(service, ctx, &serve, &base, dir)?;
+        let running = start_serve(service, ctx, &serve, &base, dir)?;
+        served(service, &base)?;
+        let service = running;
         Ok(Running {
             base,
             metrics,

@@ -87,3 +87,21 @@ fn a_server_error_fails() {
 fn a_response_that_violates_its_schema_fails() {
     failed_with("schema-violation", "Response violates schema");
 }
+
+#[test]
+fn a_contract_path_the_service_does_not_serve_fails_naming_the_key() {
+    let fx = Fixture::new("service");
+    let config = fx.read("gatehouse.toml").replace(
+        "openapi = \"/openapi.json\"\n",
+        "openapi = \"/openapi.json\"\nsmoke = [\"/readyz\", \"/not-served\"]\n",
+    );
+    fx.write("gatehouse.toml", &config);
+    let run = fx.run(&["gate", "api-fuzz"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let report = fx.report();
+    let why = reason(&report, "api-fuzz");
+    assert!(
+        why.contains("[service] smoke") && why.contains("/not-served"),
+        "{why}"
+    );
+}
