@@ -156,6 +156,24 @@ pub enum Command {
         #[command(subcommand)]
         action: AwsAction,
     },
+    /// Adopt gatehouse in an existing Cargo workspace: write a commented gatehouse.toml whose
+    /// `ci` pipeline holds only the gates that can run with what it finds, the `xtask` cargo
+    /// alias and a GitHub Actions shim, and say what every other gate needs. Exit 2, nothing
+    /// written, outside a Cargo workspace or when gatehouse.toml exists (without --force).
+    Init {
+        /// Replace an existing gatehouse.toml and workflow shim.
+        #[arg(long)]
+        force: bool,
+        /// Print what would be written; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The path the service serves its OpenAPI document on (for api-fuzz).
+        #[arg(long, value_name = "PATH")]
+        openapi: Option<String>,
+        /// gatehouse's xtask/Cargo.toml for the `xtask` alias [default: this build's].
+        #[arg(long, value_name = "FILE")]
+        source: Option<PathBuf>,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell to generate completions for.

@@ -295,6 +295,28 @@ pub fn doctor(settings: &Settings, ws: &Workspace) -> Result<Exit> {
     })
 }
 
+/// `cargo xtask init`: in `--root` (else the current directory), which need not hold a
+/// gatehouse.toml yet.
+pub fn init(
+    global: &crate::cli::Global,
+    env: &crate::settings::Environment,
+    opts: &crate::init::Options,
+) -> Result<Exit> {
+    let root = match &global.root {
+        Some(root) => std::path::absolute(root)
+            .map_err(|e| Failure::Usage(format!("--root {}: {e}", root.display())))?,
+        None => std::env::current_dir()?,
+    };
+    let settings = Settings::new(global, root, env);
+    let report = crate::init::run(&settings.root, opts)?;
+    if settings.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", crate::init::human(&report));
+    }
+    Ok(Exit::Ok)
+}
+
 pub fn completions(shell: clap_complete::Shell) -> Exit {
     let mut cmd = Cli::command();
     clap_complete::generate(shell, &mut cmd, "cargo-xtask", &mut std::io::stdout());

@@ -15,6 +15,7 @@ pub mod exit;
 pub mod gates;
 pub mod git;
 pub mod http;
+pub mod init;
 pub mod load;
 pub mod platform;
 pub mod process;
@@ -45,6 +46,21 @@ pub fn run(cli: Cli, env: &Environment, cancel: &Cancel) -> Exit {
 fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit> {
     if let Command::Completions { shell } = cli.command {
         return Ok(commands::completions(shell));
+    }
+    if let Command::Init {
+        force,
+        dry_run,
+        openapi,
+        source,
+    } = &cli.command
+    {
+        let opts = init::Options {
+            force: *force,
+            dry_run: *dry_run,
+            openapi: openapi.clone(),
+            source: source.clone(),
+        };
+        return commands::init(&cli.global, env, &opts);
     }
     let root = config::find_root(cli.global.root.clone())?;
     let settings = Settings::new(&cli.global, root, env);
@@ -119,6 +135,6 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
         Command::Aws {
             action: cli::AwsAction::Identity { region },
         } => aws::identity_command(&settings, &ws.config, region.as_deref()),
-        Command::Completions { .. } => Ok(Exit::Ok),
+        Command::Completions { .. } | Command::Init { .. } => Ok(Exit::Ok),
     }
 }

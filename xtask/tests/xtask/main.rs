@@ -10,6 +10,7 @@ mod deploy;
 mod dev;
 mod eks;
 mod engine;
+mod init;
 mod interrupt;
 mod load;
 mod migrations;
