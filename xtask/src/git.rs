@@ -8,17 +8,17 @@ use anyhow::Result;
 pub fn output(root: &Path, args: &[&str]) -> Result<String> {
     let sh = xshell::Shell::new()?;
     sh.change_dir(root);
-    let out = xshell::cmd!(sh, "git {args...}")
-        .quiet()
-        .ignore_status()
-        .output()?;
+    let out = crate::process::capture(
+        xshell::cmd!(sh, "git {args...}"),
+        std::time::Duration::from_secs(120),
+    )?;
     anyhow::ensure!(
-        out.status.success(),
+        out.success(),
         "`git {}` failed: {}",
         args.join(" "),
-        String::from_utf8_lossy(&out.stderr).trim()
+        out.stderr.trim()
     );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(out.stdout)
 }
 
 /// `HEAD` of `root` and whether tracked files differ from it; `(None, false)` outside git.

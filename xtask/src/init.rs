@@ -158,19 +158,19 @@ pub fn inspect(root: &Path) -> Result<Found> {
 fn cargo_metadata(root: &Path) -> Result<serde_json::Value> {
     let sh = xshell::Shell::new()?;
     sh.change_dir(root);
-    let out = xshell::cmd!(sh, "cargo metadata --format-version 1 --no-deps")
-        .quiet()
-        .ignore_status()
-        .output()?;
-    if !out.status.success() {
+    let out = crate::process::capture(
+        xshell::cmd!(sh, "cargo metadata --format-version 1 --no-deps"),
+        std::time::Duration::from_secs(300),
+    )?;
+    if !out.success() {
         return Err(Failure::Usage(format!(
             "{}: `cargo metadata` failed: {}; `init` needs a workspace cargo can read",
             root.join("Cargo.toml").display(),
-            String::from_utf8_lossy(&out.stderr).trim()
+            out.stderr.trim()
         ))
         .into());
     }
-    serde_json::from_slice(&out.stdout).context("cargo metadata printed no JSON")
+    serde_json::from_str(&out.stdout).context("cargo metadata printed no JSON")
 }
 
 fn packages(metadata: &serde_json::Value) -> Vec<Package> {

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::service::Service;
 use crate::system::free_port;
 use crate::tls::{Ca, Leaf, Validity};
+use gatehouse_process::Service;
 
 /// The status code of `GET path` on `127.0.0.1:port`, or `None` when nothing answers.
 pub fn http_status(port: u16, path: &str) -> Option<u16> {

@@ -96,17 +96,11 @@ impl Nginx {
         let conf = self.prefix.join("nginx.conf");
         let sh = xshell::Shell::new()?;
         let (bin, prefix) = (&self.bin, &self.prefix);
-        let mut cmd: std::process::Command =
-            xshell::cmd!(sh, "{bin} -c {conf} -p {prefix} {extra...}").into();
-        let out = cmd
-            .output()
+        let cmd = xshell::cmd!(sh, "{bin} -c {conf} -p {prefix} {extra...}").into();
+        let out = gatehouse_process::capture(cmd, Duration::from_secs(30))
             .with_context(|| format!("cannot run {}", self.bin.display()))?;
-        if !out.status.success() {
-            bail!(
-                "`nginx {}` failed: {}",
-                extra.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+        if !out.success() {
+            bail!("`nginx {}` failed: {}", extra.join(" "), out.stderr.trim());
         }
         Ok(())
     }

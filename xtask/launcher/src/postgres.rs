@@ -10,7 +10,7 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -152,10 +152,11 @@ fn psql(state: &PostgresState, sql: &str) -> Result<()> {
         sh,
         "{psql} -X -q -h 127.0.0.1 -p {port} -U {user} -d postgres -v ON_ERROR_STOP=1 -c {sql}"
     );
-    cmd.quiet()
-        .ignore_stdout()
-        .run()
-        .with_context(|| format!("{} failed", psql.display()))?;
+    let out = gatehouse_process::capture(cmd.into(), Duration::from_secs(60))
+        .with_context(|| format!("cannot run {}", psql.display()))?;
+    if !out.success() {
+        bail!("{} failed: {}", psql.display(), out.stderr.trim());
+    }
     Ok(())
 }
 
@@ -198,15 +199,11 @@ fn initdb(bin: &Path, data: &Path, base: &Path, owner: &Owner) -> Result<()> {
     owner.hand_over(&base.join("initdb.log"))?;
     let mut cmd: std::process::Command = cmd.into();
     owner.apply(&mut cmd);
-    let status = cmd
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .status();
-    let status = status.with_context(|| format!("cannot run {}", initdb.display()))?;
-    if !status.success() {
+    let code = gatehouse_process::run_into(cmd, log, Duration::from_secs(300))
+        .with_context(|| format!("cannot run {}", initdb.display()))?;
+    if code != Some(0) {
         let text = std::fs::read_to_string(base.join("initdb.log")).unwrap_or_default();
-        bail!("initdb failed ({status}):\n{text}");
+        bail!("initdb failed (exit {code:?}):\n{text}");
     }
     Ok(())
 }
@@ -262,11 +259,7 @@ fn spawn(
     let mut cmd: std::process::Command = cmd.into();
     owner.apply(&mut cmd);
     // Its own process group: a Ctrl-C meant for a test runner or xtask does not reach it.
-    cmd.process_group(0)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    cmd.spawn()
+    gatehouse_process::spawn_group(cmd, log)
         .with_context(|| format!("cannot start {}", postgres.display()))
 }
 
@@ -277,12 +270,8 @@ fn ready(bin: &Path, port: u16) -> bool {
         return false;
     };
     let (pg_isready, port) = (bin.join("pg_isready"), port.to_string());
-    xshell::cmd!(sh, "{pg_isready} -q -h 127.0.0.1 -p {port} -U postgres")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok()
+    let cmd = xshell::cmd!(sh, "{pg_isready} -q -h 127.0.0.1 -p {port} -U postgres");
+    gatehouse_process::capture(cmd.into(), Duration::from_secs(10)).is_ok_and(|o| o.success())
 }
 
 /// `PG_BIN`, else the newest `/usr/lib/postgresql/<v>/bin`, else the directory of `initdb` on PATH.

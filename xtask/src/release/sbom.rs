@@ -45,14 +45,19 @@ pub struct Subject<'a> {
 fn metadata(root: &Path, target: &str) -> Result<Metadata> {
     let sh = xshell::Shell::new()?;
     sh.change_dir(root);
-    let out = xshell::cmd!(
+    let out = cargo(xshell::cmd!(
         sh,
         "cargo metadata --format-version 1 --locked --filter-platform {target}"
-    )
-    .quiet()
-    .read()
+    ))
     .context("`cargo metadata` failed: is Cargo.lock up to date? (`cargo update -w`)")?;
     serde_json::from_str(&out).context("cannot parse `cargo metadata`")
+}
+
+/// A cargo query's stdout; its stderr is the error when it fails.
+fn cargo(cmd: xshell::Cmd<'_>) -> Result<String> {
+    let out = crate::process::capture(cmd, std::time::Duration::from_secs(600))?;
+    anyhow::ensure!(out.success(), "{}", out.stderr.trim());
+    Ok(out.stdout)
 }
 
 /// `name version` → the `checksum` Cargo.lock records for registry packages.
@@ -87,12 +92,10 @@ fn linked(root: &Path, package: &str, target: &str) -> Result<BTreeMap<Key, BTre
     let sh = xshell::Shell::new()?;
     sh.change_dir(root);
     let format = "{p}";
-    let out = xshell::cmd!(
+    let out = cargo(xshell::cmd!(
         sh,
         "cargo tree --locked -p {package} -e normal,no-proc-macro --target {target} --prefix depth --format {format}"
-    )
-    .quiet()
-    .read()
+    ))
     .with_context(|| format!("`cargo tree -p {package}` failed"))?;
     parse_tree(&out)
 }

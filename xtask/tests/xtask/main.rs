@@ -20,6 +20,7 @@ mod release;
 mod rollout;
 mod runbooks;
 mod slo;
+mod spawner;
 mod support;
 mod tls;
 mod under_tool;

@@ -1,9 +1,8 @@
 //! A long-running local process (the service under test, and later Prometheus, a registry, …):
 //! its output goes to a log file, readiness is the caller's probe, and it stops on drop.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -25,15 +24,11 @@ impl Service {
     pub fn start(name: &str, cmd: impl Into<std::process::Command>, log: &Path) -> Result<Service> {
         let file = std::fs::File::create(log)
             .with_context(|| format!("cannot create {name}'s log {}", log.display()))?;
-        let mut cmd: std::process::Command = cmd.into();
+        let cmd: std::process::Command = cmd.into();
+        let shown = format!("{cmd:?}");
         // Its own process group: a Ctrl-C meant for the runner is handled by the runner.
-        cmd.process_group(0)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone()?)
-            .stderr(file);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {name}: {cmd:?}"))?;
+        let child = crate::spawn_group(cmd, file)
+            .with_context(|| format!("cannot start {name}: {shown}"))?;
         Ok(Service {
             name: name.to_owned(),
             child: Some(child),
