@@ -787,10 +787,7 @@ pub fn promote(
     } else {
         println!("{}", promote_text(&report));
     }
-    Ok(match report.verdict.as_str() {
-        "planned" | "promoted" => Exit::Ok,
-        _ => Exit::Rejected,
-    })
+    Ok(report.verdict.exit())
 }
 
 fn promote_text(r: &crate::deploy::promote::Report) -> String {
@@ -873,11 +870,7 @@ pub fn drill(
     } else {
         println!("{}", crate::deploy::drill::markdown(&report));
     }
-    Ok(if report.verdict == "passed" {
-        Exit::Ok
-    } else {
-        Exit::Rejected
-    })
+    Ok(report.verdict.exit())
 }
 
 fn local_env(

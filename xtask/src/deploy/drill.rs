@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
+use super::PromotionVerdict;
 use super::env::{Environment, Target};
 use super::local::{self, Local};
 use super::promote::{self, Report};
@@ -66,7 +67,7 @@ pub struct DrillReport {
     pub environment: String,
     pub fault: Fault,
     pub releases: Vec<String>,
-    pub first: String,
+    pub first: PromotionVerdict,
     pub healthy: Healthy,
     pub bad: Report,
     /// From the bad version taking traffic to the failed verdict.
@@ -74,15 +75,42 @@ pub struct DrillReport {
     /// From the verdict to the previous version serving and passing readiness and smoke.
     pub time_to_recover_ms: Option<u64>,
     pub schema_ahead: SchemaAhead,
-    pub verdict: String,
+    pub verdict: DrillVerdict,
     pub problems: Vec<String>,
     pub report: String,
+}
+
+/// Whether the drill proved what it rehearses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DrillVerdict {
+    Passed,
+    Failed,
+}
+
+impl DrillVerdict {
+    /// `cargo xtask drill rollback`'s exit code.
+    pub fn exit(self) -> crate::exit::Exit {
+        match self {
+            DrillVerdict::Passed => crate::exit::Exit::Ok,
+            DrillVerdict::Failed => crate::exit::Exit::Rejected,
+        }
+    }
+}
+
+impl std::fmt::Display for DrillVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DrillVerdict::Passed => "passed",
+            DrillVerdict::Failed => "failed",
+        })
+    }
 }
 
 /// The healthy promotion under steady load.
 #[derive(Debug, Serialize)]
 pub struct Healthy {
-    pub verdict: String,
+    pub verdict: PromotionVerdict,
     /// Answers with status 5xx (or 499) in nginx's access log while the switch happened.
     pub failed_requests: usize,
     pub requests: usize,
@@ -199,17 +227,22 @@ pub fn run(
     let schema_ahead = schema_ahead(&mut target, &versions[1], &svc.service.smoke_paths())?;
     let (detect, recover) = times(&bad);
     let mut problems = Vec::new();
-    if first.verdict != "promoted" {
+    if first.verdict != PromotionVerdict::Promoted {
         problems.push(format!("release N was not promoted: {}", first.verdict));
     }
     problems.extend(healthy.load_problem.clone());
-    if healthy.verdict != "promoted" || healthy.failed_requests > 0 || healthy.requests == 0 {
+    if healthy.verdict != PromotionVerdict::Promoted
+        || healthy.failed_requests > 0
+        || healthy.requests == 0
+    {
         problems.push(format!(
             "healthy promotion: {} with {} failed of {} requests",
             healthy.verdict, healthy.failed_requests, healthy.requests
         ));
     }
-    if bad.verdict != "rolled back" || !bad.rollback.as_ref().is_some_and(|r| r.recovered) {
+    if bad.verdict != PromotionVerdict::RolledBack
+        || !bad.rollback.as_ref().is_some_and(|r| r.recovered)
+    {
         problems.push(format!(
             "the bad release was not rolled back and recovered: {}",
             bad.verdict
@@ -232,11 +265,10 @@ pub fn run(
         time_to_recover_ms: recover,
         schema_ahead,
         verdict: if problems.is_empty() {
-            "passed"
+            DrillVerdict::Passed
         } else {
-            "failed"
-        }
-        .to_owned(),
+            DrillVerdict::Failed
+        },
         problems,
         report: String::new(),
     };

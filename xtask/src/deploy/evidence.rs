@@ -65,9 +65,11 @@ impl Release {
 
     /// Whether this digest was promoted successfully to `env`.
     pub fn promoted_to(&self, env: &str) -> bool {
-        self.promotions()
-            .iter()
-            .any(|p| p.environment == env && p.digest == self.digest && p.verdict == "promoted")
+        self.promotions().iter().any(|p| {
+            p.environment == env
+                && p.digest == self.digest
+                && p.verdict == super::PromotionVerdict::Promoted
+        })
     }
 
     pub fn record(&self, promotion: &Promotion) -> Result<()> {
@@ -98,7 +100,7 @@ pub fn live(root: &Path, env: &str) -> Option<Live> {
             let commit = r.evidence["commit"].as_str().unwrap_or_default().to_owned();
             r.promotions()
                 .into_iter()
-                .filter(|p| p.environment == env && p.verdict == "promoted")
+                .filter(|p| p.environment == env && p.verdict == super::PromotionVerdict::Promoted)
                 .map(move |p| (p.finished, p, commit.clone()))
         })
         .max_by_key(|(finished, ..)| *finished)
@@ -120,8 +122,7 @@ pub struct Promotion {
     /// Seconds since the epoch.
     pub started: u64,
     pub finished: u64,
-    /// `promoted`, `rolled back`, `failed`.
-    pub verdict: String,
+    pub verdict: super::PromotionVerdict,
     pub detail: String,
     pub report: String,
 }

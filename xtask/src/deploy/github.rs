@@ -8,15 +8,6 @@ use serde_json::{Value, json};
 
 use crate::release::github::{Target, client};
 
-/// What a promotion's verdict is as a deployment status.
-pub fn state(verdict: &str) -> &'static str {
-    match verdict {
-        "promoted" => "success",
-        "rolled back" | "failed" => "failure",
-        _ => "error",
-    }
-}
-
 /// One promotion to record.
 #[derive(Debug)]
 pub struct Deployment<'a> {
@@ -24,7 +15,7 @@ pub struct Deployment<'a> {
     pub commit: &'a str,
     pub version: &'a str,
     pub digest: &'a str,
-    pub verdict: &'a str,
+    pub verdict: super::PromotionVerdict,
     pub description: &'a str,
 }
 
@@ -50,7 +41,7 @@ pub fn record(target: &Target, d: &Deployment<'_>) -> Result<u64> {
             .as_u64()
             .context("GitHub answered the deployment without an id")?;
         let status = json!({
-            "state": state(d.verdict),
+            "state": d.verdict.github_state(),
             "environment": d.environment,
             "description": truncate(d.description, 140),
         });

@@ -22,6 +22,57 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+/// How a promotion ended. Serialised as the words people read in reports and ledgers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PromotionVerdict {
+    /// A dry run: verified and planned, nothing changed.
+    #[serde(rename = "planned")]
+    Planned,
+    /// Deployed and judged healthy: the new version serves.
+    #[serde(rename = "promoted")]
+    Promoted,
+    /// Judged failing and rolled back to the previous version.
+    #[serde(rename = "rolled back")]
+    RolledBack,
+    /// Failed with nothing to roll back to (or the rollback failed).
+    #[serde(rename = "failed")]
+    Failed,
+}
+
+impl PromotionVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PromotionVerdict::Planned => "planned",
+            PromotionVerdict::Promoted => "promoted",
+            PromotionVerdict::RolledBack => "rolled back",
+            PromotionVerdict::Failed => "failed",
+        }
+    }
+
+    /// `cargo xtask promote`'s exit code for this outcome.
+    pub fn exit(self) -> crate::exit::Exit {
+        match self {
+            PromotionVerdict::Planned | PromotionVerdict::Promoted => crate::exit::Exit::Ok,
+            PromotionVerdict::RolledBack | PromotionVerdict::Failed => crate::exit::Exit::Rejected,
+        }
+    }
+
+    /// The state of the GitHub deployment recording it.
+    pub fn github_state(self) -> &'static str {
+        match self {
+            PromotionVerdict::Promoted => "success",
+            PromotionVerdict::RolledBack | PromotionVerdict::Failed => "failure",
+            PromotionVerdict::Planned => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for PromotionVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A release as a target runs it: the verified digest and what its image carries.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Unpacked {
@@ -56,4 +107,45 @@ pub trait Deployer {
     fn applied_migrations(&mut self) -> Result<Vec<i64>>;
     /// The release serving now, if any.
     fn live(&self) -> Option<Unpacked>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PromotionVerdict;
+    use crate::exit::Exit;
+
+    #[test]
+    fn promotion_verdicts_decide_the_exit_code_and_the_github_state_and_read_back() {
+        let all = [
+            (PromotionVerdict::Planned, "\"planned\"", Exit::Ok, "error"),
+            (
+                PromotionVerdict::Promoted,
+                "\"promoted\"",
+                Exit::Ok,
+                "success",
+            ),
+            (
+                PromotionVerdict::RolledBack,
+                "\"rolled back\"",
+                Exit::Rejected,
+                "failure",
+            ),
+            (
+                PromotionVerdict::Failed,
+                "\"failed\"",
+                Exit::Rejected,
+                "failure",
+            ),
+        ];
+        for (verdict, json, exit, state) in all {
+            assert_eq!(serde_json::to_string(&verdict).unwrap(), json);
+            assert_eq!(
+                serde_json::from_str::<PromotionVerdict>(json).unwrap(),
+                verdict
+            );
+            assert_eq!((verdict.exit(), verdict.github_state()), (exit, state));
+            assert_eq!(format!("\"{verdict}\""), json);
+        }
+        assert!(serde_json::from_str::<PromotionVerdict>("\"promotd\"").is_err());
+    }
 }

@@ -15,7 +15,7 @@ use super::kubernetes::HelmRelease;
 use super::local::{self, Local};
 use super::rollout::Outcome;
 use super::schema::{Kind, Migration};
-use super::{Deployer, Unpacked};
+use super::{Deployer, PromotionVerdict, Unpacked};
 use crate::config::{LoadDef, ServiceDef, SloDef};
 use crate::engine::gate::RunCtx;
 use crate::exit::Failure;
@@ -70,8 +70,7 @@ pub struct Report {
     pub plan: Vec<String>,
     pub judgement: Option<Verdict>,
     pub rollback: Option<Rollback>,
-    /// `planned`, `promoted`, `rolled back`, `failed`.
-    pub verdict: String,
+    pub verdict: PromotionVerdict,
     pub timeline: Vec<Event>,
     pub report: String,
     /// The GitHub deployment recording it, or why there is none.
@@ -250,7 +249,7 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
         plan: Vec::new(),
         judgement: None,
         rollback: None,
-        verdict: "planned".to_owned(),
+        verdict: PromotionVerdict::Planned,
         timeline: Vec::new(),
         report: String::new(),
         github: String::new(),
@@ -367,7 +366,7 @@ fn deploy_and_judge(
             format!("judged healthy after {} ms", verdict.elapsed_ms),
             say,
         );
-        report.verdict = "promoted".to_owned();
+        report.verdict = PromotionVerdict::Promoted;
         report.judgement = Some(verdict);
         return Ok(());
     }
@@ -377,7 +376,7 @@ fn deploy_and_judge(
     );
     report.judgement = Some(verdict);
     let Some(previous) = previous else {
-        report.verdict = "failed".to_owned();
+        report.verdict = PromotionVerdict::Failed;
         return Ok(());
     };
     let applied = target.applied_migrations()?;
@@ -410,7 +409,7 @@ fn deploy_and_judge(
             |()| "readiness and smoke pass".to_owned(),
         ),
     });
-    report.verdict = "rolled back".to_owned();
+    report.verdict = PromotionVerdict::RolledBack;
     Ok(())
 }
 
@@ -466,7 +465,7 @@ fn record_on_github(
     };
     let problems = report.problems();
     let detail = if problems.is_empty() {
-        report.verdict.clone()
+        report.verdict.to_string()
     } else {
         problems
     };
@@ -475,7 +474,7 @@ fn record_on_github(
         commit: release.evidence["commit"].as_str().unwrap_or_default(),
         version: &report.version,
         digest: &report.digest,
-        verdict: &report.verdict,
+        verdict: report.verdict,
         description: &detail,
     };
     match super::github::record(&target, &deployment) {
@@ -483,7 +482,7 @@ fn record_on_github(
             "GitHub deployment {id} of {}/{}: {}",
             target.owner,
             target.repo,
-            super::github::state(&report.verdict)
+            report.verdict.github_state()
         ),
         Err(e) => format!("not recorded on GitHub: {e:#}"),
     }
@@ -506,13 +505,13 @@ impl Kube<'_> {
         say: &dyn Fn(&str),
     ) -> Result<()> {
         let Some(failure) = self.upgrade_and_judge(release, report, clock, say)? else {
-            report.verdict = "promoted".to_owned();
+            report.verdict = PromotionVerdict::Promoted;
             return Ok(());
         };
         clock.mark(format!("failed: {failure}"), say);
         if self.cluster.revisions()? < 2 {
             clock.mark("no previous revision to roll back to", say);
-            report.verdict = "failed".to_owned();
+            report.verdict = PromotionVerdict::Failed;
             return Ok(());
         }
         let back = self.cluster.rollback()?;
@@ -529,7 +528,7 @@ impl Kube<'_> {
                 .err()
                 .unwrap_or_else(|| "rolled out, readiness and smoke pass".to_owned()),
         });
-        report.verdict = "rolled back".to_owned();
+        report.verdict = PromotionVerdict::RolledBack;
         Ok(())
     }
 
@@ -622,7 +621,7 @@ fn write_report(
         digest: report.digest.clone(),
         started,
         finished,
-        verdict: report.verdict.clone(),
+        verdict: report.verdict,
         detail: report.problems(),
         report: report.report.clone(),
     })
@@ -753,7 +752,7 @@ mod tests {
             plan: Vec::new(),
             judgement: None,
             rollback: None,
-            verdict: "planned".to_owned(),
+            verdict: PromotionVerdict::Planned,
             timeline: Vec::new(),
             report: String::new(),
             github: String::new(),
@@ -773,7 +772,7 @@ mod tests {
     fn a_healthy_rollout_is_judged_and_kept() {
         let helm = fake(vec![Outcome::Ready { replicas: 2 }], 2);
         let (report, calls) = roll_out(&helm, true);
-        assert_eq!(report.verdict, "promoted");
+        assert_eq!(report.verdict, PromotionVerdict::Promoted);
         assert_eq!(calls, ["upgrade", "annotate", "watch"]);
         assert!(report.judgement.is_some_and(|j| j.passed));
     }
@@ -794,7 +793,7 @@ mod tests {
             Outcome::Failed("CrashLoopBackOff: pod app-1, container app (restarts 4)".to_owned());
         let helm = fake(vec![crash, Outcome::Ready { replicas: 2 }], 3);
         let (report, calls) = roll_out(&helm, true);
-        assert_eq!(report.verdict, "rolled back");
+        assert_eq!(report.verdict, PromotionVerdict::RolledBack);
         assert_eq!(calls, ROLLED_BACK);
         assert!(
             report.judgement.is_none(),
@@ -813,7 +812,7 @@ mod tests {
             2,
         );
         let (report, calls) = roll_out(&helm, false);
-        assert_eq!(report.verdict, "rolled back");
+        assert_eq!(report.verdict, PromotionVerdict::RolledBack);
         assert_eq!(calls, ROLLED_BACK);
         let rollback = report.rollback.unwrap();
         assert!(!rollback.recovered);
@@ -825,7 +824,7 @@ mod tests {
         let mut helm = fake(vec![Outcome::Ready { replicas: 0 }], 1);
         helm.upgrade = Err("helm upgrade failed (exit 1): timed out".to_owned());
         let (report, calls) = roll_out(&helm, true);
-        assert_eq!(report.verdict, "failed");
+        assert_eq!(report.verdict, PromotionVerdict::Failed);
         assert_eq!(calls, ["upgrade", "watch", "revisions"]);
         assert!(report.rollback.is_none());
     }

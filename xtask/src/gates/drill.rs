@@ -131,7 +131,7 @@ impl Gate for Drill {
                 report.healthy.failed_requests,
                 report.healthy.requests,
             ));
-            if report.verdict != "passed" {
+            if report.verdict != drill::DrillVerdict::Passed {
                 problems.push(format!("{name}: {}", report.problems.join("; ")));
             }
         }

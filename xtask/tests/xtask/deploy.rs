@@ -499,7 +499,7 @@ fn a_promotion_is_recorded_as_a_github_deployment_and_status() {
             commit: "c0ffee",
             version: "3.0.0",
             digest: "sha256:abc",
-            verdict: "rolled back",
+            verdict: xtask::deploy::PromotionVerdict::RolledBack,
             description: "tasks-availability: error ratio 0.5 over budget",
         },
     )
