@@ -1,0 +1,234 @@
+//! The subcommands, one module each; each turns settings into work, renders its report (human
+//! or `--format json`, through [`emit`]) and returns an exit code.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::CommandFactory;
+
+use crate::cli::Cli;
+use crate::config::Config;
+use crate::engine::dag::Registry;
+use crate::engine::runner::{self, Request};
+use crate::exit::{Exit, Failure};
+use crate::process::Cancel;
+use crate::settings::{Format, Settings};
+use crate::tools::Toolbox;
+
+mod chart;
+mod codegen;
+mod env;
+mod init;
+mod pipeline;
+mod promote;
+mod release;
+mod slo;
+mod tools;
+
+pub use chart::{chart_render, chart_schema};
+pub use codegen::codegen;
+pub use env::{env_down, env_status};
+pub use init::init;
+pub use pipeline::{ci, gate, list, pipeline, plan};
+pub use promote::{drill, promote};
+pub use release::{release, release_image, release_keygen, release_plan, release_verify};
+pub use slo::{load, slo_render};
+pub use tools::{doctor, tools_install, tools_list, tools_path};
+
+/// The loaded workspace: configuration, gates and tools.
+#[derive(Debug)]
+pub struct Workspace {
+    pub config: Config,
+    pub registry: Registry,
+    pub toolbox: Arc<Toolbox>,
+}
+
+impl Workspace {
+    pub fn load(settings: &Settings) -> Result<Workspace> {
+        let config = Config::load(&settings.root)?;
+        let mut cas = settings.ca_files.clone();
+        cas.extend(config.tls.ca.iter().map(|ca| settings.root.join(ca)));
+        crate::http::Trust::configure(crate::http::Trust::load(&cas)?);
+        let mut registry = Registry::default();
+        for gate in crate::gates::all(&config, &settings.root) {
+            registry.add(gate)?;
+        }
+        registry.validate()?;
+        let allow_apt = settings.ci || nix::unistd::Uid::effective().is_root();
+        let toolbox = Arc::new(Toolbox::new(config.tools.clone(), allow_apt));
+        let ws = Workspace {
+            config,
+            registry,
+            toolbox,
+        };
+        ws.check_pipelines()?;
+        Ok(ws)
+    }
+
+    /// What a command outside the gate engine runs its steps with: the root, a log, the tools.
+    fn command_ctx(
+        &self,
+        settings: &Settings,
+        log: std::path::PathBuf,
+        cancel: &Cancel,
+        timeout: std::time::Duration,
+    ) -> Result<crate::engine::gate::RunCtx> {
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        crate::engine::gate::RunCtx::new(
+            &settings.root,
+            log,
+            self.toolbox.clone(),
+            cancel.clone(),
+            timeout,
+        )
+    }
+
+    /// Every pipeline names known gates whose tools are all in the manifest.
+    fn check_pipelines(&self) -> Result<()> {
+        for (name, pipeline) in &self.config.pipelines {
+            for gate in &pipeline.gates {
+                self.registry.get(gate).map_err(|e| {
+                    Failure::Config(format!(
+                        "{}: pipelines.{name}.gates: {e}",
+                        crate::config::FILE
+                    ))
+                })?;
+            }
+            self.check_tools(&pipeline.gates)?;
+        }
+        Ok(())
+    }
+
+    /// The named gates and their dependencies only use tools from the manifest.
+    pub fn check_tools(&self, gates: &[String]) -> Result<()> {
+        for gate in self.registry.order(gates)? {
+            for tool in &gate.spec().inputs.tools {
+                if !self.config.tools.contains_key(tool) {
+                    return Err(Failure::Config(format!(
+                        "{}: gate `{}` needs tool `{tool}`: add [tools.{tool}] to the manifest",
+                        crate::config::FILE,
+                        gate.spec().name
+                    ))
+                    .into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn completions(shell: clap_complete::Shell) -> Exit {
+    let mut cmd = Cli::command();
+    clap_complete::generate(shell, &mut cmd, "cargo-xtask", &mut std::io::stdout());
+    Exit::Ok
+}
+
+/// `[slo]`, or a configuration error naming what needs it.
+pub fn slo_config<'a>(ws: &'a Workspace, what: &str) -> Result<&'a crate::config::SloDef> {
+    ws.config.slo.as_ref().ok_or_else(|| {
+        Failure::Config(format!(
+            "{}: `{what}` needs [slo] (dir, rules, rule_tests)",
+            crate::config::FILE
+        ))
+        .into()
+    })
+}
+
+/// The service, its load test and its SLOs: what `load`, `promote` and `drill` judge with.
+fn service_config<'a>(
+    ws: &'a Workspace,
+    what: &str,
+) -> Result<crate::deploy::promote::Service<'a>> {
+    let (Some(service), Some(load)) = (&ws.config.service, &ws.config.load) else {
+        return Err(Failure::Config(format!(
+            "{}: `{what}` needs [service] and [load] (package, bin of the load test)",
+            crate::config::FILE
+        ))
+        .into());
+    };
+    Ok(crate::deploy::promote::Service {
+        service,
+        load,
+        slo: slo_config(ws, what)?,
+        migrations: ws.config.migrations.as_ref().map(|m| m.dir.as_str()),
+        image_migrations: crate::release::migrations_dir_in_image(
+            service,
+            ws.config
+                .release
+                .as_ref()
+                .map_or(crate::config::DEFAULT_MIGRATIONS_PATH, |r| {
+                    r.migrations_path.as_str()
+                }),
+        ),
+    })
+}
+
+/// `[chart]`, or a configuration error naming what needs it.
+fn chart_config<'a>(ws: &'a Workspace, what: &str) -> Result<&'a crate::config::ChartDef> {
+    ws.config.chart.as_ref().ok_or_else(|| {
+        Failure::Config(format!(
+            "{}: `{what}` needs [chart] (dir, variables, kubernetes, require)",
+            crate::config::FILE
+        ))
+        .into()
+    })
+}
+
+/// `[service]` and `[release]`, or a configuration error naming what `what` needs.
+fn release_config<'a>(
+    ws: &'a Workspace,
+    what: &str,
+) -> Result<(&'a crate::config::ServiceDef, &'a crate::config::ReleaseDef)> {
+    match (&ws.config.service, &ws.config.release) {
+        (Some(service), Some(release)) => Ok((service, release)),
+        _ => Err(Failure::Config(format!(
+            "{}: `{what}` needs [service] (package, bin) and [release] (source, image)",
+            crate::config::FILE
+        ))
+        .into()),
+    }
+}
+
+fn local_env(
+    settings: &Settings,
+    ws: &Workspace,
+    env: &str,
+    cancel: &Cancel,
+) -> Result<(
+    crate::engine::gate::RunCtx,
+    std::collections::BTreeMap<String, String>,
+)> {
+    let e = crate::deploy::env::Environment::load(&settings.root, env)?;
+    let crate::deploy::env::Target::Local { env: vars } = e.target else {
+        return Err(Failure::Usage(format!(
+            "{env} is not a local environment ({})",
+            e.file.display()
+        ))
+        .into());
+    };
+    let dir = crate::deploy::local::state_dir(&settings.root, env);
+    let ctx = ws.command_ctx(
+        settings,
+        dir.with_extension("log"),
+        cancel,
+        std::time::Duration::from_secs(600),
+    )?;
+    Ok((ctx, vars))
+}
+
+/// The one renderer: the report as JSON on stdout under `--format json`, else `human(report)`.
+pub(crate) fn emit<T: serde::Serialize>(
+    settings: &Settings,
+    report: &T,
+    human: impl FnOnce(&T) -> String,
+) -> Result<()> {
+    if settings.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", human(report));
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! `cargo xtask ci`, `gate`, `list` and `plan`: pipelines and gates through the engine.
+
+use super::*;
+
+pub fn ci(settings: &Settings, ws: &Workspace, cancel: &Cancel) -> Result<Exit> {
+    pipeline(settings, ws, "ci", cancel)
+}
+
+pub fn pipeline(settings: &Settings, ws: &Workspace, name: &str, cancel: &Cancel) -> Result<Exit> {
+    let p = ws.config.pipeline(name)?;
+    let request = Request {
+        label: name.to_owned(),
+        gates: p.gates.clone(),
+        optional: p.optional.clone(),
+    };
+    runner::run(settings, &ws.registry, ws.toolbox.clone(), &request, cancel)
+}
+
+pub fn gate(
+    settings: &Settings,
+    ws: &Workspace,
+    names: &[String],
+    cancel: &Cancel,
+) -> Result<Exit> {
+    ws.check_tools(names)?;
+    let request = Request {
+        label: "gate".to_owned(),
+        gates: names.to_vec(),
+        optional: Vec::new(),
+    };
+    runner::run(settings, &ws.registry, ws.toolbox.clone(), &request, cancel)
+}
+
+pub fn list(settings: &Settings, ws: &Workspace) -> Result<Exit> {
+    let specs: Vec<_> = ws.registry.all().map(|g| g.spec().clone()).collect();
+    if settings.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&specs)?);
+        return Ok(Exit::Ok);
+    }
+    let width = specs.iter().map(|s| s.name.len()).max().unwrap_or(4);
+    let mut out = String::new();
+    for s in &specs {
+        let deps = if s.deps.is_empty() {
+            String::new()
+        } else {
+            format!(" (after: {})", s.deps.join(", "))
+        };
+        let _ = writeln!(out, "{:width$}  {}{deps}", s.name, s.description);
+    }
+    print!("{out}");
+    Ok(Exit::Ok)
+}
+
+pub fn plan(settings: &Settings, ws: &Workspace, name: &str) -> Result<Exit> {
+    let p = ws.config.pipeline(name)?;
+    let order = ws.registry.order(&p.gates)?;
+    if settings.format == Format::Json {
+        let gates: Vec<_> = order
+            .iter()
+            .map(|g| {
+                let steps: Vec<String> = g.steps().iter().map(ToString::to_string).collect();
+                serde_json::json!({ "gate": g.spec(), "commands": steps, "optional": p.optional.contains(&g.spec().name) })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "pipeline": name, "gates": gates }))?
+        );
+        return Ok(Exit::Ok);
+    }
+    let mut out = format!(
+        "pipeline `{name}`: {} gates, dependencies first; nothing is run\n",
+        order.len()
+    );
+    for g in &order {
+        let s = g.spec();
+        let deps = if s.deps.is_empty() {
+            "none".to_owned()
+        } else {
+            s.deps.join(", ")
+        };
+        let optional = if p.optional.contains(&s.name) {
+            ", optional"
+        } else {
+            ""
+        };
+        let holds = if s.resources.is_empty() {
+            String::new()
+        } else {
+            format!(", holds {}", s.resources.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "\n{} — {}\n  after: {deps}{holds}{optional}, timeout {}s",
+            s.name,
+            s.description,
+            s.timeout.as_secs()
+        );
+        for step in g.steps() {
+            let _ = writeln!(out, "  $ {step}");
+        }
+    }
+    print!("{out}");
+    Ok(Exit::Ok)
+}

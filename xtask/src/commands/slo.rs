@@ -1,0 +1,107 @@
+//! `cargo xtask slo render …` and `cargo xtask load <profile>`.
+
+use super::*;
+
+/// `cargo xtask slo render rules|tests|dashboard SERVICE`: a generated file on stdout.
+pub fn slo_render(
+    settings: &Settings,
+    ws: &Workspace,
+    what: crate::cli::SloRender,
+    service: Option<&str>,
+) -> Result<Exit> {
+    use crate::cli::SloRender;
+    let def = slo_config(ws, "slo render")?;
+    let specs = crate::slo::load_dir(&settings.root.join(&def.dir))?;
+    let text = match what {
+        SloRender::Rules => crate::slo::rules::rules_yaml(&specs, &def.metrics)?,
+        SloRender::Tests => {
+            let tests = std::path::Path::new(&def.rule_tests);
+            let rules = std::path::Path::new(&def.rules);
+            let relative = match (tests.parent(), rules.parent()) {
+                (Some(a), Some(b)) if a == b => {
+                    rules.file_name().map(|n| n.to_string_lossy().into_owned())
+                }
+                _ => None,
+            }
+            .ok_or_else(|| {
+                Failure::Config("[slo] rules and rule_tests must be in one directory".to_owned())
+            })?;
+            crate::slo::rules::tests_yaml(&specs, &def.metrics, &relative)?
+        }
+        SloRender::Dashboard => {
+            let name = service.ok_or_else(|| {
+                Failure::Config("`slo render dashboard` needs the SERVICE".to_owned())
+            })?;
+            let spec = specs.iter().find(|s| s.service == name).ok_or_else(|| {
+                Failure::Config(format!("no SLO spec for service `{name}` in {}", def.dir))
+            })?;
+            crate::slo::dashboard::dashboard(spec, &def.metrics)?
+        }
+    };
+    print!("{text}");
+    Ok(Exit::Ok)
+}
+
+/// `cargo xtask load PROFILE`.
+pub fn load(settings: &Settings, ws: &Workspace, profile: &str, cancel: &Cancel) -> Result<Exit> {
+    let profile = crate::load::profile(profile)?;
+    let crate::deploy::promote::Service {
+        service, load, slo, ..
+    } = service_config(ws, "load")?;
+    let dir = settings.root.join("target/xtask/load").join(profile.name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let ctx = ws.command_ctx(
+        settings,
+        dir.join("load.log"),
+        cancel,
+        std::time::Duration::from_secs(7200),
+    )?;
+    eprintln!(
+        "[gatehouse] load {}: {} users for {} against the release build ({})",
+        profile.name, profile.users, profile.run_time, profile.purpose
+    );
+    let outcome = crate::load::run(&ctx, service, load, slo, profile, &dir.join("reports"))
+        .with_context(|| {
+            format!(
+                "load {} failed; the log is {}",
+                profile.name,
+                ctx.log_path.display()
+            )
+        })?;
+    if let (Some(summary), Ok(md)) = (
+        &settings.step_summary,
+        std::fs::read_to_string(dir.join("reports/report.md")),
+    ) {
+        let section = format!("## Load test: {} profile\n\n{md}\n", profile.name);
+        runner::append(summary, &section).with_context(|| {
+            format!(
+                "cannot append to $GITHUB_STEP_SUMMARY ({})",
+                summary.display()
+            )
+        })?;
+    }
+    if settings.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    } else {
+        println!("{}", crate::load::summary(&outcome));
+        for t in &outcome.thresholds {
+            println!("  threshold  {t}");
+        }
+        for p in &outcome.problems {
+            println!("  FAILED     {p}");
+        }
+    }
+    if outcome.problems.is_empty() {
+        Ok(Exit::Ok)
+    } else {
+        Err(Failure::Threshold(format!(
+            "load {}: {}",
+            profile.name,
+            outcome.problems.join("; ")
+        ))
+        .into())
+    }
+}
