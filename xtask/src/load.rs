@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::config::{LoadDef, ServiceDef, SloDef};
 use crate::engine::gate::{RunCtx, Step, code};
-use crate::gates::running::{self, Running};
+use crate::gates::running::{self, Build, Running};
 use crate::slo::{Sli, Spec};
 
 /// Goose's exit code when a threshold failed (`perf`'s contract).
@@ -130,21 +130,15 @@ pub fn thresholds(specs: &[&Spec], requests: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-fn build_perf(load: &LoadDef) -> Step {
-    Step::new("cargo", &["build", "--release", "--locked", "--package"]).args([
-        load.package.clone(),
-        "--bin".to_owned(),
-        load.bin.clone(),
-    ])
-}
-
 /// The commands a load run executes, for `plan`.
-pub fn steps(service: &ServiceDef, load: &LoadDef) -> Vec<Step> {
+pub fn steps(service: &ServiceDef, load: &LoadDef, build: &Build) -> Vec<Step> {
+    let perf = build.binary(Path::new("target"), &load.bin);
     vec![
-        running::build_step(service),
-        build_perf(load),
+        build.step(&service.package, &service.bin),
+        build.step(&load.package, &load.bin),
+        Step::new(&perf.display().to_string(), &["requests"]),
         Step::new(
-            &format!("target/release/{}", load.bin),
+            &perf.display().to_string(),
             &["--host", "<service>", "--threshold", "<from the SLO specs>"],
         ),
     ]
@@ -226,15 +220,16 @@ pub fn run(
     service: &ServiceDef,
     load: &LoadDef,
     slo: &SloDef,
+    build: &Build,
     profile: Profile,
     dir: &Path,
 ) -> Result<Outcome> {
     let all = crate::slo::load_dir(&ctx.root.join(&slo.dir))?;
     let specs = specs_for(&all, service);
-    exec_ok(ctx, &running::build_step(service))?;
-    let (perf, thresholds) = build_load_test(ctx, load, &specs)?;
+    let binary = build.run(ctx, &service.package, &service.bin)?;
+    let (perf, thresholds) = build_load_test(ctx, load, build, &specs)?;
     std::fs::create_dir_all(dir)?;
-    let svc = Running::start(ctx, service, &load.env, dir)?;
+    let svc = Running::start(ctx, service, &binary, &load.env, dir)?;
     let promtool = ctx.tool_binary("prometheus")?;
     let rules: Vec<PathBuf> = vec![ctx.root.join(&slo.rules)];
     running::metrics_served(service, &svc.metrics)?;
@@ -282,26 +277,34 @@ pub fn run(
     })
 }
 
-fn exec_ok(ctx: &RunCtx, step: &Step) -> Result<()> {
-    let out = ctx.exec(step)?;
-    if !out.success() {
-        bail!("`{step}` failed ({}); see the log", code(&out));
-    }
-    Ok(())
-}
-
-/// Builds the `[load]` binary and derives its thresholds from `specs` and the requests it makes.
+/// Builds the `[load]` binary and derives its thresholds from `specs` and the requests it makes
+/// (`<perf> requests`, which must succeed and list at least one).
 pub(crate) fn build_load_test(
     ctx: &RunCtx,
     load: &LoadDef,
+    build: &Build,
     specs: &[&Spec],
 ) -> Result<(PathBuf, Vec<String>)> {
-    exec_ok(ctx, &build_perf(load))?;
-    let perf = crate::gates::cargo_target_dir(&ctx.root)
-        .join("release")
-        .join(&load.bin);
-    let listed = ctx.exec(&Step::new(&perf.display().to_string(), &["requests"]))?;
-    let requests: Vec<String> = listed.stdout.lines().map(str::to_owned).collect();
+    let perf = build.run(ctx, &load.package, &load.bin)?;
+    let step = Step::new(&perf.display().to_string(), &["requests"]);
+    let listed = ctx.exec(&step)?;
+    if !listed.success() {
+        bail!(
+            "`{step}` failed ({}): the load test must list the requests it makes; {}",
+            code(&listed),
+            listed.stderr.trim()
+        );
+    }
+    let requests: Vec<String> = listed
+        .stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if requests.is_empty() {
+        bail!("`{step}` listed no request: the thresholds per request cannot be derived");
+    }
     let thresholds = thresholds(specs, &requests)?;
     Ok((perf, thresholds))
 }

@@ -163,6 +163,7 @@ fn service_config<'a>(
                     r.migrations_path.as_str()
                 }),
         ),
+        release: ws.config.release.as_ref(),
     })
 }
 

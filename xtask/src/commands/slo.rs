@@ -63,14 +63,23 @@ pub fn load(settings: &Settings, ws: &Workspace, profile: &str, cancel: &Cancel)
         "[gatehouse] load {}: {} users for {} against the release build ({})",
         profile.name, profile.users, profile.run_time, profile.purpose
     );
-    let outcome = crate::load::run(&ctx, service, load, slo, profile, &dir.join("reports"))
-        .with_context(|| {
-            format!(
-                "load {} failed; the log is {}",
-                profile.name,
-                ctx.log_path.display()
-            )
-        })?;
+    let build = crate::gates::running::Build::new(&settings.root, ws.config.release.as_ref());
+    let outcome = crate::load::run(
+        &ctx,
+        service,
+        load,
+        slo,
+        &build,
+        profile,
+        &dir.join("reports"),
+    )
+    .with_context(|| {
+        format!(
+            "load {} failed; the log is {}",
+            profile.name,
+            ctx.log_path.display()
+        )
+    })?;
     if let (Some(summary), Ok(md)) = (
         &settings.step_summary,
         std::fs::read_to_string(dir.join("reports/report.md")),

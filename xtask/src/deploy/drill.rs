@@ -321,9 +321,7 @@ fn healthy_under_load(
         .unwrap_or_default()
         .lines()
         .count();
-    let perf = crate::gates::cargo_target_dir(&ctx.root)
-        .join("release")
-        .join(&svc.load.bin);
+    let perf = svc.build(&ctx.root).binary(&ctx.root, &svc.load.bin);
     let sh = xshell::Shell::new()?;
     let mut cmd: std::process::Command = xshell::cmd!(sh, "{perf}").into();
     cmd.args([

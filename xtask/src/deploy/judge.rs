@@ -50,6 +50,7 @@ impl Judge {
         service: &ServiceDef,
         load: &LoadDef,
         slo: &SloDef,
+        build: &crate::gates::running::Build,
     ) -> Result<Judge> {
         let all = crate::slo::load_dir(&ctx.root.join(&slo.dir))?;
         let specs: Vec<Spec> = crate::load::specs_for(&all, service)
@@ -57,7 +58,7 @@ impl Judge {
             .cloned()
             .collect();
         let refs: Vec<&Spec> = specs.iter().collect();
-        let (perf, thresholds) = crate::load::build_load_test(ctx, load, &refs)?;
+        let (perf, thresholds) = crate::load::build_load_test(ctx, load, build, &refs)?;
         let promtool = ctx.tool_binary("prometheus")?;
         Ok(Judge {
             perf,

@@ -48,6 +48,15 @@ pub struct Service<'a> {
     pub migrations: Option<&'a str>,
     /// Where the image carries the migrations (`[release] migrations_path`, filled in).
     pub image_migrations: String,
+    /// `[release]`: the load test is built as the release builds (one build for everything).
+    pub release: Option<&'a crate::config::ReleaseDef>,
+}
+
+impl Service<'_> {
+    /// How the load test is built (see [`crate::gates::running::Build`]).
+    pub fn build(&self, root: &std::path::Path) -> crate::gates::running::Build {
+        crate::gates::running::Build::new(root, self.release)
+    }
 }
 
 /// Milliseconds since the promotion started, and what happened.
@@ -309,7 +318,8 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
                 ),
             ];
             if !opts.dry_run {
-                let judge = Judge::prepare(ctx, svc.service, svc.load, svc.slo)?;
+                let judge =
+                    Judge::prepare(ctx, svc.service, svc.load, svc.slo, &svc.build(&ctx.root))?;
                 let judgements = dir.join("judgements");
                 deploy_and_judge(
                     &mut target,
@@ -585,7 +595,7 @@ fn promote_on_kubernetes(
     clock: &mut Clock,
     say: &dyn Fn(&str),
 ) -> Result<()> {
-    let judge = Judge::prepare(ctx, svc.service, svc.load, svc.slo)?;
+    let judge = Judge::prepare(ctx, svc.service, svc.load, svc.slo, &svc.build(&ctx.root))?;
     let cluster = super::kubernetes::Cluster::connect(ctx, env, dir)?;
     clock.mark("connected: DescribeCluster and an EKS token", say);
     let url = env.analysis.url.clone().unwrap_or_default();

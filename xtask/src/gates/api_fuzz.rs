@@ -10,13 +10,14 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 use super::running::{self, Vars};
-use crate::config::{ApiFuzzDef, Identity, ServiceDef};
+use crate::config::{ApiFuzzDef, Identity, ReleaseDef, ServiceDef};
 use crate::engine::gate::{CARGO_TARGET, Gate, GateSpec, Inputs, RunCtx, Step, Verdict, code};
 
 pub struct ApiFuzz {
     spec: GateSpec,
     service: ServiceDef,
     fuzz: ApiFuzzDef,
+    release: Option<ReleaseDef>,
 }
 
 /// The environment variable that carries an identity's token into schemathesis's config.
@@ -24,7 +25,12 @@ const TOKEN_VAR: &str = "GATEHOUSE_FUZZ_TOKEN";
 
 impl ApiFuzz {
     /// `compiled`: files the binary embeds besides its sources (e.g. migrations).
-    pub fn new(service: &ServiceDef, fuzz: &ApiFuzzDef, compiled: &[String]) -> ApiFuzz {
+    pub fn new(
+        service: &ServiceDef,
+        fuzz: &ApiFuzzDef,
+        release: Option<&ReleaseDef>,
+        compiled: &[String],
+    ) -> ApiFuzz {
         let globs = super::build_inputs(compiled);
         let spec = GateSpec {
             name: "api-fuzz".to_owned(),
@@ -33,7 +39,11 @@ impl ApiFuzz {
             deps: Vec::new(),
             inputs: Inputs {
                 globs,
-                tools: vec!["schemathesis".to_owned(), "postgresql".to_owned()],
+                tools: [
+                    vec!["schemathesis".to_owned(), "postgresql".to_owned()],
+                    running::build_tools(release),
+                ]
+                .concat(),
                 env: vec!["RUSTFLAGS".to_owned()],
                 facts: Vec::new(),
                 files: Vec::new(),
@@ -45,6 +55,7 @@ impl ApiFuzz {
             spec,
             service: service.clone(),
             fuzz: fuzz.clone(),
+            release: release.cloned(),
         }
     }
 
@@ -179,9 +190,13 @@ impl Gate for ApiFuzz {
     fn steps(&self) -> Vec<Step> {
         let url = format!("<service>{}", self.service.openapi.as_deref().unwrap_or(""));
         let dir = Path::new("<run dir>/gates/api-fuzz");
-        let binary = format!("target/release/{}", self.service.bin);
+        let build = running::Build::shown(self.release.as_ref());
+        let binary = build
+            .binary(Path::new("target"), &self.service.bin)
+            .display()
+            .to_string();
         let none = Vars::default();
-        let mut steps = vec![running::build_step(&self.service)];
+        let mut steps = vec![build.step(&self.service.package, &self.service.bin)];
         steps.extend(
             self.service
                 .setup
@@ -205,16 +220,14 @@ impl Gate for ApiFuzz {
     }
 
     fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
-        let built = ctx.exec(&running::build_step(&self.service))?;
-        if !built.success() {
-            return Ok(Verdict::failed(format!(
-                "cargo build --release failed ({}); see the log",
-                code(&built)
-            )));
-        }
+        let build = running::Build::new(&ctx.root, self.release.as_ref());
+        let binary = match build.run(ctx, &self.service.package, &self.service.bin) {
+            Ok(binary) => binary,
+            Err(e) => return Ok(Verdict::failed(format!("{e:#}"))),
+        };
         let dir = ctx.log_path.with_extension("");
         std::fs::create_dir_all(&dir)?;
-        let run = running::Running::start(ctx, &self.service, &BTreeMap::new(), &dir)
+        let run = running::Running::start(ctx, &self.service, &binary, &BTreeMap::new(), &dir)
             .context("api-fuzz")?;
         let (base, vars) = (run.base.clone(), &run.vars);
         let client = crate::http::Trust::configured().blocking(Duration::from_secs(30))?;

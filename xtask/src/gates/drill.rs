@@ -93,6 +93,7 @@ impl Gate for Drill {
                 &self.service,
                 &self.release.migrations_path,
             ),
+            release: Some(&self.release),
         };
         let dir = ctx.log_path.with_extension("");
         std::fs::create_dir_all(&dir)?;

@@ -63,7 +63,12 @@ pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
     }
     let compiled = compiled_inputs(config);
     if let (Some(service), Some(fuzz)) = (&config.service, &config.api_fuzz) {
-        gates.push(Arc::new(api_fuzz::ApiFuzz::new(service, fuzz, &compiled)));
+        gates.push(Arc::new(api_fuzz::ApiFuzz::new(
+            service,
+            fuzz,
+            config.release.as_ref(),
+            &compiled,
+        )));
     }
     if let (Some(service), Some(release)) = (&config.service, &config.release) {
         gates.push(Arc::new(release::Release::new(service, release, &compiled)));
@@ -83,7 +88,13 @@ pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
     if let Some(slo) = &config.slo {
         gates.push(Arc::new(slo_rules::SloRules::new(slo)));
         if let (Some(service), Some(load)) = (&config.service, &config.load) {
-            gates.push(Arc::new(slo::Slo::new(service, load, slo, &compiled)));
+            gates.push(Arc::new(slo::Slo::new(
+                service,
+                load,
+                slo,
+                config.release.as_ref(),
+                &compiled,
+            )));
             if let Some(release) = &config.release {
                 gates.push(Arc::new(drill::Drill::new(
                     service, load, slo, release, &compiled,

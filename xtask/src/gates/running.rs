@@ -3,21 +3,109 @@
 //! steps, then the binary in the background until `[service] ready` answers.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::config::ServiceDef;
+use crate::config::{ReleaseDef, ServiceDef};
 use crate::engine::gate::{RunCtx, Step, code};
 
-/// `cargo build --release` of the service's binary.
-pub fn build_step(service: &ServiceDef) -> Step {
-    Step::new("cargo", &["build", "--release", "--locked", "--package"]).args([
-        service.package.clone(),
-        "--bin".to_owned(),
-        service.bin.clone(),
-    ])
+/// How the gates that run the service build it and its load test: as the release ships them
+/// (`[release]`: its static target, flags and build metadata, so that the binary judged is the
+/// binary shipped and one build serves tests, gates and the release), else a host release build.
+#[derive(Clone, Debug, Default)]
+pub struct Build {
+    target: Option<String>,
+    env: Vec<(String, String)>,
+    tools: Vec<String>,
+}
+
+/// The tools a [`Build`] for `release` needs (rustup's target, e.g. musl-tools).
+pub fn build_tools(release: Option<&ReleaseDef>) -> Vec<String> {
+    release.map_or_else(Vec::new, |r| {
+        [vec!["release-target".to_owned()], r.tools.clone()].concat()
+    })
+}
+
+impl Build {
+    /// The build of `release` at the workspace's HEAD (build metadata from its plan; outside git,
+    /// `unknown`).
+    pub fn new(root: &Path, release: Option<&ReleaseDef>) -> Build {
+        let Some(release) = release else {
+            return Build::default();
+        };
+        let plan =
+            crate::release::plan_or_snapshot(root).unwrap_or_else(|_| crate::release::Plan {
+                commit: "unknown".to_owned(),
+                version: "0.0.0".to_owned(),
+                ..crate::release::Plan::default()
+            });
+        Build::with_plan(root, release, &plan)
+    }
+
+    /// What `plan` shows: the same command with placeholders for the plan's values.
+    pub fn shown(release: Option<&ReleaseDef>) -> Build {
+        let plan = crate::release::Plan {
+            commit: "<commit>".to_owned(),
+            version: "<version>".to_owned(),
+            ..crate::release::Plan::default()
+        };
+        release.map_or_else(Build::default, |r| {
+            Build::with_plan(Path::new("<root>"), r, &plan)
+        })
+    }
+
+    fn with_plan(root: &Path, release: &ReleaseDef, plan: &crate::release::Plan) -> Build {
+        let mut env = crate::release::reproducible_env(root, plan.source_date_epoch);
+        env.extend(crate::release::build_env(release, plan));
+        Build {
+            target: Some(release.target.clone()),
+            env,
+            tools: release.tools.clone(),
+        }
+    }
+
+    /// `cargo build --release` of `package`'s `bin`.
+    pub fn step(&self, package: &str, bin: &str) -> Step {
+        let mut step = Step::new("cargo", &["build", "--release", "--locked", "--package"]).args([
+            package.to_owned(),
+            "--bin".to_owned(),
+            bin.to_owned(),
+        ]);
+        if let Some(target) = &self.target {
+            step = step
+                .args(["--target".to_owned(), target.clone()])
+                .tool("release-target");
+        }
+        for (key, value) in &self.env {
+            step = step.env(key, value);
+        }
+        step
+    }
+
+    /// Where the build puts `bin`.
+    pub fn binary(&self, root: &Path, bin: &str) -> PathBuf {
+        let dir = super::cargo_target_dir(root);
+        match &self.target {
+            Some(target) => dir.join(target).join("release").join(bin),
+            None => dir.join("release").join(bin),
+        }
+    }
+
+    /// Builds `package`'s `bin` (the tools the static build needs first, e.g. musl-gcc; rustup's
+    /// target comes with the step); its path.
+    pub fn run(&self, ctx: &RunCtx, package: &str, bin: &str) -> Result<PathBuf> {
+        for tool in &self.tools {
+            ctx.tool_binary(tool)?;
+        }
+        let step = self.step(package, bin);
+        let out = ctx.exec(&step)?;
+        if !out.success() {
+            bail!("`{step}` failed ({}); see the log", code(&out));
+        }
+        Ok(self.binary(&ctx.root, bin))
+    }
 }
 
 /// Values the configuration's `{name}` placeholders stand for.
@@ -180,6 +268,7 @@ impl Running {
     pub fn start(
         ctx: &RunCtx,
         service: &ServiceDef,
+        binary: &Path,
         extra: &BTreeMap<String, String>,
         dir: &Path,
     ) -> Result<Running> {
@@ -197,11 +286,7 @@ impl Running {
         } else {
             format!("127.0.0.1:{port}")
         };
-        let binary = super::cargo_target_dir(&ctx.root)
-            .join("release")
-            .join(&service.bin)
-            .display()
-            .to_string();
+        let binary = binary.display().to_string();
         for setup in &service.setup {
             let out = ctx.exec(&binary_step(
                 service,

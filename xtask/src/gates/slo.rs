@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::config::{LoadDef, ServiceDef, SloDef};
+use crate::config::{LoadDef, ReleaseDef, ServiceDef, SloDef};
 use crate::engine::gate::{CARGO_TARGET, Gate, GateSpec, Inputs, RunCtx, Step, Verdict};
 
 pub struct Slo {
@@ -16,10 +16,17 @@ pub struct Slo {
     service: ServiceDef,
     load: LoadDef,
     slo: SloDef,
+    release: Option<ReleaseDef>,
 }
 
 impl Slo {
-    pub fn new(service: &ServiceDef, load: &LoadDef, slo: &SloDef, compiled: &[String]) -> Slo {
+    pub fn new(
+        service: &ServiceDef,
+        load: &LoadDef,
+        slo: &SloDef,
+        release: Option<&ReleaseDef>,
+        compiled: &[String],
+    ) -> Slo {
         let mut globs = super::build_inputs(compiled);
         globs.push(format!("{}/**", slo.dir));
         let spec = GateSpec {
@@ -31,7 +38,11 @@ impl Slo {
             deps: vec!["slo-rules".to_owned()],
             inputs: Inputs {
                 globs,
-                tools: vec!["prometheus".to_owned(), "postgresql".to_owned()],
+                tools: [
+                    vec!["prometheus".to_owned(), "postgresql".to_owned()],
+                    super::running::build_tools(release),
+                ]
+                .concat(),
                 env: service
                     .faults
                     .as_ref()
@@ -48,6 +59,7 @@ impl Slo {
             service: service.clone(),
             load: load.clone(),
             slo: slo.clone(),
+            release: release.cloned(),
         }
     }
 }
@@ -58,13 +70,23 @@ impl Gate for Slo {
     }
 
     fn steps(&self) -> Vec<Step> {
-        crate::load::steps(&self.service, &self.load)
+        let build = super::running::Build::shown(self.release.as_ref());
+        crate::load::steps(&self.service, &self.load, &build)
     }
 
     fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
         let profile = crate::load::profile(&self.load.gate_profile)?;
         let dir = ctx.log_path.with_extension("");
-        let outcome = crate::load::run(ctx, &self.service, &self.load, &self.slo, profile, &dir)?;
+        let build = super::running::Build::new(&ctx.root, self.release.as_ref());
+        let outcome = crate::load::run(
+            ctx,
+            &self.service,
+            &self.load,
+            &self.slo,
+            &build,
+            profile,
+            &dir,
+        )?;
         let summary = crate::load::summary(&outcome);
         if outcome.problems.is_empty() {
             return Ok(Verdict::passed(Some(summary)));
