@@ -317,3 +317,54 @@ impl Running {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release() -> ReleaseDef {
+        let text = "[project]\nname = \"p\"\n[release]\nsource = \"s\"\nimage = \"i\"\ntools = [\"musl-tools\"]\nbuild_env = { SVC_COMMIT = \"{commit}\" }\n";
+        crate::config::Config::parse(text, Path::new("gatehouse.toml"))
+            .unwrap()
+            .release
+            .unwrap()
+    }
+
+    /// The service the gates run is built exactly as the release builds it: same target, same
+    /// flags, same build metadata (so the artifacts are shared and the binary is the shipped one).
+    #[test]
+    fn the_gates_build_the_service_as_the_release_does() {
+        let release = release();
+        let plan = crate::release::Plan {
+            commit: "abc".to_owned(),
+            source_date_epoch: 7,
+            ..crate::release::Plan::default()
+        };
+        let root = Path::new("/ws");
+        let service: ServiceDef =
+            toml::from_str("package = \"api\"\nbin = \"api-server\"\nready = \"/r\"\n").unwrap();
+        let ours = Build::with_plan(root, &release, &plan).step("api", "api-server");
+        let shipped = crate::release::build_step(root, &service, &release, &plan);
+        assert_eq!(ours.env, shipped.env);
+        let target = |s: &Step| {
+            let at = s.args.iter().position(|a| a == "--target").unwrap();
+            s.args[at + 1].clone()
+        };
+        assert_eq!(target(&ours), target(&shipped));
+        assert!(
+            ours.env
+                .contains(&("SVC_COMMIT".to_owned(), "abc".to_owned()))
+        );
+        assert_eq!(
+            Build::with_plan(root, &release, &plan).binary(root, "perf"),
+            crate::gates::cargo_target_dir(root).join("x86_64-unknown-linux-musl/release/perf")
+        );
+        assert!(
+            Build::default()
+                .step("api", "api-server")
+                .args
+                .iter()
+                .all(|a| a != "--target")
+        );
+    }
+}
