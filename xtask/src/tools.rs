@@ -140,7 +140,7 @@ impl Toolbox {
             .iter()
             .map(|(name, def)| {
                 let (status, found, path) = match self.find(name, def) {
-                    Found::Ok(dir) => ("ok", Some(def.version.clone()), dir),
+                    Found::Ok(dir) => ("ok", Some(reported(name, def, dir.as_deref())), dir),
                     Found::WrongVersion(v) => ("wrong version", Some(v), None),
                     Found::Missing => ("missing", None, None),
                 };
@@ -372,6 +372,34 @@ fn rustup_has(what: &str, item: &str, toolchain: &str) -> Found {
     }
 }
 
+/// What the found tool says its version is (its first line), not the pin: for rustup's
+/// components and targets, the toolchain they are installed for.
+fn reported(name: &str, def: &ToolDef, dir: Option<&Path>) -> String {
+    match def.source {
+        Source::RustupComponent | Source::RustupTarget | Source::RustupToolchain => {
+            format!("installed for {}", def.version)
+        }
+        _ => {
+            let bin = bin(name, def);
+            let path = dir.map_or_else(|| which(&bin), |d| Some(d.join(&bin)));
+            path.and_then(|path| version_line(&path, def))
+                .unwrap_or_else(|| "no version output".to_owned())
+        }
+    }
+}
+
+/// The first line `path <version_args>` prints, if it succeeds.
+fn version_line(path: &Path, def: &ToolDef) -> Option<String> {
+    let sh = xshell::Shell::new().ok()?;
+    let default = vec!["--version".to_owned()];
+    let args = def.version_args.as_ref().unwrap_or(&default);
+    let text = process::probe(xshell::cmd!(sh, "{path} {args...}").into())?;
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_owned)
+}
+
 /// The tool's binary in its `dir` when the pin names one (`{version}` filled in), else on PATH.
 fn on_path(name: &str, def: &ToolDef) -> Found {
     let bin = bin(name, def);
@@ -507,6 +535,12 @@ mod tests {
         let toolbox = Toolbox::new(manifest, false);
         let found = toolbox.ensure("pg", &Cancel::default(), &|_| {}).unwrap();
         assert_eq!(found, vec![versioned]);
+        let health = toolbox.health();
+        assert_eq!(
+            (health[0].wanted.as_str(), health[0].found.as_deref()),
+            ("1.0", Some("fake (Debian) 1.0")),
+            "doctor shows what the tool reports, not the pin"
+        );
     }
 
     #[test]

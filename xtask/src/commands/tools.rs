@@ -63,15 +63,15 @@ pub fn doctor(settings: &Settings, ws: &Workspace) -> Result<Exit> {
             .unwrap_or(0)
             .max(6);
         let mut out = format!(
-            "{:18} {:16} {:wanted$} {:20} {}\n",
+            "{:18} {:16} {:wanted$} {:40} {}\n",
             "tool", "source", "wanted", "found", "status"
         );
         for h in &health {
             let found = h.found.clone().unwrap_or_else(|| "-".into());
-            let found: String = found.chars().take(20).collect();
+            let found: String = found.chars().take(40).collect();
             let _ = writeln!(
                 out,
-                "{:18} {:16} {:wanted$} {:20} {}",
+                "{:18} {:16} {:wanted$} {:40} {}",
                 h.name,
                 format!("{:?}", h.source),
                 h.wanted,
