@@ -43,6 +43,22 @@ fn rules_found(out: &str) -> Option<u64> {
     })
 }
 
+/// The alert tests in a promtool test file: `tests[*].alert_rule_test[*]` entries naming an
+/// alert, read as YAML (a comment or a string mentioning `alertname:` is not a test).
+fn alert_tests(text: &str) -> usize {
+    let Ok(doc) = serde_norway::from_str::<serde_json::Value>(text) else {
+        return 0;
+    };
+    let empty = Vec::new();
+    doc["tests"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .flat_map(|t| t["alert_rule_test"].as_array().unwrap_or(&empty))
+        .filter(|a| a["alertname"].as_str().is_some_and(|n| !n.is_empty()))
+        .count()
+}
+
 impl Gate for SloRules {
     fn spec(&self) -> &GateSpec {
         &self.spec
@@ -91,7 +107,7 @@ impl Gate for SloRules {
             )));
         }
         let cases = std::fs::read_to_string(ctx.root.join(&self.def.rule_tests))
-            .map(|t| t.lines().filter(|l| l.contains("alertname:")).count())
+            .map(|t| alert_tests(&t))
             .unwrap_or(0);
         if cases == 0 {
             return Ok(Verdict::failed(format!(
@@ -114,5 +130,14 @@ mod tests {
             Some(28)
         );
         assert_eq!(super::rules_found("nothing"), None);
+    }
+
+    #[test]
+    fn alert_tests_are_counted_from_the_yaml_not_from_words() {
+        let only_words = "# alertname: in a comment\nrule_files: [r.yaml]\ntests: []\n";
+        assert_eq!(super::alert_tests(only_words), 0);
+        let two = "rule_files: [r.yaml]\ntests:\n  - interval: 1m\n    alert_rule_test:\n      - eval_time: 1h\n        alertname: A\n      - eval_time: 1h\n        alertname: B\n  - interval: 1m\n    promql_expr_test: []\n";
+        assert_eq!(super::alert_tests(two), 2);
+        assert_eq!(super::alert_tests("not: [yaml"), 0);
     }
 }
