@@ -236,6 +236,19 @@ fn pem_blocks(bundle: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// RFC 8037, appendix A.2 and A.3: the Ed25519 key's JWK thumbprint (RFC 7638).
+    #[test]
+    fn kid_matches_the_rfc8037_known_answer() {
+        let x = URL_SAFE_NO_PAD
+            .decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
+            .unwrap();
+        let key = VerifyingKey::from_bytes(&x.try_into().unwrap()).unwrap();
+        assert_eq!(
+            verifier(&key).kid,
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
+    }
+
     #[test]
     fn kid_is_the_rfc7638_thumbprint_and_stable() {
         let pem = Keyset::generate_private_pem();
