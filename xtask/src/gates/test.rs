@@ -18,7 +18,9 @@ impl Test {
             tools: &["cargo-nextest"],
             env: &["RUSTFLAGS"],
             cargo: true,
-            timeout_secs: 2400,
+            // A cold run builds the workspace, and (the load test) the service's static release
+            // build that the release gate then reuses: on a busy 2-core machine, over 40 minutes.
+            timeout_secs: 3600,
         }
         .spec(1);
         spec.inputs.tools.extend(extra.tools.iter().cloned());
