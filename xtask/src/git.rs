@@ -21,12 +21,39 @@ pub fn output(root: &Path, args: &[&str]) -> Result<String> {
     Ok(out.stdout)
 }
 
-/// `HEAD` of `root` and whether tracked files differ from it; `(None, false)` outside git.
+/// `HEAD` of `root` and whether the tree differs from it: tracked changes or untracked files
+/// (ignored files aside); `(None, false)` outside git.
 pub fn state(root: &Path) -> (Option<String>, bool) {
     let Ok(head) = output(root, &["rev-parse", "HEAD"]) else {
         return (None, false);
     };
-    let dirty = output(root, &["status", "--porcelain", "--untracked-files=no"])
+    let dirty = output(root, &["status", "--porcelain", "--untracked-files=normal"])
         .is_ok_and(|s| !s.trim().is_empty());
     (Some(head.trim().to_owned()), dirty)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let mut all = vec!["-c", "user.email=t@example.com", "-c", "user.name=t"];
+        all.extend_from_slice(args);
+        output(dir, &all).unwrap();
+    }
+
+    #[test]
+    fn an_untracked_file_makes_the_tree_dirty_and_an_ignored_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        git(dir.path(), &["init", "-q"]);
+        std::fs::write(dir.path().join(".gitignore"), "target/\n").unwrap();
+        git(dir.path(), &["add", "-A"]);
+        git(dir.path(), &["commit", "-qm", "start"]);
+        assert!(!state(dir.path()).1, "clean");
+        std::fs::create_dir(dir.path().join("target")).unwrap();
+        std::fs::write(dir.path().join("target/out"), "x").unwrap();
+        assert!(!state(dir.path()).1, "ignored files do not count");
+        std::fs::write(dir.path().join("new.rs"), "x").unwrap();
+        assert!(state(dir.path()).1, "an untracked file counts");
+    }
 }

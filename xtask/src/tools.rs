@@ -135,6 +135,25 @@ impl Toolbox {
             .map_err(|(_, e)| anyhow::anyhow!("cannot lock {}: {e}", path.display()))
     }
 
+    /// What each of `names` reports as its version (`missing` when it is not found).
+    pub fn reported_versions(
+        &self,
+        names: &std::collections::BTreeSet<String>,
+    ) -> BTreeMap<String, String> {
+        names
+            .iter()
+            .filter_map(|name| Some((name, self.manifest.get(name)?)))
+            .map(|(name, def)| {
+                let version = match self.find(name, def) {
+                    Found::Ok(dir) => reported(name, def, dir.as_deref()),
+                    Found::WrongVersion(v) => format!("wrong version: {v}"),
+                    Found::Missing => "missing".to_owned(),
+                };
+                (name.clone(), version)
+            })
+            .collect()
+    }
+
     pub fn health(&self) -> Vec<Health> {
         self.manifest
             .iter()

@@ -50,9 +50,13 @@ pub struct Report {
     /// The commit the run saw (`HEAD`), if the root is a git repository.
     #[serde(default)]
     pub commit: Option<String>,
-    /// Whether tracked files differed from that commit: a release links only clean runs.
+    /// Whether the tree differed from that commit (tracked changes or untracked files, ignored
+    /// ones aside): a release links only clean runs.
     #[serde(default)]
     pub dirty: bool,
+    /// Each tool the run's gates use, as the tool itself reports its version (not the pin).
+    #[serde(default)]
+    pub tools: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

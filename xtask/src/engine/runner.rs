@@ -52,6 +52,11 @@ pub fn run(
         .map(|g| g.spec().name.clone())
         .filter(|n| !request.optional.contains(n))
         .collect();
+    let used: BTreeSet<String> = gates
+        .iter()
+        .flat_map(|g| g.spec().inputs.tools.clone())
+        .collect();
+    let reporter = toolbox.clone();
     let run = Run {
         root: settings.root.clone(),
         run_id: run_id.clone(),
@@ -70,7 +75,7 @@ pub fn run(
         },
     };
     let results = run.execute();
-    let report = report(
+    let mut report = report(
         settings,
         request,
         run_id,
@@ -79,6 +84,7 @@ pub fn run(
         results,
         cancel.is_cancelled(),
     );
+    report.tools = reporter.reported_versions(&used);
     report.write(&run_dir)?;
     link_latest(&settings.root, &report.run_id);
     publish(settings, &report)?;
@@ -155,6 +161,7 @@ fn report(
         exit_code: 0,
         gates,
         required_skips,
+        tools: BTreeMap::new(),
     };
     report.exit_code = exit_code(&report) as u8;
     report

@@ -117,7 +117,8 @@ fn signer(opts: &Options, dir: &Path) -> Result<Signer> {
     )
 }
 
-/// The newest passing `ci` report of `commit` with a clean tree, as `{run_id, outcome, sha256}`.
+/// The newest passing `ci` report of `commit` with a clean tree (untracked files count) and no
+/// required gate skipped (whatever `CI` was), as `{run_id, outcome, sha256, gates, tools}`.
 pub fn ci_report(root: &Path, commit: &str) -> Option<Value> {
     let runs = root.join("target/xtask/runs");
     let mut found: Vec<(String, Value, String)> = std::fs::read_dir(&runs)
@@ -129,7 +130,8 @@ pub fn ci_report(root: &Path, commit: &str) -> Option<Value> {
             let ours = report["pipeline"] == "ci"
                 && report["commit"] == commit
                 && report["dirty"] == false
-                && report["outcome"] == "passed";
+                && report["outcome"] == "passed"
+                && !skipped_a_required_gate(&report);
             ours.then(|| {
                 let id = report["run_id"].as_str().unwrap_or("").to_owned();
                 (id, report, sha256_hex(&bytes))
@@ -139,8 +141,17 @@ pub fn ci_report(root: &Path, commit: &str) -> Option<Value> {
     found.sort_by(|a, b| a.0.cmp(&b.0));
     let (id, report, sha) = found.pop()?;
     Some(
-        json!({"run_id": id, "outcome": report["outcome"], "report_sha256": sha, "gates": report["gates"].as_array().map_or(0, Vec::len)}),
+        json!({"run_id": id, "outcome": report["outcome"], "report_sha256": sha, "gates": report["gates"].as_array().map_or(0, Vec::len), "tools": report["tools"]}),
     )
+}
+
+/// Whether a required gate of the run was skipped (only optional ones may be).
+fn skipped_a_required_gate(report: &Value) -> bool {
+    report["gates"].as_array().is_some_and(|gates| {
+        gates
+            .iter()
+            .any(|g| g["required"] == true && g["status"] == "skipped")
+    })
 }
 
 /// Where the image goes and with which credentials; keeps the dry run's servers alive.
@@ -422,4 +433,44 @@ pub fn run(
         )?);
     }
     Ok(evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_run(root: &Path, id: &str, report: &Value) {
+        let dir = root.join("target/xtask/runs").join(id);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("report.json"), report.to_string()).unwrap();
+    }
+
+    fn run(id: &str, dirty: bool, skipped_required: bool) -> Value {
+        let status = if skipped_required {
+            "skipped"
+        } else {
+            "passed"
+        };
+        json!({
+            "pipeline": "ci", "commit": "c1", "dirty": dirty, "outcome": "passed", "run_id": id,
+            "gates": [
+                {"name": "test", "required": true, "status": status},
+                {"name": "advisories", "required": false, "status": "skipped"},
+            ],
+            "tools": {"cargo-nextest": "cargo-nextest 0.9.143"},
+        })
+    }
+
+    #[test]
+    fn release_evidence_links_only_clean_runs_that_skipped_no_required_gate() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write_run(root, "1-clean", &run("1-clean", false, false));
+        write_run(root, "2-dirty", &run("2-dirty", true, false));
+        write_run(root, "3-skipped", &run("3-skipped", false, true));
+        let linked = ci_report(root, "c1").unwrap();
+        assert_eq!(linked["run_id"], "1-clean", "{linked}");
+        assert_eq!(linked["tools"]["cargo-nextest"], "cargo-nextest 0.9.143");
+        assert!(ci_report(root, "other-commit").is_none());
+    }
 }

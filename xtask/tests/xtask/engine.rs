@@ -355,6 +355,7 @@ fn the_report_follows_the_versioned_schema() {
         "a",
         "broken",
         "cannot-run",
+        "fmt",
     ]);
     assert_eq!(run.code, 1);
     let stdout: serde_json::Value =
@@ -398,6 +399,11 @@ fn the_report_follows_the_versioned_schema() {
     assert_eq!(status(&report, "a"), "passed");
     assert_eq!(status(&report, "broken"), "failed");
     assert_eq!(status(&report, "cannot-run"), "skipped");
+    assert_eq!(
+        report["tools"]["rustfmt"], "installed for stable",
+        "the report records what each tool the run used reports: {}",
+        report["tools"]
+    );
     let summary = fx.run_file("summary.md");
     assert!(summary.contains("| `broken` | ❌ failed |"), "{summary}");
 }
