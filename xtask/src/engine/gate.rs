@@ -64,6 +64,8 @@ pub struct Step {
     pub quiet_stdout: bool,
     /// Where it runs, when not the workspace root (tools that leave caches in their directory).
     pub dir: Option<PathBuf>,
+    /// Variables removed from the inherited environment (before `env` is applied).
+    pub unset: Vec<String>,
 }
 
 impl Step {
@@ -76,6 +78,7 @@ impl Step {
             secret: Vec::new(),
             quiet_stdout: false,
             dir: None,
+            unset: Vec::new(),
         }
     }
 
@@ -90,6 +93,12 @@ impl Step {
 
     pub fn tool(mut self, tool: &str) -> Step {
         self.tool = Some(tool.to_owned());
+        self
+    }
+
+    /// Removes `key` from the environment the command inherits.
+    pub fn unset(mut self, key: &str) -> Step {
+        self.unset.push(key.to_owned());
         self
     }
 
@@ -132,7 +141,13 @@ impl fmt::Display for Step {
         });
         let words = words.chain(std::iter::once(quote(&self.program)));
         let words: Vec<_> = words.chain(self.args.iter().map(|a| quote(a))).collect();
-        f.write_str(&words.join(" "))
+        // As `env -u` would run it: the removed variables first.
+        let unset: Vec<String> = self.unset.iter().map(|k| format!("-u {k}")).collect();
+        if unset.is_empty() {
+            f.write_str(&words.join(" "))
+        } else {
+            write!(f, "env {} {}", unset.join(" "), words.join(" "))
+        }
     }
 }
 
@@ -338,6 +353,9 @@ impl RunCtx {
             .env("PATH", path)
             .env("CARGO_TERM_COLOR", "never")
             .env("NO_COLOR", "1");
+        for k in &step.unset {
+            cmd = cmd.env_remove(k);
+        }
         for (k, v) in &step.env {
             cmd = cmd.env(k, v);
         }

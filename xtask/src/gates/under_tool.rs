@@ -59,6 +59,19 @@ pub struct UnderTool {
     root: std::path::PathBuf,
 }
 
+/// Every setting loom reads from the environment: removed from the loom gate's, so a caller's
+/// `LOOM_MAX_PREEMPTIONS=1` cannot shrink the exploration (`[loom] env` sets them explicitly).
+const LOOM_SETTINGS: [&str; 8] = [
+    "LOOM_MAX_PREEMPTIONS",
+    "LOOM_MAX_BRANCHES",
+    "LOOM_MAX_PERMUTATIONS",
+    "LOOM_MAX_DURATION",
+    "LOOM_CHECKPOINT_FILE",
+    "LOOM_CHECKPOINT_INTERVAL",
+    "LOOM_LOCATION",
+    "LOOM_LOG",
+];
+
 /// Where ThreadSanitizer's and loom's builds go: apart from the stable build, so neither evicts
 /// the other's artifacts (miri keeps its own `miri/` there by itself).
 fn target_dir(root: &Path, kind: Kind) -> String {
@@ -107,6 +120,8 @@ impl UnderTool {
     fn step(&self) -> Step {
         let plus = format!("+{}", self.toolchain);
         let mut step = match self.kind {
+            // CARGO_ENCODED_RUSTFLAGS wins over RUSTFLAGS and every config: whatever the caller
+            // set, the tests are instrumented (and `instrumented` checks the binaries).
             Kind::Race => Step::new(
                 "cargo",
                 &[
@@ -117,9 +132,15 @@ impl UnderTool {
                     "x86_64-unknown-linux-gnu",
                 ],
             )
-            .env("RUSTFLAGS", "-Zsanitizer=thread")
+            .env("CARGO_ENCODED_RUSTFLAGS", "-Zsanitizer=thread")
             .env("RUSTDOCFLAGS", "-Zsanitizer=thread"),
-            Kind::Loom => Step::new("cargo", &["test", "--release"]).env("RUSTFLAGS", "--cfg loom"),
+            // loom's bounds are the gate's (`[loom] env`, else loom's exhaustive defaults), never
+            // inherited from the caller's environment.
+            Kind::Loom => LOOM_SETTINGS.iter().fold(
+                Step::new("cargo", &["test", "--release"])
+                    .env("CARGO_ENCODED_RUSTFLAGS", "--cfg\u{1f}loom"),
+                |step, key| step.unset(key),
+            ),
             Kind::Miri => Step::new("cargo", &[&plus, "miri", "test"]),
         };
         if self.kind != Kind::Miri {
@@ -162,9 +183,19 @@ impl Gate for UnderTool {
         let text = out.combined();
         let tally = Tally::parse(&text);
         let findings = findings(self.kind, &text, &ctx.root);
-        let ran = format!("{} under {}", tally, self.kind.name());
-        if out.success() && tally.ran() > 0 {
+        let binaries = binaries(&out.stdout, &out.stderr);
+        let targets = package_targets(&ctx.root, &self.def.packages)?;
+        let selection = Selection::count(&self.def, &binaries, &targets);
+        let ran = format!("{} under {}; {selection}", tally, self.kind.name());
+        let mut problems = selection.problems(self.kind.name());
+        if self.kind == Kind::Race {
+            problems.extend(uninstrumented(&ctx.root, &binaries));
+        }
+        if out.success() && tally.ran() > 0 && problems.is_empty() {
             return Ok(Verdict::passed(Some(ran)));
+        }
+        if out.success() && tally.ran() > 0 {
+            return Ok(Verdict::failed(problems.join("; ")).with_summary(ran));
         }
         let reason = if let Some(first) = findings.first() {
             format!("{}:{}: {} ({ran})", first.file, first.line, first.message)
@@ -184,6 +215,175 @@ impl Gate for UnderTool {
         }
         .with_summary(ran))
     }
+}
+
+/// One test binary cargo ran: its path (from `Running … (path)`) and the tests libtest reported.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Binary {
+    pub path: Option<String>,
+    /// Tests that ran (passed or failed; ignored ones are not counted).
+    pub tests: Vec<String>,
+}
+
+/// Pairs cargo's `Running …` / `Doc-tests …` lines (stderr) with libtest's `running N tests`
+/// blocks (stdout): cargo runs one binary at a time, so both come in the same order.
+pub fn binaries(stdout: &str, stderr: &str) -> Vec<Binary> {
+    let paths: Vec<Option<String>> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("Running ") || l.starts_with("Doc-tests "))
+        .map(|l| {
+            l.rsplit_once(" (")
+                .filter(|_| l.ends_with(')') && l.starts_with("Running "))
+                .map(|(_, p)| p.trim_end_matches(')').to_owned())
+        })
+        .collect();
+    let mut blocks: Vec<Vec<String>> = Vec::new();
+    for line in stdout.lines().map(str::trim) {
+        if line.starts_with("running ") && (line.ends_with(" tests") || line.ends_with(" test")) {
+            blocks.push(Vec::new());
+        } else if let Some(rest) = line.strip_prefix("test ")
+            && let Some((name, result)) = rest.rsplit_once(" ... ")
+            && (result.starts_with("ok") || result.starts_with("FAILED"))
+            && let Some(block) = blocks.last_mut()
+        {
+            block.push(name.to_owned());
+        }
+    }
+    let mut paths = paths.into_iter();
+    blocks
+        .into_iter()
+        .map(|tests| Binary {
+            path: paths.next().flatten(),
+            tests,
+        })
+        .collect()
+}
+
+/// Each package's target names (as test binaries are named: `-` becomes `_`), from
+/// `cargo metadata`.
+fn package_targets(root: &Path, packages: &[String]) -> Result<Vec<(String, Vec<String>)>> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(root);
+    let out = crate::process::capture(
+        xshell::cmd!(sh, "cargo metadata --format-version 1 --no-deps --locked"),
+        Duration::from_secs(300),
+    )?;
+    anyhow::ensure!(
+        out.success(),
+        "cargo metadata failed: {}",
+        out.stderr.trim()
+    );
+    let metadata: serde_json::Value = serde_json::from_str(&out.stdout)?;
+    let empty = Vec::new();
+    Ok(packages
+        .iter()
+        .map(|name| {
+            let targets = metadata["packages"]
+                .as_array()
+                .unwrap_or(&empty)
+                .iter()
+                .filter(|p| p["name"] == name.as_str())
+                .flat_map(|p| p["targets"].as_array().unwrap_or(&empty))
+                .filter_map(|t| t["name"].as_str().map(|n| n.replace('-', "_")))
+                .collect();
+            (name.clone(), targets)
+        })
+        .collect())
+}
+
+/// What the gate's selection matched: tests per package and per filter.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Selection {
+    pub packages: Vec<(String, usize)>,
+    pub filters: Vec<(String, usize)>,
+}
+
+impl Selection {
+    pub fn count(
+        def: &UnderToolDef,
+        binaries: &[Binary],
+        targets: &[(String, Vec<String>)],
+    ) -> Selection {
+        let stem = |path: &str| -> String {
+            let file = Path::new(path)
+                .file_name()
+                .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+            file.rsplit_once('-')
+                .map_or(file.clone(), |(stem, _)| stem.to_owned())
+        };
+        let packages = targets
+            .iter()
+            .map(|(package, names)| {
+                let ran = binaries
+                    .iter()
+                    .filter(|b| b.path.as_deref().is_some_and(|p| names.contains(&stem(p))))
+                    .map(|b| b.tests.len())
+                    .sum();
+                (package.clone(), ran)
+            })
+            .collect();
+        let filters = def
+            .filters
+            .iter()
+            .map(|f| {
+                let matched = binaries
+                    .iter()
+                    .flat_map(|b| &b.tests)
+                    .filter(|t| t.contains(f.as_str()))
+                    .count();
+                (f.clone(), matched)
+            })
+            .collect();
+        Selection { packages, filters }
+    }
+
+    /// Every package and every filter must have run at least one test.
+    pub fn problems(&self, gate: &str) -> Vec<String> {
+        let packages = self.packages.iter().filter(|(_, n)| *n == 0).map(|(p, _)| {
+            format!("package `{p}` ran no test: check [{gate}] packages, targets and filters")
+        });
+        let filters = self.filters.iter().filter(|(_, n)| *n == 0).map(|(f, _)| {
+            format!("filter `{f}` matched no test: a renamed test left the selection; fix [{gate}] filters")
+        });
+        packages.chain(filters).collect()
+    }
+}
+
+impl std::fmt::Display for Selection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |items: &[(String, usize)]| {
+            items
+                .iter()
+                .map(|(name, n)| format!("{name} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        write!(f, "per package: {}", list(&self.packages))?;
+        if !self.filters.is_empty() {
+            write!(f, "; per filter: {}", list(&self.filters))?;
+        }
+        Ok(())
+    }
+}
+
+/// Test binaries of the run that carry no ThreadSanitizer runtime (`__tsan_init`): whatever
+/// flags the caller set, a race gate must have run instrumented code.
+fn uninstrumented(root: &Path, binaries: &[Binary]) -> Vec<String> {
+    let paths: Vec<&str> = binaries.iter().filter_map(|b| b.path.as_deref()).collect();
+    if paths.is_empty() {
+        return vec![
+            "no test binary was named in cargo's output: instrumentation unproven".to_owned(),
+        ];
+    }
+    paths
+        .into_iter()
+        .filter(|p| {
+            let bytes = std::fs::read(root.join(p)).unwrap_or_default();
+            !bytes.windows(11).any(|w| w == b"__tsan_init")
+        })
+        .map(|p| format!("{p} is not instrumented by ThreadSanitizer"))
+        .collect()
 }
 
 /// libtest's closing lines (`test result: ok. 3 passed; 1 failed; 0 ignored; …`), summed over
@@ -311,6 +511,123 @@ mod tests {
         let globs = &gate.spec().inputs.globs;
         assert!(globs.contains(&"m/**".to_owned()), "{globs:?}");
         assert!(globs.contains(&"race.supp".to_owned()), "{globs:?}");
+    }
+
+    const STDERR: &str = "   Compiling tiny v0.1.0\n    Finished `test` profile [unoptimized + debuginfo] target(s) in 1.0s\n     Running unittests src/lib.rs (target/race/x86_64-unknown-linux-gnu/debug/deps/gatehouse_sync-0a1b2c3d)\n     Running tests/api/main.rs (target/race/x86_64-unknown-linux-gnu/debug/deps/api-9f8e7d)\n     Running unittests src/lib.rs (target/race/x86_64-unknown-linux-gnu/debug/deps/xtask-1234)\n";
+    const STDOUT: &str = "\nrunning 2 tests\ntest flag::tests::raised ... ok\ntest once_map::tests::first ... ok\n\ntest result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 3 filtered out; finished in 0.01s\n\n\nrunning 1 test\ntest idempotency_key::concurrent_first_uses ... FAILED\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 9 filtered out; finished in 0.5s\n\n\nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 40 filtered out; finished in 0.00s\n\n";
+
+    fn def(filters: &[&str]) -> UnderToolDef {
+        UnderToolDef {
+            packages: vec!["gatehouse-sync".into(), "app".into(), "xtask".into()],
+            filters: filters.iter().map(|f| (*f).to_owned()).collect(),
+            ..toml::from_str("packages = []").unwrap()
+        }
+    }
+
+    fn targets() -> Vec<(String, Vec<String>)> {
+        vec![
+            (
+                "gatehouse-sync".into(),
+                vec!["gatehouse_sync".into(), "loom".into()],
+            ),
+            ("app".into(), vec!["app".into(), "api".into()]),
+            ("xtask".into(), vec!["xtask".into()]),
+        ]
+    }
+
+    #[test]
+    fn tests_are_attributed_to_their_binary_and_package() {
+        let found = binaries(STDOUT, STDERR);
+        assert_eq!(found.len(), 3);
+        assert_eq!(
+            found[1],
+            Binary {
+                path: Some("target/race/x86_64-unknown-linux-gnu/debug/deps/api-9f8e7d".into()),
+                tests: vec!["idempotency_key::concurrent_first_uses".into()],
+            }
+        );
+        let selection = Selection::count(&def(&["flag::", "idempotency_key"]), &found, &targets());
+        assert_eq!(
+            selection.packages,
+            [
+                ("gatehouse-sync".into(), 2),
+                ("app".into(), 1),
+                ("xtask".into(), 0)
+            ]
+        );
+        assert_eq!(
+            selection.filters,
+            [("flag::".into(), 1), ("idempotency_key".into(), 1)]
+        );
+        assert_eq!(
+            selection.to_string(),
+            "per package: gatehouse-sync 2, app 1, xtask 0; per filter: flag:: 1, idempotency_key 1"
+        );
+    }
+
+    #[test]
+    fn a_package_or_a_filter_that_selects_nothing_fails_the_gate() {
+        let found = binaries(STDOUT, STDERR);
+        let selection = Selection::count(&def(&["flag::", "renamed_away"]), &found, &targets());
+        let problems = selection.problems("race");
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].starts_with("package `xtask` ran no test"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].starts_with("filter `renamed_away` matched no test"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn only_binaries_carrying_the_tsan_runtime_count_as_instrumented() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("plain-1"), b"\x7fELF no sanitizer here").unwrap();
+        std::fs::write(dir.path().join("tsan-2"), b"\x7fELF ... __tsan_init ...").unwrap();
+        let run = |name: &str| Binary {
+            path: Some(name.to_owned()),
+            tests: Vec::new(),
+        };
+        assert!(uninstrumented(dir.path(), &[run("tsan-2")]).is_empty());
+        let problems = uninstrumented(dir.path(), &[run("tsan-2"), run("plain-1")]);
+        assert_eq!(problems, ["plain-1 is not instrumented by ThreadSanitizer"]);
+        assert_eq!(
+            uninstrumented(dir.path(), &[]).len(),
+            1,
+            "no binary named: unproven"
+        );
+    }
+
+    #[test]
+    fn loom_bounds_come_from_the_gate_never_from_the_callers_environment() {
+        let gate = UnderTool::new(
+            Kind::Loom,
+            &toml::from_str(
+                "packages = [\"gatehouse-sync\"]\nenv = { LOOM_MAX_PREEMPTIONS = \"2\" }",
+            )
+            .unwrap(),
+            "nightly",
+            Path::new("/r"),
+            &[],
+        );
+        let step = gate.step();
+        assert!(step.unset.contains(&"LOOM_MAX_PREEMPTIONS".to_owned()));
+        assert!(step.unset.contains(&"LOOM_MAX_BRANCHES".to_owned()));
+        assert!(
+            step.env
+                .contains(&("LOOM_MAX_PREEMPTIONS".to_owned(), "2".to_owned())),
+            "[loom] env is applied after"
+        );
+        let race = UnderTool::new(Kind::Race, &def(&[]), "nightly", Path::new("/r"), &[]);
+        assert!(
+            race.step().env.contains(&(
+                "CARGO_ENCODED_RUSTFLAGS".to_owned(),
+                "-Zsanitizer=thread".to_owned()
+            )),
+            "the sanitizer flag cannot be overridden by the caller's RUSTFLAGS or CARGO_ENCODED_RUSTFLAGS"
+        );
     }
 
     #[test]
