@@ -1,5 +1,5 @@
 //! The subcommands, one module each; each turns settings into work, renders its report (human
-//! or `--format json`, through [`emit`]) and returns an exit code.
+//! or `--format json`, through `emit`) and returns an exit code.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
