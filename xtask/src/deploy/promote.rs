@@ -178,16 +178,14 @@ pub fn rollback_check(applied: &[i64], target: &[Migration], known: &[Migration]
 
 /// Runs the promotion; `say` reports progress. Refusals are errors (exit 4); a failed
 /// judgement is a report with verdict `rolled back` or `failed`.
+/// Runs a promotion in phases: the refusals that need nothing (approval, order), verification
+/// of the digest, unpacking what the target runs, then the target's own plan and deploy (with
+/// the judgement and, on a failed one, the rollback), and the record. Every phase marks the
+/// timeline.
 pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) -> Result<Report> {
     let env = Environment::load(&ctx.root, &opts.env)?;
     let mut clock = Clock::start();
-    if env.approval == Approval::Required && !opts.approve && !opts.dry_run {
-        return Err(refuse(format!(
-            "{} requires an approval ({}: approval: required): pass --approve from a job bound to the protected GitHub environment",
-            env.name,
-            env.file.display()
-        )));
-    }
+    refuse_without_approval(&env, opts)?;
     let release = evidence::resolve(
         &ctx.root,
         opts.evidence.as_deref(),
@@ -195,33 +193,8 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
         opts.digest.as_deref(),
     )?;
     let github = crate::release::github::Target::from_env(None);
-    if let Some(after) = &env.after
-        && !release.promoted_to(after)
-        && !promoted_on_github(github.as_ref().ok(), after, &release.digest)?
-    {
-        return Err(refuse(format!(
-            "{} {} has not been promoted to {after} yet ({}: after: {after}; neither the evidence's promotions.json nor {}): promote it there first",
-            release.version,
-            release.digest,
-            env.file.display(),
-            github.as_ref().map_or_else(
-                |why| format!("GitHub deployments ({why})"),
-                |t| format!("GitHub deployments of {}/{}", t.owner, t.repo)
-            )
-        )));
-    }
-    let key = opts
-        .key
-        .clone()
-        .or_else(|| env.verify_key.as_ref().map(|k| ctx.root.join(k)))
-        .ok_or_else(|| {
-            refuse(format!(
-                "no key to verify signatures with: set verify_key in {} or pass --key cosign.pub",
-                env.file.display()
-            ))
-        })?;
-    let registry = evidence::registry_for(&release, opts.registry_url.as_deref(), &opts.trust)?;
-    let verification = evidence::verify(&release, &registry, &key, env.require_ci)?;
+    refuse_out_of_order(&env, &release, github.as_ref())?;
+    let (registry, verification) = verify(ctx, &env, &release, opts)?;
     clock.mark(
         format!(
             "verified {} {}: signature, SBOM attestation, ci report",
@@ -233,62 +206,20 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
         .state
         .clone()
         .unwrap_or_else(|| local::state_dir(&ctx.root, &env.name));
-    let short: String = release
-        .digest
-        .trim_start_matches("sha256:")
-        .chars()
-        .take(12)
-        .collect();
-    let unpacked = evidence::unpack(
-        &release,
-        &registry,
-        &svc.service.bin,
-        &svc.image_migrations,
-        &dir.join("releases").join(&short),
-    )?;
+    let unpacked = unpack(svc, &release, &registry, &dir)?;
     let shipped = evidence::migrations(&unpacked.migrations)?;
-    let mut report = Report {
-        environment: env.name.clone(),
-        version: release.version.clone(),
-        digest: release.digest.clone(),
-        dry_run: opts.dry_run,
-        verification,
-        migrations: shipped.clone(),
-        pending: Vec::new(),
-        plan: Vec::new(),
-        judgement: None,
-        rollback: None,
-        verdict: PromotionVerdict::Planned,
-        timeline: Vec::new(),
-        report: String::new(),
-        github: String::new(),
-    };
+    let mut report = Report::new(&env, &release, opts.dry_run, verification, &shipped);
     match &env.target {
         Target::Kubernetes(_) => {
-            let live = live_release(&ctx.root, github.as_ref().ok(), &env.name)?;
-            let applied = match (&live, svc.migrations) {
-                (Some(live), Some(dir)) => Some(migrations_at(&ctx.root, &live.commit, dir)?),
-                _ => None,
-            };
-            report.plan.push(match &live {
-                Some(l) => format!(
-                    "live in {}: {} ({}) at commit {}, per {}: applied migrations {:?}",
-                    env.name,
-                    l.version,
-                    l.digest,
-                    l.commit,
-                    l.source,
-                    applied.as_deref().unwrap_or_default()
-                ),
-                None => format!(
-                    "live in {}: unknown (no successful promotion in the ledgers): every shipped migration counts as pending",
-                    env.name
-                ),
-            });
-            report.pending = pending(&shipped, applied.as_deref())?;
-            report
-                .plan
-                .extend(super::kubernetes::plan(&env, &release, svc)?);
+            plan_on_kubernetes(
+                ctx,
+                svc,
+                &env,
+                &release,
+                github.as_ref().ok(),
+                &shipped,
+                &mut report,
+            )?;
             if !opts.dry_run {
                 promote_on_kubernetes(
                     ctx,
@@ -304,19 +235,8 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
         }
         Target::Local { env: vars } => {
             let mut target = Local::open(ctx, &dir, vars, svc.service)?;
-            let applied = target.applied_migrations()?;
-            report.pending = pending(&shipped, Some(&applied))?;
-            report.plan = vec![
-                format!(
-                    "{} migrate {}",
-                    unpacked.binary.display(),
-                    unpacked.migrations.display()
-                ),
-                format!(
-                    "{} serve  (then nginx reload onto it, old version drained)",
-                    unpacked.binary.display()
-                ),
-            ];
+            report.pending = pending(&shipped, Some(&target.applied_migrations()?))?;
+            report.plan = local_plan(svc.service, &unpacked);
             if !opts.dry_run {
                 let judge =
                     Judge::prepare(ctx, svc.service, svc.load, svc.slo, &svc.build(&ctx.root))?;
@@ -342,6 +262,173 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
         write_report(&dir, &release, &mut report, started)?;
     }
     Ok(report)
+}
+
+impl Report {
+    fn new(
+        env: &Environment,
+        release: &Release,
+        dry_run: bool,
+        verification: Vec<Check>,
+        shipped: &[Migration],
+    ) -> Report {
+        Report {
+            environment: env.name.clone(),
+            version: release.version.clone(),
+            digest: release.digest.clone(),
+            dry_run,
+            verification,
+            migrations: shipped.to_vec(),
+            pending: Vec::new(),
+            plan: Vec::new(),
+            judgement: None,
+            rollback: None,
+            verdict: PromotionVerdict::Planned,
+            timeline: Vec::new(),
+            report: String::new(),
+            github: String::new(),
+        }
+    }
+}
+
+/// An environment that requires approval is refused without `--approve` (a dry run excepted).
+fn refuse_without_approval(env: &Environment, opts: &Options) -> Result<()> {
+    if env.approval == Approval::Required && !opts.approve && !opts.dry_run {
+        return Err(refuse(format!(
+            "{} requires an approval ({}: approval: required): pass --approve from a job bound to the protected GitHub environment",
+            env.name,
+            env.file.display()
+        )));
+    }
+    Ok(())
+}
+
+/// A digest not promoted to the environment `after` (in the evidence or on GitHub) is refused.
+fn refuse_out_of_order(
+    env: &Environment,
+    release: &Release,
+    github: std::result::Result<&crate::release::github::Target, &String>,
+) -> Result<()> {
+    let Some(after) = &env.after else {
+        return Ok(());
+    };
+    if release.promoted_to(after) || promoted_on_github(github.ok(), after, &release.digest)? {
+        return Ok(());
+    }
+    Err(refuse(format!(
+        "{} {} has not been promoted to {after} yet ({}: after: {after}; neither the evidence's promotions.json nor {}): promote it there first",
+        release.version,
+        release.digest,
+        env.file.display(),
+        github.map_or_else(
+            |why| format!("GitHub deployments ({why})"),
+            |t| format!("GitHub deployments of {}/{}", t.owner, t.repo)
+        )
+    )))
+}
+
+/// The digest's signature, SBOM attestation and ci report, checked with the environment's key.
+fn verify(
+    ctx: &RunCtx,
+    env: &Environment,
+    release: &Release,
+    opts: &Options,
+) -> Result<(crate::release::registry::Registry, Vec<Check>)> {
+    let key = opts
+        .key
+        .clone()
+        .or_else(|| env.verify_key.as_ref().map(|k| ctx.root.join(k)))
+        .ok_or_else(|| {
+            refuse(format!(
+                "no key to verify signatures with: set verify_key in {} or pass --key cosign.pub",
+                env.file.display()
+            ))
+        })?;
+    let registry = evidence::registry_for(release, opts.registry_url.as_deref(), &opts.trust)?;
+    let verification = evidence::verify(release, &registry, &key, env.require_ci)?;
+    Ok((registry, verification))
+}
+
+/// The service's binary and migrations, extracted from the verified image.
+fn unpack(
+    svc: &Service<'_>,
+    release: &Release,
+    registry: &crate::release::registry::Registry,
+    dir: &std::path::Path,
+) -> Result<Unpacked> {
+    let short: String = release
+        .digest
+        .trim_start_matches("sha256:")
+        .chars()
+        .take(12)
+        .collect();
+    evidence::unpack(
+        release,
+        registry,
+        &svc.service.bin,
+        &svc.image_migrations,
+        &dir.join("releases").join(&short),
+    )
+}
+
+/// What is live on a kubernetes environment (from the ledgers), what is pending, and the
+/// commands the promotion runs.
+fn plan_on_kubernetes(
+    ctx: &RunCtx,
+    svc: &Service<'_>,
+    env: &Environment,
+    release: &Release,
+    github: Option<&crate::release::github::Target>,
+    shipped: &[Migration],
+    report: &mut Report,
+) -> Result<()> {
+    let live = live_release(&ctx.root, github, &env.name)?;
+    let applied = match (&live, svc.migrations) {
+        (Some(live), Some(dir)) => Some(migrations_at(&ctx.root, &live.commit, dir)?),
+        _ => None,
+    };
+    report.plan.push(match &live {
+        Some(l) => format!(
+            "live in {}: {} ({}) at commit {}, per {}: applied migrations {:?}",
+            env.name,
+            l.version,
+            l.digest,
+            l.commit,
+            l.source,
+            applied.as_deref().unwrap_or_default()
+        ),
+        None => format!(
+            "live in {}: unknown (no successful promotion in the ledgers): every shipped migration counts as pending",
+            env.name
+        ),
+    });
+    report.pending = pending(shipped, applied.as_deref())?;
+    report
+        .plan
+        .extend(super::kubernetes::plan(env, release, svc)?);
+    Ok(())
+}
+
+/// The local target's commands, from the service contract.
+fn local_plan(service: &ServiceDef, unpacked: &Unpacked) -> Vec<String> {
+    let binary = unpacked.binary.display();
+    let migrate = service.migrate.as_deref().map_or_else(
+        || "(no [service] migrate: pending migrations are refused)".to_owned(),
+        |args| {
+            format!(
+                "{binary} {} {}",
+                args.join(" "),
+                unpacked.migrations.display()
+            )
+        },
+    );
+    vec![
+        migrate,
+        format!(
+            "{binary} {}  (then nginx reload onto it, old version drained)",
+            service.args.join(" ")
+        ),
+    ]
 }
 
 #[expect(
