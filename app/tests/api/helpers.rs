@@ -239,11 +239,15 @@ pub fn in_flight(
 /// Polls `/readyz` every 50 ms until it answers 503 (the drain has begun); `None` after 2 s.
 pub async fn until_draining(client: &reqwest::Client, base: &str) -> Option<Response> {
     for _ in 0..40 {
-        let response = client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .expect("still serving while draining");
+        let url = format!("{base}/readyz");
+        let response = match client.get(&url).send().await {
+            Ok(response) => response,
+            // An idle pooled connection the server closed as the drain began (the keep-alive
+            // race): an HTTP client retries an idempotent request once, on a new connection.
+            Err(first) => client.get(&url).send().await.unwrap_or_else(|again| {
+                panic!("still serving while draining: {first}; retried: {again}")
+            }),
+        };
         if response.status() == 503 {
             return Some(response);
         }
