@@ -518,7 +518,7 @@ mod tests {
 
     fn def(filters: &[&str]) -> UnderToolDef {
         UnderToolDef {
-            packages: vec!["gatehouse-sync".into(), "app".into(), "xtask".into()],
+            packages: vec!["gatehouse-sync".into(), "svc".into(), "xtask".into()],
             filters: filters.iter().map(|f| (*f).to_owned()).collect(),
             ..toml::from_str("packages = []").unwrap()
         }
@@ -530,7 +530,7 @@ mod tests {
                 "gatehouse-sync".into(),
                 vec!["gatehouse_sync".into(), "loom".into()],
             ),
-            ("app".into(), vec!["app".into(), "api".into()]),
+            ("svc".into(), vec!["svc".into(), "api".into()]),
             ("xtask".into(), vec!["xtask".into()]),
         ]
     }
@@ -551,7 +551,7 @@ mod tests {
             selection.packages,
             [
                 ("gatehouse-sync".into(), 2),
-                ("app".into(), 1),
+                ("svc".into(), 1),
                 ("xtask".into(), 0)
             ]
         );
@@ -561,7 +561,7 @@ mod tests {
         );
         assert_eq!(
             selection.to_string(),
-            "per package: gatehouse-sync 2, app 1, xtask 0; per filter: flag:: 1, idempotency_key 1"
+            "per package: gatehouse-sync 2, svc 1, xtask 0; per filter: flag:: 1, idempotency_key 1"
         );
     }
 

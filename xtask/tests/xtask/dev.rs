@@ -26,7 +26,8 @@ fn dev_up_starts_postgres_status_reports_it_and_down_leaves_nothing_running() {
     let pid = pid_of(&up);
     let url = json["database_url"].as_str().unwrap();
     let (path, query) = url.split_once('?').expect("TLS parameters");
-    assert!(path.ends_with("/app"), "{url}");
+    // No [service] in the fixture: the database is named after the project.
+    assert!(path.ends_with("/fixture"), "{url}");
     assert!(
         query.starts_with("sslmode=verify-full&sslrootcert=/"),
         "{url}"
@@ -41,10 +42,14 @@ fn dev_up_starts_postgres_status_reports_it_and_down_leaves_nothing_running() {
     assert!(again.stderr.contains("already running"), "{}", again.stderr);
     let status = fx.run(&["dev", "status"]);
     assert!(status.stderr.contains("running (pid"), "{}", status.stderr);
+    // Without [service] to name its variable, the URL is printed as DATABASE_URL.
     assert!(
         status
             .stdout
-            .contains("APP_DATABASE_URL=postgres://postgres@127.0.0.1:")
+            .lines()
+            .any(|l| l.starts_with("DATABASE_URL=postgres://postgres@127.0.0.1:")),
+        "{}",
+        status.stdout
     );
 
     let down = fx.run(&["dev", "down"]);
