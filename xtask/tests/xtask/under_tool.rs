@@ -27,11 +27,16 @@ fn line_of(fx: &Fixture, file: &str, needle: &str) -> u64 {
     u64::try_from(index.expect("needle in fixture") + 1).unwrap()
 }
 
+/// Skips `test` in `gate`, and drops the filter that selected only it (a filter that matches
+/// no test fails the gate).
 fn skip_in(fx: &Fixture, gate: &str, test: &str) {
-    let config = fx.read("gatehouse.toml").replace(
-        &format!("[{gate}]\n"),
-        &format!("[{gate}]\nskip = [\"{test}\"]\n"),
-    );
+    let config = fx
+        .read("gatehouse.toml")
+        .replace(
+            &format!("[{gate}]\n"),
+            &format!("[{gate}]\nskip = [\"{test}\"]\n"),
+        )
+        .replace(&format!("filters = [\"{test}\", "), "filters = [");
     fx.write("gatehouse.toml", &config);
 }
 
@@ -67,7 +72,12 @@ fn caught_then_clean(gate: &str, file: &str, needle: &str, message: &str, test: 
         .as_str()
         .unwrap_or("")
         .to_owned();
-    assert_eq!(summary, format!("{clean} tests ran, 0 failed under {gate}"));
+    assert!(
+        summary.starts_with(&format!(
+            "{clean} tests ran, 0 failed under {gate}; per package: racy {clean}"
+        )),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -103,6 +113,23 @@ fn miri_catches_an_out_of_bounds_read() {
         "miri: undefined behaviour: memory access failed",
         "out_of_bounds_read",
         "1",
+    );
+}
+
+#[test]
+fn a_filter_that_matches_no_test_fails_the_gate_naming_it() {
+    let fx = racy();
+    let config = fx.read("gatehouse.toml").replace(
+        "filters = [\"out_of_bounds_read\", \"sound_sum\"]",
+        "filters = [\"sound_sum\", \"renamed_away\"]",
+    );
+    fx.write("gatehouse.toml", &config);
+    assert_eq!(run(&fx, "miri").code, 1);
+    let report = fx.report();
+    let why = reason(&report, "miri");
+    assert!(
+        why.contains("filter `renamed_away` matched no test"),
+        "{why}"
     );
 }
 
