@@ -2,23 +2,7 @@
 //! about a service (its env names, paths, fault hooks, metric names, database) comes from
 //! `[service]` and friends in `gatehouse.toml`.
 
-use std::path::{Path, PathBuf};
-
-use crate::support::repo_root;
-
-/// The source directories of the gatehouse crates (not the app, not the tests' fixtures).
-const CRATES: [&str; 3] = ["xtask/src", "xtask/launcher/src", "xtask/sync/src"];
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
+use crate::support::{gatehouse_sources, scan};
 
 /// The reference app's literals in `text`: its env prefix, its API prefix (not Prometheus'
 /// `/api/v1/`) and its name as a string.
@@ -51,20 +35,12 @@ fn the_scan_finds_each_kind_of_app_literal() {
 
 #[test]
 fn no_gatehouse_source_file_contains_a_reference_app_literal() {
-    let mut files = Vec::new();
-    for dir in CRATES {
-        rust_files(&repo_root().join(dir), &mut files);
-    }
-    assert!(files.len() > 50, "found only {} files", files.len());
-    let found: Vec<String> = files
-        .iter()
-        .flat_map(|file| {
-            let text = std::fs::read_to_string(file).unwrap();
-            app_literals(&text)
-                .into_iter()
-                .map(move |(n, line)| format!("{}:{n}: {line}", file.display()))
-        })
-        .collect();
+    let found = scan(&gatehouse_sources(true), |text| {
+        app_literals(text)
+            .into_iter()
+            .map(|(n, line)| format!("{n}: {line}"))
+            .collect()
+    });
     assert!(
         found.is_empty(),
         "the service contract belongs in gatehouse.toml, not in gatehouse's sources:\n{}",

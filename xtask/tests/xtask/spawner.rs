@@ -2,23 +2,7 @@
 //! (`xtask/process`), which owns process groups, deadlines and cancellation for every process,
 //! short or long-running.
 
-use std::path::{Path, PathBuf};
-
-use crate::support::repo_root;
-
-/// Every crate of gatehouse but the spawner itself.
-const CRATES: [&str; 3] = ["xtask/src", "xtask/launcher/src", "xtask/sync/src"];
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
+use crate::support::{gatehouse_sources, scan};
 
 /// The statements of `source` (comments removed) that start or wait for a process themselves:
 /// `std::process::Command`'s `spawn`/`output`/`status`/`exec`, xshell's `run`/`read`/`output`.
@@ -81,20 +65,8 @@ fn the_scan_sees_each_way_of_starting_a_process() {
 
 #[test]
 fn one_spawner() {
-    let mut files = Vec::new();
-    for dir in CRATES {
-        rust_files(&repo_root().join(dir), &mut files);
-    }
-    assert!(files.len() > 50, "found only {} files", files.len());
-    let found: Vec<String> = files
-        .iter()
-        .flat_map(|file| {
-            let text = std::fs::read_to_string(file).unwrap();
-            spawning_statements(&text)
-                .into_iter()
-                .map(move |s| format!("{}: {s}", file.display()))
-        })
-        .collect();
+    // Every crate of gatehouse but the spawner itself.
+    let found = scan(&gatehouse_sources(false), spawning_statements);
     assert!(
         found.is_empty(),
         "start processes through gatehouse-process (capture, run, spawn_group, Service):\n{}",

@@ -230,3 +230,43 @@ impl Drop for TlsFront {
         self.nginx.stop();
     }
 }
+
+/// The source directories of gatehouse's own crates; `gatehouse-process`, the one spawner, is
+/// left out when `with_spawner` is false.
+pub fn gatehouse_sources(with_spawner: bool) -> Vec<PathBuf> {
+    let mut dirs = vec!["xtask/src", "xtask/launcher/src", "xtask/sync/src"];
+    if with_spawner {
+        dirs.push("xtask/process/src");
+    }
+    let mut files = Vec::new();
+    for dir in dirs {
+        rust_files(&repo_root().join(dir), &mut files);
+    }
+    assert!(files.len() > 50, "found only {} files", files.len());
+    files
+}
+
+/// Every line `find` reports in `files`, as `path: what`.
+pub fn scan(files: &[PathBuf], find: impl Fn(&str) -> Vec<String>) -> Vec<String> {
+    files
+        .iter()
+        .flat_map(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            find(&text)
+                .into_iter()
+                .map(move |hit| format!("{}: {hit}", file.display()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
