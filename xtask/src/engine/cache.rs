@@ -296,6 +296,59 @@ mod tests {
     }
 
     #[test]
+    fn tool_pins_facts_and_extra_files_each_change_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(outside.path(), "v1").unwrap();
+        let snapshot = || Snapshot::scan(dir.path()).unwrap();
+        let mut gate = spec(&[]);
+        gate.inputs.tools = vec!["t".into()];
+        gate.inputs.env = vec!["GATEHOUSE_CACHE_TEST_VAR".into()];
+        gate.inputs.files = vec![outside.path().display().to_string()];
+        let pins = |v: &str| BTreeMap::from([("t".to_owned(), v.to_owned())]);
+        let base = key(&gate, &[], &snapshot(), &pins("1.0")).unwrap();
+        assert_eq!(
+            base,
+            key(&gate, &[], &snapshot(), &pins("1.0")).unwrap(),
+            "stable"
+        );
+        assert_ne!(
+            base,
+            key(&gate, &[], &snapshot(), &pins("1.1")).unwrap(),
+            "a tool pin"
+        );
+        std::fs::write(outside.path(), "v2").unwrap();
+        assert_ne!(
+            base,
+            key(&gate, &[], &snapshot(), &pins("1.0")).unwrap(),
+            "an extra file"
+        );
+        std::fs::write(outside.path(), "v1").unwrap();
+        let mut with_fact = spec(&[]);
+        with_fact.inputs = gate.inputs.clone();
+        with_fact.inputs.facts = vec!["postgres 15".into()];
+        assert_ne!(
+            base,
+            key(&with_fact, &[], &snapshot(), &pins("1.0")).unwrap(),
+            "a fact"
+        );
+    }
+
+    #[test]
+    fn a_change_to_an_excluded_file_leaves_the_key_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("docs")).unwrap();
+        std::fs::write(dir.path().join("docs/x.rs"), "1").unwrap();
+        std::fs::write(dir.path().join("a.rs"), "1").unwrap();
+        let gate = spec(&["**", "!docs/**"]);
+        let pins = BTreeMap::new();
+        let before = key(&gate, &[], &Snapshot::scan(dir.path()).unwrap(), &pins).unwrap();
+        std::fs::write(dir.path().join("docs/x.rs"), "2").unwrap();
+        let after = key(&gate, &[], &Snapshot::scan(dir.path()).unwrap(), &pins).unwrap();
+        assert_eq!(before, after);
+    }
+
+    #[test]
     fn store_round_trips_and_rejects_a_foreign_key() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalStore::new(dir.path().to_path_buf());
