@@ -31,7 +31,6 @@ pub struct Package {
     pub bins: Vec<String>,
     /// The HTTP framework it depends on (axum, actix-web, …), if any.
     pub framework: Option<String>,
-    pub has_tests: bool,
 }
 
 /// What `init` found in the workspace.
@@ -174,38 +173,25 @@ fn cargo_metadata(root: &Path) -> Result<serde_json::Value> {
 }
 
 fn packages(metadata: &serde_json::Value) -> Vec<Package> {
-    let empty = Vec::new();
-    let list = |v: &serde_json::Value| v.as_array().unwrap_or(&empty).clone();
+    fn list(v: &serde_json::Value) -> &[serde_json::Value] {
+        v.as_array().map_or(&[], Vec::as_slice)
+    }
+    let is_bin = |t: &serde_json::Value| list(&t["kind"]).iter().any(|k| k == "bin");
     list(&metadata["packages"])
         .iter()
-        .map(|p| {
-            let targets = list(&p["targets"]);
-            let kinds = |t: &serde_json::Value| -> Vec<String> {
-                list(&t["kind"])
-                    .iter()
-                    .filter_map(|k| k.as_str().map(str::to_owned))
-                    .collect()
-            };
-            let bins = targets
+        .map(|p| Package {
+            name: p["name"].as_str().unwrap_or_default().to_owned(),
+            bins: list(&p["targets"])
                 .iter()
-                .filter(|t| kinds(t).iter().any(|k| k == "bin"))
+                .filter(|t| is_bin(t))
                 .filter_map(|t| t["name"].as_str().map(str::to_owned))
-                .collect();
-            let framework = list(&p["dependencies"])
+                .collect(),
+            framework: list(&p["dependencies"])
                 .iter()
                 .filter(|d| d["kind"].is_null())
                 .filter_map(|d| d["name"].as_str())
                 .find(|d| FRAMEWORKS.contains(d))
-                .map(str::to_owned);
-            let has_tests = targets
-                .iter()
-                .any(|t| t["test"].as_bool() == Some(true) || kinds(t).iter().any(|k| k == "test"));
-            Package {
-                name: p["name"].as_str().unwrap_or_default().to_owned(),
-                bins,
-                framework,
-                has_tests,
-            }
+                .map(str::to_owned),
         })
         .collect()
 }
@@ -259,8 +245,9 @@ fn toolchain(root: &Path) -> String {
             .and_then(|a| a.split_whitespace().next())
             .unwrap_or("stable")
             .to_owned();
-        let host = "-x86_64-unknown-linux-gnu";
-        name.strip_suffix(host).map_or(name.clone(), str::to_owned)
+        // `stable-x86_64-unknown-linux-gnu` → `stable`: the channel, without this host's triple.
+        let host = format!("-{}-unknown-linux-gnu", std::env::consts::ARCH);
+        name.strip_suffix(&host).map_or(name.clone(), str::to_owned)
     })
 }
 
@@ -454,11 +441,10 @@ fn render(
         project_name(root, found),
         quoted(gates),
     );
-    let mut pinned: Vec<&str> = gates
+    let pinned: Vec<&str> = gates
         .iter()
         .flat_map(|g| tools_of(g).iter().copied())
         .collect();
-    pinned.dedup();
     for (name, table) in TOOL_PINS.iter().filter(|(n, _)| pinned.contains(n)) {
         let _ = write!(out, "\n[tools.{name}]\n{table}");
     }
@@ -699,7 +685,6 @@ mod tests {
             name: name.to_owned(),
             bins: bins.iter().map(|b| (*b).to_owned()).collect(),
             framework: framework.map(str::to_owned),
-            has_tests: true,
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 pub use gatehouse_process::{
-    Cancel, Output, Service, Sink, become_subreaper, descendants, kill_all_descendants, spawn_group,
+    Cancel, Output, Sink, become_subreaper, descendants, kill_all_descendants, probe,
 };
 
 use crate::exit::Failure;
@@ -34,11 +34,6 @@ pub fn run(cmd: Command, sink: &Sink, deadline: Instant, cancel: &Cancel) -> Res
 /// Runs a short command (git, `cargo metadata`) to completion within `limit`; its output.
 pub fn capture(cmd: impl Into<Command>, limit: Duration) -> Result<Output> {
     gatehouse_process::capture(cmd.into(), limit).map_err(classify)
-}
-
-/// Runs a short command and returns its stdout (or stderr when stdout is empty) if it succeeds.
-pub fn probe(cmd: Command) -> Option<String> {
-    gatehouse_process::probe(cmd)
 }
 
 /// Runs an installer with its output in `log`, failing with the command line when it fails.

@@ -39,8 +39,9 @@ pub struct Health {
 }
 
 enum Found {
-    /// Usable; the directory to put first on PATH, if any.
-    Ok(Option<PathBuf>),
+    /// Usable; the directory to put first on PATH, if any, and the version line the tool
+    /// printed when finding it took asking it (so nobody asks twice).
+    Ok(Option<PathBuf>, Option<String>),
     WrongVersion(String),
     Missing,
 }
@@ -96,12 +97,12 @@ impl Toolbox {
     /// Found as pinned, else installed (once across xtask processes sharing the tool cache).
     fn provision(&self, name: &str, cancel: &Cancel, log: &dyn Fn(&str)) -> Result<Vec<PathBuf>> {
         let def = self.def(name)?;
-        if let Found::Ok(dir) = self.find(name, def) {
+        if let Found::Ok(dir, _) = self.find(name, def) {
             return Ok(dir.into_iter().collect());
         }
         let _flock = self.lock_cache()?;
         // Another xtask process may have installed it while we waited.
-        if let Found::Ok(dir) = self.find(name, def) {
+        if let Found::Ok(dir, _) = self.find(name, def) {
             return Ok(dir.into_iter().collect());
         }
         log(&format!(
@@ -114,7 +115,7 @@ impl Toolbox {
         );
         self.install(name, def, cancel)?;
         match self.find(name, def) {
-            Found::Ok(dir) => Ok(dir.into_iter().collect()),
+            Found::Ok(dir, _) => Ok(dir.into_iter().collect()),
             Found::WrongVersion(v) => Err(Failure::MissingTool(format!(
                 "{name}: installed, but it reports `{v}` instead of {}; check [tools.{name}] in gatehouse.toml",
                 def.version
@@ -145,7 +146,9 @@ impl Toolbox {
             .filter_map(|name| Some((name, self.manifest.get(name)?)))
             .map(|(name, def)| {
                 let version = match self.find(name, def) {
-                    Found::Ok(dir) => reported(name, def, dir.as_deref()),
+                    Found::Ok(dir, line) => {
+                        line.unwrap_or_else(|| reported(name, def, dir.as_deref()))
+                    }
                     Found::WrongVersion(v) => format!("wrong version: {v}"),
                     Found::Missing => "missing".to_owned(),
                 };
@@ -159,7 +162,10 @@ impl Toolbox {
             .iter()
             .map(|(name, def)| {
                 let (status, found, path) = match self.find(name, def) {
-                    Found::Ok(dir) => ("ok", Some(reported(name, def, dir.as_deref())), dir),
+                    Found::Ok(dir, line) => {
+                        let line = line.unwrap_or_else(|| reported(name, def, dir.as_deref()));
+                        ("ok", Some(line), dir)
+                    }
                     Found::WrongVersion(v) => ("wrong version", Some(v), None),
                     Found::Missing => ("missing", None, None),
                 };
@@ -211,11 +217,11 @@ impl Toolbox {
                 if self.home(name, def).join(COMPLETE).is_file()
                     && dir.join(bin(name, def)).is_file()
                 {
-                    return Found::Ok(Some(dir));
+                    return Found::Ok(Some(dir), None);
                 }
                 // A matching copy on PATH (e.g. cargo-nextest on CI images) is as good as ours.
                 match on_path(name, def) {
-                    Found::Ok(d) => Found::Ok(d),
+                    found @ Found::Ok(..) => found,
                     _ => Found::Missing,
                 }
             }
@@ -385,7 +391,7 @@ fn rustup_has(what: &str, item: &str, toolchain: &str) -> Found {
                 .lines()
                 .any(|l| l == item || l.starts_with(&format!("{item}-"))) =>
         {
-            Found::Ok(None)
+            Found::Ok(None, None)
         }
         _ => Found::Missing,
     }
@@ -401,22 +407,30 @@ fn reported(name: &str, def: &ToolDef, dir: Option<&Path>) -> String {
         _ => {
             let bin = bin(name, def);
             let path = dir.map_or_else(|| which(&bin), |d| Some(d.join(&bin)));
-            path.and_then(|path| version_line(&path, def))
-                .unwrap_or_else(|| "no version output".to_owned())
+            first_line(
+                &path
+                    .and_then(|path| version_text(&path, def))
+                    .unwrap_or_default(),
+            )
         }
     }
 }
 
-/// The first line `path <version_args>` prints, if it succeeds.
-fn version_line(path: &Path, def: &ToolDef) -> Option<String> {
+/// What `path <version_args>` prints (stdout, else stderr), if it succeeds.
+fn version_text(path: &Path, def: &ToolDef) -> Option<String> {
     let sh = xshell::Shell::new().ok()?;
     let default = vec!["--version".to_owned()];
     let args = def.version_args.as_ref().unwrap_or(&default);
-    let text = process::probe(xshell::cmd!(sh, "{path} {args...}").into())?;
+    process::probe(xshell::cmd!(sh, "{path} {args...}").into())
+}
+
+/// The first non-empty line of a version output.
+fn first_line(text: &str) -> String {
     text.lines()
         .map(str::trim)
         .find(|l| !l.is_empty())
-        .map(str::to_owned)
+        .unwrap_or("no version output")
+        .to_owned()
 }
 
 /// The tool's binary in its `dir` when the pin names one (`{version}` filled in), else on PATH.
@@ -430,22 +444,14 @@ fn on_path(name: &str, def: &ToolDef) -> Found {
     let Some(path) = path else {
         return Found::Missing;
     };
-    let Ok(sh) = xshell::Shell::new() else {
-        return Found::Missing;
-    };
-    let default = vec!["--version".to_owned()];
-    let args = def.version_args.as_ref().unwrap_or(&default);
-    let text = process::probe(xshell::cmd!(sh, "{path} {args...}").into()).unwrap_or_default();
+    let text = version_text(&path, def).unwrap_or_default();
     if reports_version(&text, &def.version) {
-        Found::Ok(path.parent().map(Path::to_path_buf))
-    } else {
-        Found::WrongVersion(
-            text.lines()
-                .next()
-                .unwrap_or("no version output")
-                .trim()
-                .to_owned(),
+        Found::Ok(
+            path.parent().map(Path::to_path_buf),
+            Some(first_line(&text)),
         )
+    } else {
+        Found::WrongVersion(first_line(&text))
     }
 }
 
@@ -456,7 +462,7 @@ fn rustup_toolchain(version: &str) -> Found {
     let listed =
         process::probe(xshell::cmd!(sh, "rustup toolchain list").into()).unwrap_or_default();
     if listed.lines().any(|l| l.starts_with(version)) {
-        Found::Ok(None)
+        Found::Ok(None, None)
     } else {
         Found::Missing
     }

@@ -86,21 +86,20 @@ pub fn release(
             )
         })?;
     let dir = crate::release::dir(&settings.root, &plan.tag);
-    if settings.format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&evidence)?);
-    } else {
-        println!(
-            "{}{mode}\n  image        {}\n  signature    {}\n  attestation  {} (CycloneDX SBOM)\n  evidence     {}",
+    emit(settings, &evidence, |e| {
+        let mut out = format!(
+            "{}{mode}\n  image        {}\n  signature    {}\n  attestation  {} (CycloneDX SBOM)\n  evidence     {}\n",
             plan.tag,
-            evidence.image.reference,
-            evidence.signature.reference,
-            evidence.attestation.reference,
+            e.image.reference,
+            e.signature.reference,
+            e.attestation.reference,
             dir.join("evidence.json").display()
         );
-        if let Some(gh) = &evidence.github {
-            println!("  github       {}", gh.url);
+        if let Some(gh) = &e.github {
+            let _ = writeln!(out, "  github       {}", gh.url);
         }
-    }
+        out
+    })?;
     Ok(Exit::Ok)
 }
 

@@ -92,17 +92,16 @@ pub fn load(settings: &Settings, ws: &Workspace, profile: &str, cancel: &Cancel)
             )
         })?;
     }
-    if settings.format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&outcome)?);
-    } else {
-        println!("{}", crate::load::summary(&outcome));
-        for t in &outcome.thresholds {
-            println!("  threshold  {t}");
+    emit(settings, &outcome, |o| {
+        let mut out = format!("{}\n", crate::load::summary(o));
+        for t in &o.thresholds {
+            let _ = writeln!(out, "  threshold  {t}");
         }
-        for p in &outcome.problems {
-            println!("  FAILED     {p}");
+        for p in &o.problems {
+            let _ = writeln!(out, "  FAILED     {p}");
         }
-    }
+        out
+    })?;
     if outcome.problems.is_empty() {
         Ok(Exit::Ok)
     } else {

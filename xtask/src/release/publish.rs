@@ -145,9 +145,10 @@ pub fn ci_report(root: &Path, commit: &str) -> Option<Value> {
     )
 }
 
-/// Whether a required gate of the run was skipped (only optional ones may be).
+/// Whether a required gate of the run was skipped (only optional ones may be); a report that
+/// lists no gates proves nothing and counts as skipping.
 fn skipped_a_required_gate(report: &Value) -> bool {
-    report["gates"].as_array().is_some_and(|gates| {
+    report["gates"].as_array().is_none_or(|gates| {
         gates
             .iter()
             .any(|g| g["required"] == true && g["status"] == "skipped")
@@ -468,6 +469,9 @@ mod tests {
         write_run(root, "1-clean", &run("1-clean", false, false));
         write_run(root, "2-dirty", &run("2-dirty", true, false));
         write_run(root, "3-skipped", &run("3-skipped", false, true));
+        let mut no_gates = run("4-no-gates", false, false);
+        no_gates["gates"] = Value::Null;
+        write_run(root, "4-no-gates", &no_gates);
         let linked = ci_report(root, "c1").unwrap();
         assert_eq!(linked["run_id"], "1-clean", "{linked}");
         assert_eq!(linked["tools"]["cargo-nextest"], "cargo-nextest 0.9.143");
