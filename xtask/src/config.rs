@@ -112,13 +112,20 @@ pub struct ChartDef {
     pub skip: BTreeMap<String, String>,
 }
 
-/// `cargo xtask load` and the `slo` gate.
-#[derive(Clone, Debug, Deserialize)]
+/// `cargo xtask load`, the `slo` gate and every promotion's judgement: the team's goose load
+/// test (`package`, `bin`), or, for a service without one, gatehouse's own `GET` requests over
+/// `paths`.
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoadDef {
     /// The goose load-test package and binary.
-    pub package: String,
-    pub bin: String,
+    #[serde(default)]
+    pub package: Option<String>,
+    #[serde(default)]
+    pub bin: Option<String>,
+    /// Without a goose load test: the paths gatehouse's own users `GET` in turn.
+    #[serde(default)]
+    pub paths: Vec<String>,
     /// Added to `[service.env]` for load runs (e.g. rate limits one client IP would trip).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -129,6 +136,52 @@ pub struct LoadDef {
 
 fn smoke() -> String {
     "smoke".to_owned()
+}
+
+/// What drives a load run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadDriver<'a> {
+    /// The team's goose load test.
+    Goose { package: &'a str, bin: &'a str },
+    /// gatehouse's own users, `GET`ting these paths in turn.
+    Requests(&'a [String]),
+}
+
+impl LoadDef {
+    /// A service without `[load]`: gatehouse's own requests over its smoke paths.
+    pub fn over(paths: Vec<String>) -> LoadDef {
+        LoadDef {
+            paths,
+            gate_profile: smoke(),
+            ..LoadDef::default()
+        }
+    }
+
+    /// The goose load test, else gatehouse's own requests (validated: exactly one is set).
+    pub fn driver(&self) -> LoadDriver<'_> {
+        match (&self.package, &self.bin) {
+            (Some(package), Some(bin)) => LoadDriver::Goose { package, bin },
+            _ => LoadDriver::Requests(&self.paths),
+        }
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let goose = self.package.is_some() || self.bin.is_some();
+        let mut problems = Vec::new();
+        if goose && (self.package.is_none() || self.bin.is_none()) {
+            problems.push("load: `package` and `bin` (the goose load test) go together".to_owned());
+        }
+        if goose != self.paths.is_empty() {
+            problems.push(
+                "load: set either `package` and `bin` (a goose load test) or `paths` (gatehouse's own GET requests), not both or neither"
+                    .to_owned(),
+            );
+        }
+        if let Some(bad) = self.paths.iter().find(|p| !p.starts_with('/')) {
+            problems.push(format!("load.paths: `{bad}` must start with `/`"));
+        }
+        problems
+    }
 }
 
 /// Where the SLO specs live and where their Prometheus rules are generated.
@@ -298,6 +351,10 @@ pub struct ServiceDef {
     /// The table recording applied migrations (one `version` per row), read by promotions.
     #[serde(default = "default_migrations_table")]
     pub migrations_table: String,
+    /// The query listing the applied versions, one per row (default: every `version` of
+    /// `migrations_table`; for sqlx's `_sqlx_migrations`, those that succeeded).
+    #[serde(default)]
+    pub migrations_applied: Option<String>,
     /// The database deploy targets and `cargo xtask dev` create for the service (default: the
     /// binary's name).
     #[serde(default)]
@@ -412,6 +469,21 @@ impl ServiceDef {
 
 fn default_metrics_path() -> String {
     "/metrics".to_owned()
+}
+
+impl ServiceDef {
+    /// The SQL that lists the applied migration versions (see `migrations_applied`).
+    pub fn applied_migrations_sql(&self) -> String {
+        let table = &self.migrations_table;
+        self.migrations_applied.clone().unwrap_or_else(|| {
+            let only_succeeded = if table == "_sqlx_migrations" {
+                " WHERE success"
+            } else {
+                ""
+            };
+            format!("SELECT version FROM {table}{only_succeeded} ORDER BY version")
+        })
+    }
 }
 
 fn default_migrations_table() -> String {
@@ -774,6 +846,9 @@ impl Config {
         if let Some(service) = &self.service {
             problems.extend(service.problems());
         }
+        if let Some(load) = &self.load {
+            problems.extend(load.problems());
+        }
         if let Some(release) = &self.release
             && (release.migrations_path.is_empty()
                 || release.migrations_path.starts_with('/')
@@ -917,7 +992,47 @@ mod tests {
         assert_eq!(service.smoke_paths(), ["/health", "/ready"]);
         assert_eq!(service.metrics, "/metrics");
         assert_eq!(service.migrations_table, "_sqlx_migrations");
+        assert_eq!(
+            service.applied_migrations_sql(),
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version"
+        );
         assert!(service.migrate.is_none() && service.faults.is_none());
+        let own = parse(&format!(
+            "{SERVICE}migrations_table = \"schema_history\"\n[service.env]\nPORT = \"{{port}}\"\n"
+        ))
+            .unwrap()
+            .service
+            .unwrap();
+        assert_eq!(
+            own.applied_migrations_sql(),
+            "SELECT version FROM schema_history ORDER BY version"
+        );
+    }
+
+    #[test]
+    fn a_load_is_a_goose_test_or_paths_never_both_nor_neither() {
+        let goose = parse("[load]\npackage = \"perf\"\nbin = \"perf\"\n").unwrap();
+        assert_eq!(
+            goose.load.unwrap().driver(),
+            LoadDriver::Goose {
+                package: "perf",
+                bin: "perf"
+            }
+        );
+        let own = parse("[load]\npaths = [\"/orders\"]\n").unwrap();
+        assert_eq!(
+            own.load.unwrap().driver(),
+            LoadDriver::Requests(&["/orders".to_owned()])
+        );
+        for bad in [
+            "[load]\n",
+            "[load]\npackage = \"perf\"\n",
+            "[load]\npackage = \"perf\"\nbin = \"perf\"\npaths = [\"/x\"]\n",
+            "[load]\npaths = [\"orders\"]\n",
+        ] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(err.contains("load"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -196,30 +196,21 @@ fn packages(metadata: &serde_json::Value) -> Vec<Package> {
         .collect()
 }
 
-/// Directories holding `<name>.up.sql` files each with its `.down.sql`, outside `target/` and
-/// hidden directories.
+/// Directories of reversible migrations (either layout of [`crate::migrations`]: every up with
+/// its down), outside `target/` and hidden directories.
 fn find_migrations(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
-    let mut ups = 0;
-    let mut paired = 0;
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
-        let path = entry?.path();
-        let name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        if path.is_dir() {
-            if !name.starts_with('.') && name != "target" {
-                find_migrations(root, &path, out)?;
-            }
-        } else if let Some(stem) = name.strip_suffix(".up.sql") {
-            ups += 1;
-            paired += usize::from(dir.join(format!("{stem}.down.sql")).is_file());
-        }
-    }
-    if ups > 0 && ups == paired {
+    let found = crate::migrations::scan(dir)?;
+    if !found.is_empty() && found.iter().all(|m| m.has_down) {
         let rel = dir.strip_prefix(root).unwrap_or(dir);
         out.push(rel.display().to_string());
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if path.is_dir() && !name.starts_with('.') && name != "target" {
+            find_migrations(root, &path, out)?;
+        }
     }
     Ok(())
 }
@@ -308,7 +299,7 @@ fn plan(found: &Found, opts: &Options) -> (Vec<String>, Vec<Missing>) {
         ),
         (None, _) => need(
             "migrations",
-            "reversible migrations: a directory of <version>_<name>.up.sql files, each with its .down.sql",
+            "reversible migrations: a directory of <version>_<name>.up.sql files each with its .down.sql, or of <version>_<name>/ directories with up.sql and down.sql",
         ),
     }
     need(

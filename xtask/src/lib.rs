@@ -17,6 +17,7 @@ pub mod git;
 pub mod http;
 pub mod init;
 pub mod load;
+pub mod migrations;
 pub mod platform;
 pub mod process;
 pub mod release;

@@ -144,7 +144,7 @@ fn service_config<'a>(
 ) -> Result<crate::deploy::promote::Service<'a>> {
     let (Some(service), Some(load)) = (&ws.config.service, &ws.config.load) else {
         return Err(Failure::Config(format!(
-            "{}: `{what}` needs [service] and [load] (package, bin of the load test)",
+            "{}: `{what}` needs [service] and [load] (`package` and `bin` of a goose load test, or `paths` for gatehouse's own requests)",
             crate::config::FILE
         ))
         .into());

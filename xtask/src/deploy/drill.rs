@@ -14,9 +14,10 @@ use super::PromotionVerdict;
 use super::env::{Environment, Target};
 use super::local::{self, Local};
 use super::promote::{self, Report};
-use crate::config::{ReleaseDef, ServiceDef};
+use crate::config::{LoadDriver, ReleaseDef, ServiceDef};
 use crate::engine::gate::RunCtx;
 use crate::exit::Failure;
+use crate::load::LoadRun;
 use crate::release::{Plan, publish};
 
 /// The fault the bad release carries.
@@ -294,14 +295,7 @@ fn merged_migrations(
         .as_ref()
         .context("release.migrations: drills need the service's migrations in the image")?;
     for dir in std::iter::once(root.join(own)).chain(ahead.map(|a| root.join(a))) {
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
-        {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "sql") {
-                std::fs::copy(&path, out.join(path.file_name().unwrap_or_default()))?;
-            }
-        }
+        crate::migrations::copy(&dir, out)?;
     }
     Ok(out.to_path_buf())
 }
@@ -321,20 +315,7 @@ fn healthy_under_load(
         .unwrap_or_default()
         .lines()
         .count();
-    let perf = svc.build(&ctx.root).binary(&ctx.root, &svc.load.bin);
-    let sh = xshell::Shell::new()?;
-    let mut cmd: std::process::Command = xshell::cmd!(sh, "{perf}").into();
-    cmd.args([
-        "--host",
-        &base,
-        "--users",
-        "2",
-        "--increase-rate",
-        "2",
-        "--run-time",
-        "10m",
-    ]);
-    let mut steady = launcher::Service::start("steady load", cmd, &state.join("steady-load.log"))?;
+    let mut steady = steady_load(ctx, svc, &base, state)?;
     std::thread::sleep(std::time::Duration::from_secs(2));
     say("steady load running through nginx; promoting a healthy release under it");
     let report = promote::run(ctx, svc, opts, say);
@@ -349,7 +330,7 @@ fn healthy_under_load(
     // A load that ended before the switch proves nothing about it.
     let ended_early = steady
         .try_wait()
-        .map(|status| format!("the steady load ended during the promotion ({status})"));
+        .map(|exit| format!("the steady load ended during the promotion (exit {exit:?})"));
     steady.stop();
     let report = report?;
     let failed: Vec<&String> = lines.iter().filter(|l| failed_status(l)).collect();
@@ -362,6 +343,33 @@ fn healthy_under_load(
         requests: lines.len(),
         load_problem: ended_early,
     })
+}
+
+/// Two users through nginx for as long as the promotion takes: the goose load test, or
+/// gatehouse's own requests.
+fn steady_load(
+    ctx: &RunCtx,
+    svc: &promote::Service<'_>,
+    base: &str,
+    state: &Path,
+) -> Result<LoadRun> {
+    let long = std::time::Duration::from_secs(600);
+    let (_, bin) = match svc.load.driver() {
+        LoadDriver::Goose { package, bin } => (package, bin),
+        LoadDriver::Requests(paths) => {
+            return Ok(LoadRun::Requests {
+                users: crate::load::requests::Requests::start(base, paths, 2, long)?,
+                budget: 0.0,
+                counts: None,
+            });
+        }
+    };
+    let perf = svc.build(&ctx.root).binary(&ctx.root, bin);
+    let sh = xshell::Shell::new()?;
+    let mut cmd: std::process::Command = xshell::cmd!(sh, "{perf}").into();
+    cmd.args(["--host", base, "--users", "2", "--increase-rate", "2"])
+        .args(["--run-time", "10m"]);
+    launcher::Service::start("steady load", cmd, &state.join("steady-load.log")).map(LoadRun::Goose)
 }
 
 /// Whether an access-log line (combined format) has a 5xx or 499 status.

@@ -351,14 +351,14 @@ pub fn unpack(
     })
 }
 
-/// The `.up.sql` migrations in `dir` (as the `migrations` gate scans them), with their kinds.
+/// The up migrations in `dir` (as the `migrations` gate scans them), with their kinds.
 pub fn migrations(dir: &Path) -> Result<Vec<super::schema::Migration>> {
     let mut out = Vec::new();
-    for m in crate::gates::migrations::scan(dir, &dir.display().to_string())? {
-        let up = Path::new(&m.up);
-        let name = up.file_name().unwrap_or_default().to_string_lossy();
-        let sql = std::fs::read_to_string(up).with_context(|| format!("cannot read {}", m.up))?;
-        out.extend(super::schema::Migration::parse(&name, &sql));
+    for m in crate::migrations::scan(dir)? {
+        let up = dir.join(&m.up);
+        let sql = std::fs::read_to_string(&up)
+            .with_context(|| format!("cannot read {}", up.display()))?;
+        out.extend(super::schema::Migration::parse(&m.up, &sql));
     }
     out.sort_by_key(|m| m.version);
     Ok(out)

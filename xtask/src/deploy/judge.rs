@@ -13,7 +13,7 @@ use super::Endpoints;
 use super::env::Analysis;
 use crate::config::{LoadDef, ServiceDef, SloDef};
 use crate::engine::gate::RunCtx;
-use crate::load::{ServerSide, THRESHOLD_EXIT};
+use crate::load::{Driver, LoadRun, ServerSide, THRESHOLD_EXIT};
 use crate::slo::Spec;
 
 /// What a judgement found.
@@ -31,11 +31,10 @@ pub struct Verdict {
 /// Everything a judgement needs, prepared once per command.
 #[derive(Debug)]
 pub struct Judge {
-    perf: PathBuf,
+    driver: Driver,
     prometheus: PathBuf,
     rules: PathBuf,
     specs: Vec<Spec>,
-    thresholds: Vec<String>,
     job: String,
     /// `[service] metrics`: the path Prometheus scrapes.
     metrics_path: String,
@@ -58,10 +57,10 @@ impl Judge {
             .cloned()
             .collect();
         let refs: Vec<&Spec> = specs.iter().collect();
-        let (perf, thresholds) = crate::load::build_load_test(ctx, load, build, &refs)?;
+        let driver = Driver::prepare(ctx, load, build, &refs)?;
         let promtool = ctx.tool_binary("prometheus")?;
         Ok(Judge {
-            perf,
+            driver,
             prometheus: promtool.with_file_name("prometheus"),
             rules: ctx.root.join(&slo.rules),
             job: specs
@@ -70,7 +69,6 @@ impl Judge {
             metrics_path: service.metrics.clone(),
             smoke: service.smoke_paths(),
             specs,
-            thresholds,
         })
     }
 
@@ -130,21 +128,21 @@ impl Judge {
             .or_else(|| started_here.as_ref().map(launcher::Loopback::url))
             .context("no Prometheus to judge with")?;
         let prometheus = crate::load::Prometheus::at(&prometheus_url)?;
-        let mut goose = self.start_load(&at.base, analysis, dir)?;
+        let mut load = self.start_load(&at.base, analysis, dir)?;
         let specs: Vec<&Spec> = self.specs.iter().collect();
         let client_exit = loop {
             std::thread::sleep(Duration::from_millis(500));
             let server = crate::load::server_side(&prometheus, &specs)?;
             let over = crate::load::over_budget(&server);
             if !over.is_empty() {
-                goose.stop();
+                load.stop();
                 return Ok(verdict(over, server, None));
             }
-            if let Some(status) = goose.try_wait() {
-                break status.code();
+            if let Some(exit) = load.try_wait() {
+                break exit;
             }
         };
-        let client = crate::load::client_problem(client_exit, dir);
+        let client = load.problem(client_exit, dir);
         if client_exit == Some(THRESHOLD_EXIT) {
             // The client side has failed already: that is the verdict, no need to wait for data.
             let server = crate::load::server_side(&prometheus, &specs)?;
@@ -158,10 +156,26 @@ impl Judge {
         Ok(verdict(problems, server, client_exit))
     }
 
-    fn start_load(&self, base: &str, analysis: &Analysis, dir: &Path) -> Result<launcher::Service> {
+    fn start_load(&self, base: &str, analysis: &Analysis, dir: &Path) -> Result<LoadRun> {
+        let (perf, thresholds) = match &self.driver {
+            Driver::Goose { perf, thresholds } => (perf, thresholds),
+            Driver::Requests { paths, budget } => {
+                let run_for = humantime::parse_duration(&analysis.duration)
+                    .with_context(|| format!("analysis.duration `{}`", analysis.duration))?;
+                return Ok(LoadRun::Requests {
+                    users: crate::load::requests::Requests::start(
+                        base,
+                        paths,
+                        analysis.users,
+                        run_for,
+                    )?,
+                    budget: *budget,
+                    counts: None,
+                });
+            }
+        };
         let users = analysis.users.to_string();
         let sh = xshell::Shell::new()?;
-        let perf = &self.perf;
         let mut cmd: std::process::Command = xshell::cmd!(sh, "{perf}").into();
         cmd.args(["--host", base, "--users", &users, "--increase-rate", &users])
             .args(["--run-time", &analysis.duration, "--no-reset-metrics"])
@@ -170,12 +184,12 @@ impl Judge {
             cmd.arg("--report-file")
                 .arg(dir.join(format!("report.{ext}")));
         }
-        for t in &self.thresholds {
+        for t in thresholds {
             cmd.args(["--threshold", t]);
         }
         // goose (reqwest, the platform's verifier) reads its roots from SSL_CERT_FILE.
         let bundle = crate::http::Trust::configured().bundle(&dir.join("ca-bundle.pem"))?;
         cmd.env("SSL_CERT_FILE", bundle);
-        launcher::Service::start("goose", cmd, &dir.join("goose.log"))
+        launcher::Service::start("goose", cmd, &dir.join("goose.log")).map(LoadRun::Goose)
     }
 }

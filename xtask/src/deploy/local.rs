@@ -231,9 +231,7 @@ impl Deployer for Local<'_> {
         if exists.trim() != "t" {
             return Ok(Vec::new());
         }
-        let out = self.sql(&format!(
-            "SELECT version FROM {table} WHERE success ORDER BY version"
-        ))?;
+        let out = self.sql(&self.service.applied_migrations_sql())?;
         Ok(out.lines().filter_map(|l| l.trim().parse().ok()).collect())
     }
 

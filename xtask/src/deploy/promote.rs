@@ -525,13 +525,13 @@ pub fn live_release(
 
 /// The migration versions in the repository's `dir` at `commit` (what that release applied).
 fn migrations_at(root: &std::path::Path, commit: &str, dir: &str) -> Result<Vec<i64>> {
-    let listed = crate::git::output(root, &["ls-tree", "--name-only", commit, &format!("{dir}/")])
+    let listed = crate::git::output(root, &["ls-tree", "-r", "--name-only", commit, &format!("{dir}/")])
         .with_context(|| {
             format!("cannot list {dir} at the live release's commit {commit}: fetch the full history (actions/checkout fetch-depth: 0)")
         })?;
     let mut versions: Vec<i64> = listed
         .lines()
-        .filter_map(|path| path.rsplit('/').next())
+        .filter_map(|path| path.strip_prefix(dir)?.strip_prefix('/'))
         .filter_map(|file| Migration::parse(file, "").map(|m| m.version))
         .collect();
     versions.sort_unstable();

@@ -23,7 +23,8 @@ impl Kind {
     }
 }
 
-/// A migration `.up.sql` of a release: `0004_add_notes.up.sql` → version 4.
+/// An up migration of a release: `0004_add_notes.up.sql` or `0004_add_notes/up.sql` → version 4
+/// (see [`crate::migrations`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Migration {
     pub version: i64,
@@ -33,10 +34,9 @@ pub struct Migration {
 }
 
 impl Migration {
-    /// `None` for files that are not an `<version>_<name>.up.sql`.
+    /// `file` relative to the migrations directory; `None` for anything but an up migration.
     pub fn parse(file: &str, sql: &str) -> Option<Migration> {
-        let stem = file.strip_suffix(".up.sql")?;
-        let version = stem.split('_').next()?.parse().ok()?;
+        let version = crate::migrations::version(crate::migrations::up_stem(file)?)?;
         Some(Migration {
             version,
             file: file.to_owned(),

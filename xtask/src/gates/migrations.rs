@@ -20,12 +20,15 @@ pub struct Migrations {
     lint_config: String,
 }
 
-/// One reversible migration: `<version>_<name>.up.sql` and `.down.sql`.
+/// One reversible migration (either layout of [`crate::migrations`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migration {
+    /// `<version>_<name>`.
     pub version: String,
     pub up: String,
     pub down: Option<String>,
+    /// Where the down migration belongs.
+    pub down_path: String,
 }
 
 impl Migrations {
@@ -64,27 +67,18 @@ impl Migrations {
 
 /// The migrations in `dir`, ordered by version; `Err` names files that do not fit the scheme.
 pub fn scan(dir: &Path, rel: &str) -> Result<Vec<Migration>> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .with_context(|| {
-            format!("migrations: cannot read {rel} (set [migrations] dir in gatehouse.toml)")
-        })?
-        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .filter(|n| n.ends_with(".sql"))
-        .collect();
-    names.sort();
-    let mut out: Vec<Migration> = Vec::new();
-    for name in &names {
-        let Some(stem) = name.strip_suffix(".up.sql") else {
-            continue;
-        };
-        let down = format!("{stem}.down.sql");
-        out.push(Migration {
-            version: stem.to_owned(),
-            up: format!("{rel}/{name}"),
-            down: names.contains(&down).then(|| format!("{rel}/{down}")),
-        });
-    }
-    Ok(out)
+    let found = crate::migrations::scan(dir).with_context(|| {
+        format!("migrations: cannot read {rel} (set [migrations] dir in gatehouse.toml)")
+    })?;
+    Ok(found
+        .into_iter()
+        .map(|e| Migration {
+            version: e.stem,
+            up: format!("{rel}/{}", e.up),
+            down: e.has_down.then(|| format!("{rel}/{}", e.down)),
+            down_path: format!("{rel}/{}", e.down),
+        })
+        .collect())
 }
 
 /// `pg_dump --schema-only` without comments, settings and blank lines.
@@ -444,7 +438,10 @@ impl Gate for Migrations {
     fn steps(&self) -> Vec<Step> {
         let url = "<ephemeral database>";
         vec![
-            lint_step(Some(&self.lint_config), &[format!("{}/*.up.sql", self.dir)]),
+            lint_step(
+                Some(&self.lint_config),
+                &[format!("<each up migration in {}>", self.dir)],
+            ),
             git(&["rev-parse", "--is-shallow-repository"]),
             git(&["describe", "--tags", "--abbrev=0", "--match", "v*"]),
             changed_since_step("<last v* tag>", &self.dir),
@@ -460,19 +457,14 @@ impl Gate for Migrations {
         let all = scan(&ctx.root.join(&self.dir), &self.dir)?;
         if all.is_empty() {
             return Ok(Verdict::failed(format!(
-                "no `*.up.sql` in {}: a gate that checks nothing has failed",
+                "no migration in {} (`<version>_<name>.up.sql` or `<version>_<name>/up.sql`): a gate that checks nothing has failed",
                 self.dir
             )));
         }
         let mut out: Vec<Diagnostic> = all
             .iter()
             .filter(|m| m.down.is_none())
-            .map(|m| {
-                finding(
-                    &m.up,
-                    format!("no down migration: add {}/{}.down.sql", self.dir, m.version),
-                )
-            })
+            .map(|m| finding(&m.up, format!("no down migration: add {}", m.down_path)))
             .collect();
         let lint = self.lint(ctx, &all)?;
         let unsafe_ops = lint.len();

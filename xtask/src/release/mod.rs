@@ -304,7 +304,7 @@ pub fn migrations_dir_in_image(service: &ServiceDef, template: &str) -> String {
     template.replace("{bin}", &service.bin)
 }
 
-/// `[release] migrations`' `.sql` files, under [`migrations_dir_in_image`].
+/// `[release] migrations`' files (either layout), under [`migrations_dir_in_image`].
 fn image_files(
     root: &Path,
     service: &ServiceDef,
@@ -314,20 +314,12 @@ fn image_files(
         return Ok(BTreeMap::new());
     };
     let mut files = BTreeMap::new();
-    let entries = std::fs::read_dir(root.join(dir))
-        .with_context(|| format!("release.migrations: cannot read {dir}"))?;
-    for entry in entries {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "sql") {
-            let name = path.file_name().unwrap_or_default().to_string_lossy();
-            files.insert(
-                format!(
-                    "{}/{name}",
-                    migrations_dir_in_image(service, &release.migrations_path)
-                ),
-                std::fs::read(&path)?,
-            );
-        }
+    let from = root.join(dir);
+    let into = migrations_dir_in_image(service, &release.migrations_path);
+    for rel in crate::migrations::files(&from)
+        .with_context(|| format!("release.migrations: cannot read {dir}"))?
+    {
+        files.insert(format!("{into}/{rel}"), std::fs::read(from.join(&rel))?);
     }
     Ok(files)
 }

@@ -19,6 +19,7 @@ mod registry_auth;
 mod release;
 mod rollout;
 mod runbooks;
+mod second_service;
 mod slo;
 mod spawner;
 mod support;

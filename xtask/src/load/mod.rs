@@ -3,7 +3,10 @@
 //! test (`[load]`) driving a profile with thresholds derived from the SLO specs, then two
 //! verdicts: the client side (goose's thresholds: its exit code) and the server side (each
 //! objective's `slo:sli_error:ratio_rate5m` from Prometheus against its budget). No data is a
-//! failure, never a pass.
+//! failure, never a pass. A service without a goose load test is driven by gatehouse's own
+//! requests ([`requests`]).
+
+pub mod requests;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::config::{LoadDef, ServiceDef, SloDef};
+use crate::config::{LoadDef, LoadDriver, ServiceDef, SloDef};
 use crate::engine::gate::{RunCtx, Step, code};
 use crate::gates::running::{self, Build, Running};
 use crate::slo::{Sli, Spec};
@@ -132,16 +135,25 @@ pub fn thresholds(specs: &[&Spec], requests: &[String]) -> Result<Vec<String>> {
 
 /// The commands a load run executes, for `plan`.
 pub fn steps(service: &ServiceDef, load: &LoadDef, build: &Build) -> Vec<Step> {
-    let perf = build.binary(Path::new("target"), &load.bin);
-    vec![
-        build.step(&service.package, &service.bin),
-        build.step(&load.package, &load.bin),
-        Step::new(&perf.display().to_string(), &["requests"]),
-        Step::new(
-            &perf.display().to_string(),
-            &["--host", "<service>", "--threshold", "<from the SLO specs>"],
-        ),
-    ]
+    let mut steps = vec![build.step(&service.package, &service.bin)];
+    match load.driver() {
+        LoadDriver::Goose { package, bin } => {
+            let perf = build.binary(Path::new("target"), bin);
+            steps.extend([
+                build.step(package, bin),
+                Step::new(&perf.display().to_string(), &["requests"]),
+                Step::new(
+                    &perf.display().to_string(),
+                    &["--host", "<service>", "--threshold", "<from the SLO specs>"],
+                ),
+            ]);
+        }
+        LoadDriver::Requests(paths) => steps.push(Step::new(
+            "(in process)",
+            &["GET", &paths.join(" "), "--host", "<service>"],
+        )),
+    }
+    steps
 }
 
 /// A Prometheus to query, with one HTTP client for every query of a run (judgements poll it
@@ -227,7 +239,7 @@ pub fn run(
     let all = crate::slo::load_dir(&ctx.root.join(&slo.dir))?;
     let specs = specs_for(&all, service);
     let binary = build.run(ctx, &service.package, &service.bin)?;
-    let (perf, thresholds) = build_load_test(ctx, load, build, &specs)?;
+    let driver = Driver::prepare(ctx, load, build, &specs)?;
     std::fs::create_dir_all(dir)?;
     let svc = Running::start(ctx, service, &binary, &load.env, dir)?;
     let promtool = ctx.tool_binary("prometheus")?;
@@ -248,7 +260,7 @@ pub fn run(
         svc.metrics,
         service.metrics
     ));
-    let client_exit = drive(ctx, &perf, &svc, profile, &thresholds, dir)?;
+    let (client_exit, client) = drive(ctx, &driver, &svc, profile, dir)?;
     let queries = Prometheus::at(&prometheus.url())?;
     let server = settle(&queries, &specs, Duration::from_secs(20))?;
     if server.iter().any(|s| s.error_ratio.is_none()) {
@@ -264,12 +276,12 @@ pub fn run(
             ));
         }
     }
-    let mut problems: Vec<String> = client_problem(client_exit, dir).into_iter().collect();
+    let mut problems: Vec<String> = client.into_iter().collect();
     problems.extend(server_problems(&server));
     drop(svc);
     Ok(Outcome {
         profile,
-        thresholds,
+        thresholds: driver.thresholds(),
         client_exit,
         server,
         reports: dir.display().to_string(),
@@ -277,15 +289,132 @@ pub fn run(
     })
 }
 
-/// Builds the `[load]` binary and derives its thresholds from `specs` and the requests it makes
+/// What drives a load run, prepared once.
+#[derive(Debug)]
+pub(crate) enum Driver {
+    /// The goose binary and its thresholds from the SLO specs.
+    Goose {
+        perf: PathBuf,
+        thresholds: Vec<String>,
+    },
+    /// gatehouse's own requests; the client side may fail as much as the strictest
+    /// availability objective's budget.
+    Requests { paths: Vec<String>, budget: f64 },
+}
+
+impl Driver {
+    /// Builds the goose load test (see [`build_load_test`]) or reads the budget for gatehouse's
+    /// own requests.
+    pub(crate) fn prepare(
+        ctx: &RunCtx,
+        load: &LoadDef,
+        build: &Build,
+        specs: &[&Spec],
+    ) -> Result<Driver> {
+        Ok(match load.driver() {
+            LoadDriver::Goose { package, bin } => {
+                let (perf, thresholds) = build_load_test(ctx, package, bin, build, specs)?;
+                Driver::Goose { perf, thresholds }
+            }
+            LoadDriver::Requests(paths) => Driver::Requests {
+                paths: paths.to_vec(),
+                budget: strictest_availability_budget(specs),
+            },
+        })
+    }
+
+    /// The thresholds shown in reports.
+    pub(crate) fn thresholds(&self) -> Vec<String> {
+        match self {
+            Driver::Goose { thresholds, .. } => thresholds.clone(),
+            Driver::Requests { budget, .. } => vec![format!(
+                "failed (5xx or no answer) <= {}%",
+                crate::slo::rules::num(budget * 100.0)
+            )],
+        }
+    }
+}
+
+/// A load in progress.
+#[derive(Debug)]
+pub(crate) enum LoadRun {
+    Goose(launcher::Service),
+    Requests {
+        users: requests::Requests,
+        budget: f64,
+        counts: Option<requests::Counts>,
+    },
+}
+
+impl LoadRun {
+    /// The client side's exit once the load has ended by itself: goose's code, or for
+    /// gatehouse's requests 0 within the budget and [`THRESHOLD_EXIT`] over it.
+    pub(crate) fn try_wait(&mut self) -> Option<Option<i32>> {
+        match self {
+            LoadRun::Goose(goose) => goose.try_wait().map(|status| status.code()),
+            LoadRun::Requests {
+                users,
+                budget,
+                counts,
+            } => {
+                if counts.is_none() && !users.finished() {
+                    return None;
+                }
+                let seen = *counts.get_or_insert_with(|| users.stop());
+                Some(Some(if seen.problem(*budget).is_some() {
+                    THRESHOLD_EXIT
+                } else {
+                    0
+                }))
+            }
+        }
+    }
+
+    pub(crate) fn stop(&mut self) {
+        match self {
+            LoadRun::Goose(goose) => goose.stop(),
+            LoadRun::Requests { users, counts, .. } => {
+                let seen = users.stop();
+                counts.get_or_insert(seen);
+            }
+        }
+    }
+
+    /// What the client side found wrong (see [`client_problem`]).
+    pub(crate) fn problem(&self, exit: Option<i32>, reports: &Path) -> Option<String> {
+        match self {
+            LoadRun::Goose(_) => client_problem(exit, reports),
+            LoadRun::Requests { budget, counts, .. } => counts.map_or_else(
+                || Some("gatehouse's requests did not run to the end".to_owned()),
+                |c| c.problem(*budget),
+            ),
+        }
+    }
+}
+
+/// The smallest availability budget of `specs` (a ratio); none: no failure is allowed.
+fn strictest_availability_budget(specs: &[&Spec]) -> f64 {
+    specs
+        .iter()
+        .flat_map(|s| &s.objectives)
+        .filter(|o| o.sli == Sli::Availability)
+        .map(crate::slo::Objective::budget)
+        .fold(None, |min: Option<f64>, b| {
+            Some(min.map_or(b, |m| m.min(b)))
+        })
+        .unwrap_or(0.0)
+}
+
+/// Builds the goose load test and derives its thresholds from `specs` and the requests it makes
 /// (`<perf> requests`, which must succeed and list at least one).
 pub(crate) fn build_load_test(
     ctx: &RunCtx,
-    load: &LoadDef,
+    package: &str,
+    bin: &str,
     build: &Build,
     specs: &[&Spec],
 ) -> Result<(PathBuf, Vec<String>)> {
-    let perf = build.run(ctx, &load.package, &load.bin)?;
+    let perf = build.run(ctx, package, bin)?;
     let step = Step::new(&perf.display().to_string(), &["requests"]);
     let listed = ctx.exec(&step)?;
     if !listed.success() {
@@ -369,8 +498,45 @@ pub(crate) fn server_problems(server: &[ServerSide]) -> Vec<String> {
     out
 }
 
-/// Runs goose; its HTML, JSON and Markdown reports land in `dir` (`report.{html,json,md}`).
+/// Runs the load to its end: its exit code and what the client side found wrong.
 fn drive(
+    ctx: &RunCtx,
+    driver: &Driver,
+    svc: &Running,
+    profile: Profile,
+    dir: &Path,
+) -> Result<(Option<i32>, Option<String>)> {
+    match driver {
+        Driver::Goose { perf, thresholds } => {
+            let exit = goose(ctx, perf, svc, profile, thresholds, dir)?;
+            Ok((exit, client_problem(exit, dir)))
+        }
+        Driver::Requests { paths, budget } => {
+            let run_for = humantime::parse_duration(profile.run_time)
+                .with_context(|| format!("profile {}: run_time", profile.name))?;
+            ctx.log(&format!(
+                "gatehouse's own load: {} users GET {} for {}",
+                profile.users,
+                paths.join(" "),
+                profile.run_time
+            ));
+            let counts =
+                requests::Requests::start(&svc.base, paths, profile.users, run_for)?.wait();
+            ctx.log(&format!(
+                "gatehouse's own load: {} requests, {} failed",
+                counts.requests, counts.failed
+            ));
+            let problem = counts.problem(*budget);
+            Ok((
+                Some(if problem.is_some() { THRESHOLD_EXIT } else { 0 }),
+                problem,
+            ))
+        }
+    }
+}
+
+/// Runs goose; its HTML, JSON and Markdown reports land in `dir` (`report.{html,json,md}`).
+fn goose(
     ctx: &RunCtx,
     perf: &Path,
     svc: &Running,
