@@ -1000,9 +1000,9 @@ mod tests {
         let own = parse(&format!(
             "{SERVICE}migrations_table = \"schema_history\"\n[service.env]\nPORT = \"{{port}}\"\n"
         ))
-            .unwrap()
-            .service
-            .unwrap();
+        .unwrap()
+        .service
+        .unwrap();
         assert_eq!(
             own.applied_migrations_sql(),
             "SELECT version FROM schema_history ORDER BY version"
