@@ -68,6 +68,17 @@ pub struct Metrics {
     rate_limited: Family<ScopeLabels, Counter>,
     pool_connections: Family<StateLabels, Gauge>,
     uptime: Gaugef,
+    in_flight: Gauge,
+}
+
+/// One request being served: counted in `http_requests_in_flight` until dropped.
+#[derive(Debug)]
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl Metrics {
@@ -124,6 +135,12 @@ impl Metrics {
             "Seconds since the process started serving",
             uptime.clone(),
         );
+        let in_flight = Gauge::default();
+        registry.register(
+            "http_requests_in_flight",
+            "HTTP requests being served (probes excluded)",
+            in_flight.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -140,6 +157,7 @@ impl Metrics {
             rate_limited,
             pool_connections,
             uptime,
+            in_flight,
         })
     }
 
@@ -157,6 +175,12 @@ impl Metrics {
                 route: route.to_owned(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a request as in flight until the guard is dropped.
+    pub fn in_flight(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
     }
 
     pub fn auth_failure(&self, reason: &str) {

@@ -79,9 +79,11 @@ pub async fn request_context(
     telemetry::adopt_parent(&span, request.headers());
     let trace_id = telemetry::trace_id(&span);
     span.record("trace_id", &trace_id);
+    let in_flight = state.metrics.in_flight();
     let mut response = telemetry::with_request_id(id.clone(), guarded(&state, request, next))
         .instrument(span.clone())
         .await;
+    drop(in_flight);
     let elapsed = start.elapsed();
     let status = response.status().as_u16();
     finish(&state, &mut response, &id);

@@ -236,6 +236,32 @@ pub fn in_flight(
         .collect()
 }
 
+/// Polls the ops listener's `/metrics` until `http_requests_in_flight` is at least `n`: the
+/// requests are being served, not merely sent. Panics after 10 s.
+pub async fn until_in_flight(client: &reqwest::Client, ops: &str, n: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut seen = None;
+    while std::time::Instant::now() < deadline {
+        let text = client
+            .get(format!("{ops}/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        seen = text
+            .lines()
+            .find_map(|l| l.strip_prefix("http_requests_in_flight "))
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if seen.is_some_and(|v| v >= n) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{n} requests were never in flight together (last seen: {seen:?})");
+}
+
 /// Polls `/readyz` every 50 ms until it answers 503 (the drain has begun); `None` after 2 s.
 pub async fn until_draining(client: &reqwest::Client, base: &str) -> Option<Response> {
     for _ in 0..40 {

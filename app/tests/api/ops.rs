@@ -1,11 +1,12 @@
 //! `/healthz`, `/readyz`, `/metrics` (ops listener) and `/openapi.json`.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use reqwest::Method;
 
-use crate::helpers::{all_completed, body, in_flight, spawn_app, spawn_app_with, until_draining};
+use crate::helpers::{
+    all_completed, body, in_flight, spawn_app, spawn_app_with, until_draining, until_in_flight,
+};
 
 #[tokio::test]
 async fn healthz_reports_build_metadata_and_uptime() {
@@ -63,7 +64,7 @@ async fn draining_on_worker_threads_completes_every_request_in_flight() {
     ])
     .await;
     let requests = in_flight(&app.client, &app.address, 8);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_in_flight(&app.client, &app.ops_address, 8).await;
     app.begin_shutdown();
     let ready = until_draining(&app.client, &app.address).await;
     assert!(ready.is_some(), "/readyz turned 503 during the drain");

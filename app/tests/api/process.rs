@@ -12,13 +12,16 @@ use nix::unistd::Pid;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, all_completed, body, in_flight, until_draining};
+use crate::helpers::{PASSWORD, all_completed, body, in_flight, until_draining, until_in_flight};
 use crate::tls::Collector;
 
 pub struct Binary {
     child: Child,
     stdout: Arc<Mutex<Vec<String>>>,
+    /// Reads stdout until the pipe closes: joined before the logs are read after an exit.
+    reader: Option<std::thread::JoinHandle<()>>,
     pub address: String,
+    pub ops_address: String,
     pub postgres: Postgres,
 }
 
@@ -54,7 +57,7 @@ impl Binary {
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let lines = stdout.clone();
         let pipe = child.stdout.take().expect("stdout");
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                 lines.lock().unwrap().push(line);
             }
@@ -62,7 +65,9 @@ impl Binary {
         let binary = Binary {
             child,
             stdout,
+            reader: Some(reader),
             address: format!("http://127.0.0.1:{port}"),
+            ops_address: format!("http://127.0.0.1:{ops}"),
             postgres: pg,
         };
         binary
@@ -99,7 +104,10 @@ impl Binary {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                tokio::time::sleep(Duration::from_millis(100)).await; // let the reader drain
+                // The pipe is closed: the reader ends once it has read every line.
+                if let Some(reader) = self.reader.take() {
+                    reader.join().expect("the stdout reader");
+                }
                 return status.code();
             }
             if start.elapsed() > limit {
@@ -278,7 +286,7 @@ async fn sigterm_turns_readiness_503_drains_and_completes_every_request_in_fligh
     .await;
     let client = reqwest::Client::new();
     let requests = in_flight(&client, &app.address, 8);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_in_flight(&client, &app.ops_address, 8).await;
     app.sigterm();
     // Readiness turns 503 once the signal is handled, which is asynchronous: polled.
     let ready = until_draining(&client, &app.address)
