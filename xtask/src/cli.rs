@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::engine::output::Mode;
+use crate::settings::{Environment, Format, Settings};
+
 const AFTER_HELP: &str = "\
 Exit codes:
   0    every required gate passed (or was cached)
@@ -361,4 +364,26 @@ pub struct ReleaseArgs {
     /// Attempts per registry request (exponential backoff from 200 ms) before the push fails.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub retries: u32,
+}
+
+/// The plain settings a command line makes (the domain never sees clap).
+pub fn settings(global: &Global, root: PathBuf, env: &Environment) -> Settings {
+    Settings {
+        root,
+        jobs: global.jobs.map_or(env.cpus, NonZeroUsize::get),
+        keep_going: global.keep_going,
+        use_cache: !global.no_cache,
+        format: match global.format {
+            FormatArg::Human => Format::Human,
+            FormatArg::Json => Format::Json,
+        },
+        mode: Mode::detect(env.stderr_is_terminal, env.ci, env.github_actions),
+        ci: env.ci,
+        step_summary: if env.github_actions {
+            env.step_summary.clone()
+        } else {
+            None
+        },
+        ca_files: global.ca_files.clone(),
+    }
 }

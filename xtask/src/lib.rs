@@ -1,29 +1,27 @@
 //! gatehouse: every production-readiness gate of a Rust service, encoded in one `cargo xtask`.
 //!
-//! `cli` (grammar) → `settings` (plain config) → `commands` → `engine` (graph, scheduler, cache,
-//! reports) → `gates` (one module per gate). External programs run only through `process`.
+//! The thin binary: `cli` (grammar) → `commands` (one module per command, arguments → options,
+//! one renderer) → the library crates, layered so that the compiler forbids cycles:
+//! `gatehouse-engine` (gate model, graph, scheduler, cache, reports, config, tools, process
+//! policy, HTTP) → `gatehouse-oci` (image, registry, signing, SBOM) and `gatehouse-cloud` (AWS,
+//! GitHub) → `gatehouse-release` → `gatehouse-harness` (running the service, load, SLOs) →
+//! `gatehouse-deploy` (promote, targets, judgement, drill) → `gatehouse-gates` (one module per
+//! gate). External programs run only through `gatehouse-process`.
 
-pub mod aws;
 pub mod cli;
-pub mod codegen;
 pub mod commands;
-pub mod config;
-pub mod deploy;
 pub mod dev;
-pub mod engine;
-pub mod exit;
-pub mod gates;
-pub mod git;
-pub mod http;
 pub mod init;
-pub mod load;
-pub mod migrations;
-pub mod platform;
-pub mod process;
-pub mod release;
-pub mod settings;
-pub mod slo;
-pub mod tools;
+
+// The library crates, at the paths commands and tests name them by.
+pub use gatehouse_cloud::aws;
+pub use gatehouse_deploy as deploy;
+pub use gatehouse_engine::{
+    codegen, config, engine, exit, git, http, migrations, platform, process, settings, tools,
+};
+pub use gatehouse_gates as gates;
+pub use gatehouse_harness::{load, slo};
+pub use gatehouse_release as release;
 
 use crate::cli::{
     Cli, Command, DevAction, DrillAction, EnvAction, ReleaseAction, SloAction, ToolsAction,
@@ -31,7 +29,7 @@ use crate::cli::{
 use crate::commands::Workspace;
 use crate::exit::Exit;
 use crate::process::Cancel;
-use crate::settings::{Environment, Settings};
+use crate::settings::Environment;
 
 /// Runs a parsed command line; returns the exit code after printing any error.
 pub fn run(cli: Cli, env: &Environment, cancel: &Cancel) -> Exit {
@@ -64,7 +62,7 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
         return commands::init(&cli.global, env, &opts);
     }
     let root = config::find_root(cli.global.root.clone())?;
-    let settings = Settings::new(&cli.global, root, env);
+    let settings = cli::settings(&cli.global, root, env);
     let ws = Workspace::load(&settings)?;
     match &cli.command {
         Command::Ci => commands::ci(&settings, &ws, cancel),

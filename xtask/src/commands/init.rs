@@ -14,7 +14,7 @@ pub fn init(
             .map_err(|e| Failure::Usage(format!("--root {}: {e}", root.display())))?,
         None => std::env::current_dir()?,
     };
-    let settings = Settings::new(global, root, env);
+    let settings = crate::cli::settings(global, root, env);
     let report = crate::init::run(&settings.root, opts)?;
     emit(&settings, &report, crate::init::human)?;
     Ok(Exit::Ok)

@@ -47,3 +47,80 @@ fn no_gatehouse_source_file_contains_a_reference_app_literal() {
         found.join("\n")
     );
 }
+
+/// gatehouse's crates from the bottom up: each may depend only on crates below it.
+const LAYERS: [&str; 11] = [
+    "gatehouse-sync",
+    "gatehouse-process",
+    "launcher",
+    "gatehouse-engine",
+    "gatehouse-oci",
+    "gatehouse-cloud",
+    "gatehouse-release",
+    "gatehouse-harness",
+    "gatehouse-deploy",
+    "gatehouse-gates",
+    "xtask",
+];
+
+#[test]
+fn every_crate_depends_only_on_the_layers_below_it_and_the_libraries_are_publishable() {
+    let root = crate::support::repo_root();
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(root.join("xtask")).unwrap() {
+        let manifest = entry.unwrap().path().join("Cargo.toml");
+        if manifest.is_file() {
+            seen.push(manifest);
+        }
+    }
+    seen.push(root.join("xtask/Cargo.toml"));
+    assert_eq!(
+        seen.len(),
+        LAYERS.len(),
+        "a crate without a layer: {seen:?}"
+    );
+    for manifest in seen {
+        let toml: toml::Table =
+            toml::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+        let name = toml["package"]["name"].as_str().unwrap();
+        let layer = LAYERS
+            .iter()
+            .position(|l| *l == name)
+            .unwrap_or_else(|| panic!("{}: {name} is in no layer", manifest.display()));
+        let deps = toml
+            .get("dependencies")
+            .and_then(toml::Value::as_table)
+            .cloned()
+            .unwrap_or_default();
+        for (dep, spec) in &deps {
+            let Some(below) = LAYERS.iter().position(|l| l == dep) else {
+                continue;
+            };
+            assert!(
+                below < layer,
+                "{name} depends on {dep}, which is not below it"
+            );
+            if name != "xtask" {
+                assert!(
+                    spec.get("version").is_some(),
+                    "{name}: the path dependency on {dep} needs a version to be publishable"
+                );
+            }
+        }
+        let publish = toml["package"].get("publish");
+        if name == "xtask" {
+            assert!(publish.is_some(), "xtask is not published");
+        } else {
+            assert!(
+                publish.is_none(),
+                "{name} is a publishable library: no `publish` key"
+            );
+            for key in ["description", "license", "repository"] {
+                assert!(
+                    toml["package"].get(key).is_some(),
+                    "{name}: `{key}` is needed to publish"
+                );
+            }
+        }
+    }
+}

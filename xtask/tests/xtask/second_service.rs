@@ -96,7 +96,13 @@ fn another_teams_service_goes_through_ci_release_and_the_rollback_drill() {
     let release = run(&fx, &["--format", "json", "release", "--dry-run"]);
     assert_eq!(release.code, 0, "{}{}", release.stdout, release.stderr);
     let evidence: Value = serde_json::from_str(&release.stdout).unwrap();
-    assert_eq!(evidence["binary"]["file"], "orders", "{evidence}");
+    assert!(
+        evidence["binary"]["file"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("orders-")),
+        "the team's binary: {evidence}"
+    );
+    assert_eq!(evidence["ci"]["outcome"], "passed", "{evidence}");
     let files = evidence.to_string();
     assert!(
         files.contains("acme/orders"),
@@ -120,6 +126,15 @@ fn another_teams_service_goes_through_ci_release_and_the_rollback_drill() {
     assert_eq!(drill["bad"]["verdict"], "rolled back", "{drill}");
     assert!(
         drill["time_to_detect_ms"].is_u64() && drill["time_to_recover_ms"].is_u64(),
+        "{drill}"
+    );
+    assert_eq!(
+        drill["schema_ahead"]["migrations_beyond_live"],
+        serde_json::json!([20_991_231_000_000_i64]),
+        "the bad release's migration directory was shipped and applied: {drill}"
+    );
+    assert_eq!(
+        drill["schema_ahead"]["readiness_and_smoke"], true,
         "{drill}"
     );
 }

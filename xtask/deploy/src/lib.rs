@@ -1,0 +1,156 @@
+//! Deploying one verified digest: environments (`deploy/environments/<env>.yaml`), the release
+//! evidence a promotion resolves and verifies, the targets behind [`Deployer`] (`local`: the
+//! release binary behind a real nginx; `kubernetes`: helm on EKS), the judgement, rollbacks and
+//! drills. Every promotion is recorded beside the release's evidence.
+
+pub mod chart;
+pub mod drill;
+pub mod env;
+pub mod evidence;
+pub mod github;
+pub mod judge;
+pub mod kubernetes;
+pub mod local;
+pub mod promote;
+pub mod rollout;
+pub mod schema;
+
+pub use gatehouse_cloud::eks;
+
+use gatehouse_engine::{config, engine, exit, git, http, migrations, process};
+use gatehouse_harness::{load, running, slo};
+use gatehouse_release as release;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+/// How a promotion ended. Serialised as the words people read in reports and ledgers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PromotionVerdict {
+    /// A dry run: verified and planned, nothing changed.
+    #[serde(rename = "planned")]
+    Planned,
+    /// Deployed and judged healthy: the new version serves.
+    #[serde(rename = "promoted")]
+    Promoted,
+    /// Judged failing and rolled back to the previous version.
+    #[serde(rename = "rolled back")]
+    RolledBack,
+    /// Failed with nothing to roll back to (or the rollback failed).
+    #[serde(rename = "failed")]
+    Failed,
+}
+
+impl PromotionVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PromotionVerdict::Planned => "planned",
+            PromotionVerdict::Promoted => "promoted",
+            PromotionVerdict::RolledBack => "rolled back",
+            PromotionVerdict::Failed => "failed",
+        }
+    }
+
+    /// `cargo xtask promote`'s exit code for this outcome.
+    pub fn exit(self) -> exit::Exit {
+        match self {
+            PromotionVerdict::Planned | PromotionVerdict::Promoted => exit::Exit::Ok,
+            PromotionVerdict::RolledBack | PromotionVerdict::Failed => exit::Exit::Rejected,
+        }
+    }
+
+    /// The state of the GitHub deployment recording it.
+    pub fn github_state(self) -> &'static str {
+        match self {
+            PromotionVerdict::Promoted => "success",
+            PromotionVerdict::RolledBack | PromotionVerdict::Failed => "failure",
+            PromotionVerdict::Planned => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for PromotionVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A release as a target runs it: the verified digest and what its image carries.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Unpacked {
+    pub version: String,
+    pub digest: String,
+    /// The service's binary, extracted from the image and checked against the evidence.
+    pub binary: PathBuf,
+    /// The image's migrations directory (`<bin> migrate DIR`).
+    pub migrations: PathBuf,
+    /// The image config's `Env` beyond PATH and certificates.
+    pub env: BTreeMap<String, String>,
+}
+
+/// Where a target serves the service, for the judgement.
+#[derive(Clone, Debug, Serialize)]
+pub struct Endpoints {
+    /// What clients call (nginx on the local target).
+    pub base: String,
+    /// `host:port` of the new version's metrics listener, for a Prometheus the judgement starts.
+    pub metrics: String,
+    /// A Prometheus already scraping the service (kubernetes): queried instead of starting one.
+    pub prometheus: Option<String>,
+}
+
+/// A deploy target: `local` (processes behind nginx) or `kubernetes` (helm on EKS).
+pub trait Deployer {
+    /// Applies `release`'s pending migrations (already checked expand-only by the caller).
+    fn migrate(&mut self, release: &Unpacked) -> Result<()>;
+    /// Starts `release`, waits until it is ready, moves traffic to it, retires the old version.
+    fn deploy(&mut self, release: &Unpacked) -> Result<Endpoints>;
+    /// The migration versions the live database has applied.
+    fn applied_migrations(&mut self) -> Result<Vec<i64>>;
+    /// The release serving now, if any.
+    fn live(&self) -> Option<Unpacked>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PromotionVerdict;
+    use crate::exit::Exit;
+
+    #[test]
+    fn promotion_verdicts_decide_the_exit_code_and_the_github_state_and_read_back() {
+        let all = [
+            (PromotionVerdict::Planned, "\"planned\"", Exit::Ok, "error"),
+            (
+                PromotionVerdict::Promoted,
+                "\"promoted\"",
+                Exit::Ok,
+                "success",
+            ),
+            (
+                PromotionVerdict::RolledBack,
+                "\"rolled back\"",
+                Exit::Rejected,
+                "failure",
+            ),
+            (
+                PromotionVerdict::Failed,
+                "\"failed\"",
+                Exit::Rejected,
+                "failure",
+            ),
+        ];
+        for (verdict, json, exit, state) in all {
+            assert_eq!(serde_json::to_string(&verdict).unwrap(), json);
+            assert_eq!(
+                serde_json::from_str::<PromotionVerdict>(json).unwrap(),
+                verdict
+            );
+            assert_eq!((verdict.exit(), verdict.github_state()), (exit, state));
+            assert_eq!(format!("\"{verdict}\""), json);
+        }
+        assert!(serde_json::from_str::<PromotionVerdict>("\"promotd\"").is_err());
+    }
+}

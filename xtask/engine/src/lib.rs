@@ -1,0 +1,16 @@
+//! gatehouse's engine: the gate model, graph, scheduler, cache and reports (`engine`), the
+//! configuration (`config`), the one spawner's policy (`process`), the pinned tool manifest
+//! (`tools`), the HTTP stack (`http`), git, exit codes and run settings. Every other gatehouse
+//! crate builds on it; it knows no service, registry or cloud.
+
+pub mod codegen;
+pub mod config;
+pub mod engine;
+pub mod exit;
+pub mod git;
+pub mod http;
+pub mod migrations;
+pub mod platform;
+pub mod process;
+pub mod settings;
+pub mod tools;

@@ -1,0 +1,426 @@
+//! `api-fuzz`: the service's release build on an ephemeral PostgreSQL, fuzzed by schemathesis
+//! against its own OpenAPI document, one run per identity (member, admin, …) with that caller's
+//! token. Any 5xx, response-schema violation, undocumented status or wrong content type fails.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use super::running::{self, Vars};
+use crate::config::{ApiFuzzDef, Identity, ReleaseDef, ServiceDef};
+use crate::engine::gate::{CARGO_TARGET, Gate, GateSpec, Inputs, RunCtx, Step, Verdict, code};
+
+pub struct ApiFuzz {
+    spec: GateSpec,
+    service: ServiceDef,
+    fuzz: ApiFuzzDef,
+    release: Option<ReleaseDef>,
+}
+
+/// The environment variable that carries an identity's token into schemathesis's config.
+const TOKEN_VAR: &str = "GATEHOUSE_FUZZ_TOKEN";
+
+impl ApiFuzz {
+    /// `compiled`: files the binary embeds besides its sources (e.g. migrations).
+    pub fn new(
+        service: &ServiceDef,
+        fuzz: &ApiFuzzDef,
+        release: Option<&ReleaseDef>,
+        compiled: &[String],
+    ) -> ApiFuzz {
+        let globs = super::build_inputs(compiled);
+        let spec = GateSpec {
+            name: "api-fuzz".to_owned(),
+            description: "schemathesis against the release build's OpenAPI document: no 5xx, no undocumented status or schema".to_owned(),
+            version: 1,
+            deps: Vec::new(),
+            inputs: Inputs {
+                globs,
+                tools: [
+                    vec!["schemathesis".to_owned(), "postgresql".to_owned()],
+                    running::build_tools(release),
+                ]
+                .concat(),
+                env: vec!["RUSTFLAGS".to_owned()],
+                facts: Vec::new(),
+                files: Vec::new(),
+            },
+            resources: vec![CARGO_TARGET.to_owned()],
+            timeout: Duration::from_secs(2400),
+        };
+        ApiFuzz {
+            spec,
+            service: service.clone(),
+            fuzz: fuzz.clone(),
+            release: release.cloned(),
+        }
+    }
+
+    fn fuzz_step(&self, url: &str, identity: &Identity, dir: &Path) -> Step {
+        let config = dir.join(format!("{}.toml", identity.name));
+        let reports = dir.join(&identity.name);
+        // In the run directory: schemathesis and hypothesis leave their caches where they run.
+        let mut step = Step::new("schemathesis", &["--no-color", "--config-file"])
+            .tool("schemathesis")
+            .in_dir(dir)
+            .args([
+                config.display().to_string(),
+                "run".to_owned(),
+                url.to_owned(),
+                "--include-path-regex".to_owned(),
+                identity.paths.clone(),
+                "--checks".to_owned(),
+                self.fuzz.checks.join(","),
+                "--max-examples".to_owned(),
+                self.fuzz.examples.to_string(),
+                "--report".to_owned(),
+                "json,junit".to_owned(),
+                "--report-dir".to_owned(),
+                reports.display().to_string(),
+            ]);
+        if let Some(seed) = &self.fuzz.seed {
+            step = step.args(["--seed".to_owned(), seed.clone()]);
+        }
+        step
+    }
+}
+
+/// The part of schemathesis's JSON report the gate judges.
+#[derive(Debug, Deserialize)]
+pub struct FuzzReport {
+    pub running_time: f64,
+    pub stop_reason: String,
+    /// schemathesis's own verdict: a non-zero code fails the gate even if nothing else is named.
+    pub exit_code: i32,
+    pub operations: Operations,
+    pub test_cases: TestCases,
+    #[serde(default)]
+    pub failures: Vec<FuzzFailure>,
+    #[serde(default)]
+    pub errors: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Operations {
+    pub selected: u64,
+    pub tested: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TestCases {
+    pub generated: u64,
+    pub unique_failures: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FuzzFailure {
+    pub code: String,
+    pub title: String,
+    pub count: u64,
+    pub operations: Vec<String>,
+}
+
+impl FuzzReport {
+    /// The only `json-*.json` in a run's report directory.
+    pub fn read(dir: &Path) -> Result<FuzzReport> {
+        let file = std::fs::read_dir(dir)
+            .with_context(|| format!("no schemathesis report in {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("json-"))
+            })
+            .with_context(|| format!("no json-*.json report in {}", dir.display()))?;
+        let text = std::fs::read_to_string(&file)?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a schemathesis JSON report", file.display()))
+    }
+
+    /// What went wrong, one line per kind of failure; empty when the run proved something.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .failures
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} ×{} on {}",
+                    f.code,
+                    f.title,
+                    f.count,
+                    f.operations.join(", ")
+                )
+            })
+            .collect();
+        if !self.errors.is_empty() {
+            out.push(format!("{} error(s) while testing", self.errors.len()));
+        }
+        if self.operations.tested == 0 || self.test_cases.generated == 0 {
+            out.push("no operation was tested: a fuzzer that sends nothing has failed".to_owned());
+        }
+        if self.stop_reason != "completed" {
+            out.push(format!("the run stopped early: {}", self.stop_reason));
+        }
+        if self.exit_code != 0 && out.is_empty() {
+            out.push(format!(
+                "schemathesis exited with code {} without naming a failure; see the log",
+                self.exit_code
+            ));
+        }
+        out
+    }
+}
+
+/// The counts of one or more runs, for the summary.
+#[derive(Debug, Default)]
+struct Totals {
+    operations: u64,
+    cases: u64,
+    failures: u64,
+    seconds: f64,
+}
+
+impl Gate for ApiFuzz {
+    fn spec(&self) -> &GateSpec {
+        &self.spec
+    }
+
+    fn steps(&self) -> Vec<Step> {
+        let url = format!("<service>{}", self.service.openapi.as_deref().unwrap_or(""));
+        let dir = Path::new("<run dir>/gates/api-fuzz");
+        let build = running::Build::shown(self.release.as_ref());
+        let binary = build
+            .binary(Path::new("target"), &self.service.bin)
+            .display()
+            .to_string();
+        let none = Vars::default();
+        let mut steps = vec![build.step(&self.service.package, &self.service.bin)];
+        steps.extend(
+            self.service
+                .setup
+                .iter()
+                .map(|s| running::binary_step(&self.service, &binary, &s.args, &s.env, &none)),
+        );
+        steps.push(running::binary_step(
+            &self.service,
+            &binary,
+            &self.service.args,
+            &BTreeMap::new(),
+            &none,
+        ));
+        steps.extend(
+            self.fuzz
+                .identities
+                .iter()
+                .map(|id| self.fuzz_step(&url, id, dir)),
+        );
+        steps
+    }
+
+    fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
+        let build = running::Build::new(&ctx.root, self.release.as_ref());
+        let binary = match build.run(ctx, &self.service.package, &self.service.bin) {
+            Ok(binary) => binary,
+            Err(e) => return Ok(Verdict::failed(format!("{e:#}"))),
+        };
+        let dir = ctx.log_path.with_extension("");
+        std::fs::create_dir_all(&dir)?;
+        let migrations = build.migrations();
+        let run = running::Running::start(
+            ctx,
+            &self.service,
+            &binary,
+            migrations,
+            &BTreeMap::new(),
+            &dir,
+        )
+        .context("api-fuzz")?;
+        let (base, vars) = (run.base.clone(), &run.vars);
+        let client = crate::http::Trust::configured().blocking(Duration::from_secs(30))?;
+        let url = format!("{base}{}", self.service.openapi.as_deref().unwrap_or(""));
+        let mut totals = Totals::default();
+        let mut problems = Vec::new();
+        for identity in &self.fuzz.identities {
+            let token = token(&client, &base, identity, vars)?;
+            let (report, seed) = self.fuzz_as(ctx, &url, identity, token.as_deref(), &dir)?;
+            totals.operations += report.operations.tested;
+            totals.cases += report.test_cases.generated;
+            totals.failures += report.test_cases.unique_failures;
+            totals.seconds += report.running_time;
+            ctx.log(&format!(
+                "[{}] {} of {} operations, {} test cases, {} unique failures; repeat with [api-fuzz] seed = \"{seed}\"",
+                identity.name,
+                report.operations.tested,
+                report.operations.selected,
+                report.test_cases.generated,
+                report.test_cases.unique_failures,
+            ));
+            problems.extend(
+                report
+                    .problems()
+                    .into_iter()
+                    .map(|p| format!("as {}: {p}", identity.name)),
+            );
+        }
+        let summary = format!(
+            "{} operations, {} test cases (≤{} per operation and phase), {} failures, {:.1}s fuzzing; reports in {}",
+            totals.operations,
+            totals.cases,
+            self.fuzz.examples,
+            totals.failures,
+            totals.seconds,
+            super::relative(&ctx.root, &dir.display().to_string())
+        );
+        if problems.is_empty() {
+            return Ok(Verdict::passed(Some(summary)));
+        }
+        Ok(Verdict::failed(problems.join("; ")).with_summary(summary))
+    }
+}
+
+impl ApiFuzz {
+    fn fuzz_as(
+        &self,
+        ctx: &RunCtx,
+        url: &str,
+        identity: &Identity,
+        token: Option<&str>,
+        dir: &Path,
+    ) -> Result<(FuzzReport, String)> {
+        // The token reaches schemathesis through the environment, never the command line or log.
+        let config = match token {
+            Some(_) => format!("headers = {{ Authorization = \"Bearer ${{{TOKEN_VAR}}}\" }}\n"),
+            None => String::new(),
+        };
+        std::fs::write(dir.join(format!("{}.toml", identity.name)), config)?;
+        let mut step = self.fuzz_step(url, identity, dir);
+        if let Some(token) = token {
+            step = step.secret_env(TOKEN_VAR, token);
+        }
+        let out = ctx.exec(&step)?;
+        let reports = dir.join(&identity.name);
+        let report = FuzzReport::read(&reports).with_context(|| {
+            format!(
+                "schemathesis as {} wrote no report ({}): {}",
+                identity.name,
+                code(&out),
+                out.stderr.trim()
+            )
+        })?;
+        Ok((report, seed_of(&out.stdout)))
+    }
+}
+
+/// The seed schemathesis printed (`Seed: N`; too large for a JSON number without loss).
+fn seed_of(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Seed: "))
+        .unwrap_or("-")
+        .to_owned()
+}
+
+/// Performs the identity's requests; the last response's `token` pointer is its bearer token.
+fn token(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    identity: &Identity,
+    vars: &Vars,
+) -> Result<Option<String>> {
+    let mut last = serde_json::Value::Null;
+    for req in &identity.requests {
+        let method = reqwest::Method::from_bytes(req.method.as_bytes()).with_context(|| {
+            format!(
+                "api-fuzz.identities ({}): method `{}`",
+                identity.name, req.method
+            )
+        })?;
+        let response = client
+            .request(method, format!("{base}{}", req.path))
+            .json(&vars.fill_json(&req.body))
+            .send()
+            .with_context(|| format!("{} {} as {}", req.method, req.path, identity.name))?;
+        let status = response.status();
+        let text = response.text().unwrap_or_default();
+        if !status.is_success() {
+            bail!(
+                "api-fuzz.identities ({}): {} {} answered {status}: {text}",
+                identity.name,
+                req.method,
+                req.path
+            );
+        }
+        last = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    }
+    let Some(pointer) = &identity.token else {
+        return Ok(None);
+    };
+    last.pointer(pointer)
+        .and_then(serde_json::Value::as_str)
+        .map(|t| Some(t.to_owned()))
+        .with_context(|| {
+            format!(
+                "api-fuzz.identities ({}).token: no string at `{pointer}` in the last response",
+                identity.name
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(json: &str) -> FuzzReport {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn the_seed_comes_from_the_printed_line() {
+        let out = "Test cases:\n  5 generated\n\nSeed: 164938461618432283456789012345678901234\n";
+        assert_eq!(seed_of(out), "164938461618432283456789012345678901234");
+    }
+
+    const PASSED: &str = r#"{"seed": 7, "running_time": 3.5, "stop_reason": "completed", "exit_code": 0,
+        "operations": {"total": 3, "selected": 3, "tested": 3},
+        "test_cases": {"generated": 250, "with_failures": 0, "unique_failures": 0},
+        "failures": [], "errors": []}"#;
+
+    #[test]
+    fn a_clean_run_has_no_problems_and_an_empty_one_is_a_failure() {
+        assert!(report(PASSED).problems().is_empty());
+        let empty = PASSED
+            .replace(r#""tested": 3"#, r#""tested": 0"#)
+            .replace("250", "0");
+        assert_eq!(report(&empty).problems().len(), 1);
+        let refused = PASSED.replace(r#""exit_code": 0"#, r#""exit_code": 1"#);
+        assert_eq!(
+            report(&refused).problems(),
+            vec!["schemathesis exited with code 1 without naming a failure; see the log"]
+        );
+    }
+
+    #[test]
+    fn failures_name_code_count_and_operations() {
+        let failed = PASSED.replace(
+            r#""failures": []"#,
+            r#""failures": [{"type": "ServerError", "code": "ST101", "title": "Server error", "count": 2, "operations": ["POST /items"]}]"#,
+        );
+        assert_eq!(
+            report(&failed).problems(),
+            vec!["ST101 Server error ×2 on POST /items"]
+        );
+    }
+
+    #[test]
+    fn placeholders_are_filled_in_strings_and_json() {
+        let vars = Vars(BTreeMap::from([("password", "pw".to_owned())]));
+        assert_eq!(vars.fill("a {password} b {other}"), "a pw b {other}");
+        let body = serde_json::json!({"p": "{password}", "n": [1, "{password}"]});
+        assert_eq!(
+            vars.fill_json(&body),
+            serde_json::json!({"p": "pw", "n": [1, "pw"]})
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! The built-in gates, one module each, and gates declared in `gatehouse.toml`.
+
+mod advisories;
+mod api_fuzz;
+mod chart;
+mod clippy;
+mod codegen;
+mod custom;
+mod doc;
+mod drill;
+mod fmt;
+mod migrations;
+mod release;
+mod secrets;
+mod slo;
+mod slo_rules;
+mod test;
+mod under_tool;
+mod workflows;
+mod yaml;
+
+pub use gatehouse_harness::running;
+
+use gatehouse_deploy as deploy;
+use gatehouse_engine::{config, engine, http, process};
+use gatehouse_harness::load;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::engine::gate::{CARGO_TARGET, Gate, GateSpec, Inputs};
+
+pub use custom::Custom;
+
+/// Files compiled into the binaries besides the sources: `sqlx::migrate!` embeds the
+/// migrations. Every gate that builds the workspace has them as inputs.
+fn compiled_inputs(config: &Config) -> Vec<String> {
+    config
+        .migrations
+        .iter()
+        .map(|m| format!("{}/**", m.dir))
+        .collect()
+}
+
+/// Every built-in gate, in no particular order (the registry sorts).
+pub fn builtin(root: &Path, config: &Config) -> Vec<Arc<dyn Gate>> {
+    let compiled = compiled_inputs(config);
+    vec![
+        Arc::new(fmt::Fmt::new()),
+        Arc::new(clippy::Clippy::new(&compiled)),
+        Arc::new(doc::Doc::new(&compiled)),
+        Arc::new(test::Test::new(&config.test)),
+        Arc::new(advisories::Deny::new()),
+        Arc::new(advisories::Advisories::new()),
+        Arc::new(secrets::Secrets::new(root)),
+        Arc::new(workflows::Workflows::new(config.platform.as_ref())),
+        Arc::new(yaml::Yaml::new()),
+    ]
+}
+
+/// Built-in gates plus the workspace's own.
+pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
+    let mut gates = builtin(root, config);
+    if let Some(def) = &config.migrations {
+        gates.push(Arc::new(migrations::Migrations::new(root, def)));
+    }
+    let compiled = compiled_inputs(config);
+    if let (Some(service), Some(fuzz)) = (&config.service, &config.api_fuzz) {
+        gates.push(Arc::new(api_fuzz::ApiFuzz::new(
+            service,
+            fuzz,
+            config.release.as_ref(),
+            &compiled,
+        )));
+    }
+    if let (Some(service), Some(release)) = (&config.service, &config.release) {
+        gates.push(Arc::new(release::Release::new(service, release, &compiled)));
+    }
+    let nightly = config.nightly().unwrap_or("nightly");
+    for (kind, def) in [
+        (under_tool::Kind::Race, &config.race),
+        (under_tool::Kind::Loom, &config.loom),
+        (under_tool::Kind::Miri, &config.miri),
+    ] {
+        if let Some(def) = def {
+            gates.push(Arc::new(under_tool::UnderTool::new(
+                kind, def, nightly, root, &compiled,
+            )));
+        }
+    }
+    if let Some(slo) = &config.slo {
+        gates.push(Arc::new(slo_rules::SloRules::new(slo)));
+        if let (Some(service), Some(load)) = (&config.service, &config.load) {
+            gates.push(Arc::new(slo::Slo::new(
+                service,
+                load,
+                slo,
+                config.release.as_ref(),
+                &compiled,
+            )));
+            if let Some(release) = &config.release {
+                gates.push(Arc::new(drill::Drill::new(
+                    service, load, slo, release, &compiled,
+                )));
+            }
+        }
+    }
+    if let Some(def) = &config.chart {
+        gates.push(Arc::new(chart::Chart::new(def, config.image_repository())));
+    }
+    if !config.codegen.is_empty() {
+        gates.push(Arc::new(codegen::CodegenVerify::new(&config.codegen)));
+    }
+    for (name, def) in &config.gates {
+        gates.push(Arc::new(Custom::new(name, def)));
+    }
+    gates
+}
+
+/// Inputs of a gate that builds and runs the workspace: the Rust inputs, the files compiled
+/// in (`compiled_inputs`) and `gatehouse.toml`.
+fn build_inputs(compiled: &[String]) -> Vec<String> {
+    RUST_INPUTS
+        .iter()
+        .map(|g| (*g).to_owned())
+        .chain(compiled.iter().cloned())
+        .chain(std::iter::once("gatehouse.toml".to_owned()))
+        .collect()
+}
+
+/// Files that decide the result of anything cargo builds.
+const RUST_INPUTS: &[&str] = &[
+    "**/*.rs",
+    "**/Cargo.toml",
+    "Cargo.lock",
+    "rust-toolchain.toml",
+    ".cargo/config.toml",
+    "clippy.toml",
+    "!**/tests/fixtures/**",
+];
+
+/// Declaration shorthand shared by the built-in gates.
+struct Decl<'a> {
+    name: &'a str,
+    description: &'a str,
+    deps: &'a [&'a str],
+    globs: &'a [&'a str],
+    tools: &'a [&'a str],
+    env: &'a [&'a str],
+    cargo: bool,
+    timeout_secs: u64,
+}
+
+impl Decl<'_> {
+    fn spec(&self, version: u32) -> GateSpec {
+        let owned = |xs: &[&str]| xs.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        GateSpec {
+            name: self.name.to_owned(),
+            description: self.description.to_owned(),
+            version,
+            deps: owned(self.deps),
+            inputs: Inputs {
+                globs: owned(self.globs),
+                tools: owned(self.tools),
+                env: owned(self.env),
+                facts: Vec::new(),
+                files: Vec::new(),
+            },
+            resources: if self.cargo {
+                vec![CARGO_TARGET.to_owned()]
+            } else {
+                Vec::new()
+            },
+            timeout: Duration::from_secs(self.timeout_secs),
+        }
+    }
+}
+
+/// The repository's git directory (a worktree's `.git` file is followed); its files are cache
+/// inputs of gates that read git state.
+fn git_dir(root: &Path) -> std::path::PathBuf {
+    std::fs::read_to_string(root.join(".git"))
+        .ok()
+        .and_then(|link| link.strip_prefix("gitdir:").map(|p| root.join(p.trim())))
+        .unwrap_or_else(|| root.join(".git"))
+}
+
+pub use crate::engine::cargo_target_dir;
+
+/// Turns an absolute path a tool printed into one relative to the workspace root.
+fn relative(root: &Path, file: &str) -> String {
+    let p = Path::new(file);
+    p.strip_prefix(root)
+        .unwrap_or(p)
+        .to_string_lossy()
+        .into_owned()
+}
