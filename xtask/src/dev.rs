@@ -11,7 +11,9 @@ use crate::process::Cancel;
 use crate::settings::{Format, Settings};
 
 fn state_file(settings: &Settings) -> PathBuf {
-    settings.root.join("target/xtask/dev/postgres.json")
+    crate::layout::Layout::of(&settings.root)
+        .dev()
+        .join("postgres.json")
 }
 
 fn load(settings: &Settings) -> Option<PostgresState> {

@@ -17,7 +17,8 @@ pub mod init;
 pub use gatehouse_cloud::aws;
 pub use gatehouse_deploy as deploy;
 pub use gatehouse_engine::{
-    codegen, config, engine, exit, git, http, migrations, platform, process, settings, tools,
+    codegen, config, engine, exit, git, http, layout, migrations, platform, process, settings,
+    tools,
 };
 pub use gatehouse_gates as gates;
 pub use gatehouse_harness::{load, slo};

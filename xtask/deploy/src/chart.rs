@@ -22,7 +22,7 @@ pub const PLACEHOLDER_DIGEST: &str =
 
 /// A helm step with its state directories under `target/` (helm writes nothing in `$HOME`).
 pub fn helm(root: &Path, args: Vec<String>) -> Step {
-    let home = root.join("target/xtask/helm");
+    let home = crate::layout::Layout::of(root).helm();
     let home = home.to_string_lossy();
     Step::new("helm", &[])
         .tool("helm")

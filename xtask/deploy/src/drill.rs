@@ -148,7 +148,7 @@ pub fn run(
             env.file.display()
         );
     };
-    let dir = ctx.root.join("target/xtask/drill");
+    let dir = crate::layout::Layout::of(&ctx.root).drill();
     let state = dir.join("env");
     if local::recorded(&state).is_some() {
         Local::open(ctx, &state, vars, svc.service)?.down()?;

@@ -94,7 +94,7 @@ pub struct Live {
 /// The newest successful promotion to `env` across every release's evidence under
 /// `target/xtask/release` (this machine's ledgers).
 pub fn live(root: &Path, env: &str) -> Option<Live> {
-    let dirs = std::fs::read_dir(root.join("target/xtask/release")).ok()?;
+    let dirs = std::fs::read_dir(crate::layout::Layout::of(root).releases()).ok()?;
     dirs.filter_map(|d| Release::from_dir(&d.ok()?.path()).ok())
         .flat_map(|r| {
             let commit = r.evidence["commit"].as_str().unwrap_or_default().to_owned();
@@ -137,7 +137,7 @@ pub fn resolve(
 ) -> Result<Release> {
     let dirs: Vec<PathBuf> = match evidence {
         Some(dir) => vec![dir.to_path_buf()],
-        None => std::fs::read_dir(root.join("target/xtask/release"))
+        None => std::fs::read_dir(crate::layout::Layout::of(root).releases())
             .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
             .unwrap_or_default(),
     };
@@ -159,7 +159,7 @@ pub fn resolve(
         };
         Failure::Refused(format!(
             "no release evidence for {what} under {}: release it with `cargo xtask release` (or pass --evidence DIR with its evidence.json)",
-            evidence.map_or_else(|| root.join("target/xtask/release"), Path::to_path_buf).display()
+            evidence.map_or_else(|| crate::layout::Layout::of(root).releases(), Path::to_path_buf).display()
         ))
         .into()
     })

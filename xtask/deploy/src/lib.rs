@@ -17,7 +17,7 @@ pub mod schema;
 
 pub use gatehouse_cloud::eks;
 
-use gatehouse_engine::{config, engine, exit, git, http, migrations, process};
+use gatehouse_engine::{config, engine, exit, git, http, layout, migrations, process};
 use gatehouse_harness::{load, running, slo};
 use gatehouse_release as release;
 

@@ -46,7 +46,7 @@ pub struct Local<'a> {
 
 /// `target/xtask/deploy/<env>` under `root`.
 pub fn state_dir(root: &Path, env: &str) -> PathBuf {
-    root.join("target/xtask/deploy").join(env)
+    crate::layout::Layout::of(root).deploy(env)
 }
 
 /// The recorded state of the environment in `dir`, if it was ever brought up (nothing starts).

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod exit;
 pub mod git;
 pub mod http;
+pub mod layout;
 pub mod migrations;
 pub mod platform;
 pub mod process;

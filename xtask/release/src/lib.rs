@@ -7,7 +7,7 @@ pub mod version;
 pub use gatehouse_cloud::{aws_config, block_on, ecr, github};
 pub use gatehouse_oci::{image, registry, sbom, sign};
 
-use gatehouse_engine::{config, engine, exit, git, http, migrations};
+use gatehouse_engine::{config, engine, exit, git, http, layout, migrations};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -154,9 +154,7 @@ pub fn plan_or_snapshot(root: &Path) -> Result<Plan> {
 
 /// Where a release's artifacts and logs go: `target/xtask/release/<tag>/`.
 pub fn dir(root: &Path, tag: &str) -> std::path::PathBuf {
-    engine::cargo_target_dir(root)
-        .join("xtask/release")
-        .join(tag)
+    layout::Layout::of(root).release(tag)
 }
 
 /// The reproducible static binary and its image, written as an OCI layout.

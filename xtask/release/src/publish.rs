@@ -120,7 +120,7 @@ fn signer(opts: &Options, dir: &Path) -> Result<Signer> {
 /// The newest passing `ci` report of `commit` with a clean tree (untracked files count) and no
 /// required gate skipped (whatever `CI` was), as `{run_id, outcome, sha256, gates, tools}`.
 pub fn ci_report(root: &Path, commit: &str) -> Option<Value> {
-    let runs = root.join("target/xtask/runs");
+    let runs = crate::layout::Layout::of(root).runs();
     let mut found: Vec<(String, Value, String)> = std::fs::read_dir(&runs)
         .ok()?
         .filter_map(|e| {
@@ -441,7 +441,7 @@ mod tests {
     use super::*;
 
     fn write_run(root: &Path, id: &str, report: &Value) {
-        let dir = root.join("target/xtask/runs").join(id);
+        let dir = crate::layout::Layout::of(root).runs().join(id);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("report.json"), report.to_string()).unwrap();
     }

@@ -7,7 +7,7 @@ pub fn chart_schema(settings: &Settings, ws: &Workspace, cancel: &Cancel) -> Res
     let def = chart_config(ws, "chart schema")?;
     let ctx = ws.command_ctx(
         settings,
-        settings.root.join("target/xtask/chart/schema.log"),
+        crate::layout::Layout::of(&settings.root).log("chart/schema.log"),
         cancel,
         std::time::Duration::from_secs(1800),
     )?;
@@ -39,7 +39,7 @@ pub fn chart_render(
     let environment = crate::deploy::env::Environment::load(&settings.root, env)?;
     let ctx = ws.command_ctx(
         settings,
-        settings.root.join("target/xtask/chart/render.log"),
+        crate::layout::Layout::of(&settings.root).log("chart/render.log"),
         cancel,
         std::time::Duration::from_secs(600),
     )?;

@@ -12,7 +12,7 @@ pub fn codegen(settings: &Settings, ws: &Workspace, check: bool, cancel: &Cancel
         ))
         .into());
     }
-    let log = settings.root.join("target/xtask/codegen.log");
+    let log = crate::layout::Layout::of(&settings.root).log("codegen.log");
     let ctx = ws.command_ctx(settings, log, cancel, crate::codegen::TIMEOUT)?;
     let mut stale = 0;
     for (name, file) in &ws.config.codegen {

@@ -100,7 +100,7 @@ pub fn drill(
 ) -> Result<Exit> {
     let svc = service_config(ws, "drill")?;
     let (_, release) = release_config(ws, "drill")?;
-    let dir = settings.root.join("target/xtask/drill");
+    let dir = crate::layout::Layout::of(&settings.root).drill();
     let ctx = ws.command_ctx(
         settings,
         dir.join("drill.log"),

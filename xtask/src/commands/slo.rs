@@ -48,7 +48,7 @@ pub fn load(settings: &Settings, ws: &Workspace, profile: &str, cancel: &Cancel)
     let crate::deploy::promote::Service {
         service, load, slo, ..
     } = service_config(ws, "load")?;
-    let dir = settings.root.join("target/xtask/load").join(profile.name);
+    let dir = crate::layout::Layout::of(&settings.root).load(profile.name);
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }

@@ -45,7 +45,7 @@ pub fn tools_path(
     name: &str,
     cancel: &Cancel,
 ) -> Result<Exit> {
-    let log = settings.root.join("target/xtask/tools-path.log");
+    let log = crate::layout::Layout::of(&settings.root).log("tools-path.log");
     let ctx = ws.command_ctx(settings, log, cancel, std::time::Duration::from_secs(1800))?;
     println!("{}", ctx.tool_binary(name)?.display());
     Ok(Exit::Ok)

@@ -8,9 +8,4 @@ pub mod report;
 pub mod runner;
 pub mod scheduler;
 
-/// Cargo's target directory (`CARGO_TARGET_DIR`, else `<root>/target`).
-pub fn cargo_target_dir(root: &std::path::Path) -> std::path::PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .map_or_else(|| root.join("target"), |d| root.join(d))
-}
+pub use crate::layout::cargo_target_dir;

@@ -42,11 +42,13 @@ pub fn run(
     let gates = registry.order(&request.gates)?;
     let keys = keys(&settings.root, &gates, &toolbox)?;
     let run_id = run_id(started_at);
-    let run_dir = settings.root.join("target/xtask/runs").join(&run_id);
+    let run_dir = crate::layout::Layout::of(&settings.root)
+        .runs()
+        .join(&run_id);
     std::fs::create_dir_all(run_dir.join("gates"))
         .with_context(|| format!("cannot create {}", run_dir.display()))?;
     let console = Console::new(settings.mode, run_dir.clone());
-    let store = LocalStore::new(settings.root.join("target/xtask/cache"));
+    let store = LocalStore::new(crate::layout::Layout::of(&settings.root).cache());
     let required: BTreeSet<String> = gates
         .iter()
         .map(|g| g.spec().name.clone())
@@ -179,7 +181,7 @@ fn exit_code(report: &Report) -> Exit {
 
 /// `target/xtask/runs/latest` points at the newest run.
 fn link_latest(root: &Path, run_id: &str) {
-    let link = root.join("target/xtask/runs/latest");
+    let link = crate::layout::Layout::of(root).runs().join("latest");
     let _ = std::fs::remove_file(&link);
     let _ = std::os::unix::fs::symlink(run_id, &link);
 }
