@@ -323,7 +323,7 @@ pub fn unpack(
             std::fs::write(&binary, &body)?;
             std::fs::set_permissions(&binary, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
         } else if let Some(file) = path.strip_prefix(&prefix).filter(|f| !f.is_empty()) {
-            std::fs::write(migrations.join(file), &body)?;
+            unpack_migration(&migrations, file, entry.header().entry_type(), &body)?;
         }
     }
     if !binary.exists() {
@@ -351,6 +351,31 @@ pub fn unpack(
     })
 }
 
+/// One entry under the image's migrations directory, in either layout (a directory per
+/// migration or files); anything that would land outside `into` is refused.
+fn unpack_migration(into: &Path, file: &str, kind: tar::EntryType, body: &[u8]) -> Result<()> {
+    let rel = Path::new(file.trim_end_matches('/'));
+    if rel
+        .components()
+        .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(Failure::Refused(format!(
+            "the image's migrations hold `{file}`, a path outside their directory"
+        ))
+        .into());
+    }
+    let to = into.join(rel);
+    if kind.is_dir() {
+        std::fs::create_dir_all(&to)?;
+    } else if kind.is_file() {
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&to, body)?;
+    }
+    Ok(())
+}
+
 /// The up migrations in `dir` (as the `migrations` gate scans them), with their kinds.
 pub fn migrations(dir: &Path) -> Result<Vec<super::schema::Migration>> {
     let mut out = Vec::new();
@@ -362,4 +387,27 @@ pub fn migrations(dir: &Path) -> Result<Vec<super::schema::Migration>> {
     }
     out.sort_by_key(|m| m.version);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_migrations_unpack_in_either_layout_and_never_outside_their_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let into = dir.path().join("migrations");
+        let file = tar::EntryType::Regular;
+        unpack_migration(&into, "0001_a.up.sql", file, b"CREATE TABLE a ();").unwrap();
+        unpack_migration(&into, "20260101_b/", tar::EntryType::Directory, b"").unwrap();
+        unpack_migration(&into, "20260101_b/up.sql", file, b"CREATE TABLE b ();").unwrap();
+        let found = migrations(&into).unwrap();
+        let versions: Vec<i64> = found.iter().map(|m| m.version).collect();
+        assert_eq!(versions, [1, 20_260_101]);
+        for bad in ["../escape.sql", "a/../../escape.sql", "/etc/passwd"] {
+            let err = unpack_migration(&into, bad, file, b"x").unwrap_err();
+            assert!(err.to_string().contains("outside"), "{bad}: {err}");
+        }
+        assert!(!dir.path().join("escape.sql").exists());
+    }
 }
