@@ -82,6 +82,13 @@ pub enum Command {
     },
     /// List every gate with its description and dependencies.
     List,
+    /// Say why a gate would or would not be taken from the cache now: the stored pass its key
+    /// reuses, or which inputs changed since its last pass (files, commands, tool pins, env).
+    Explain {
+        /// The gate, e.g. `test`.
+        #[arg(value_name = "GATE")]
+        gate: String,
+    },
     /// Print a pipeline's gate graph and the exact commands; nothing runs.
     Plan {
         /// Pipeline name, e.g. `ci`.

@@ -70,6 +70,7 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
         Command::Gate { names } => commands::gate(&settings, &ws, names, cancel),
         Command::List => commands::list(&settings, &ws),
         Command::Plan { pipeline } => commands::plan(&settings, &ws, pipeline),
+        Command::Explain { gate } => commands::explain(&settings, &ws, gate),
         Command::Tools {
             action: None | Some(ToolsAction::List),
         } => commands::tools_list(&settings, &ws),

@@ -30,7 +30,7 @@ pub use chart::{chart_render, chart_schema};
 pub use codegen::codegen;
 pub use env::{env_down, env_status};
 pub use init::init;
-pub use pipeline::{ci, gate, list, pipeline, plan};
+pub use pipeline::{ci, explain, gate, list, pipeline, plan};
 pub use promote::{drill, promote};
 pub use release::{release, release_image, release_keygen, release_plan, release_verify};
 pub use slo::{load, slo_render};

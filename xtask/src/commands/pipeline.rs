@@ -103,3 +103,43 @@ pub fn plan(settings: &Settings, ws: &Workspace, name: &str) -> Result<Exit> {
     print!("{out}");
     Ok(Exit::Ok)
 }
+
+/// `cargo xtask explain GATE`.
+pub fn explain(settings: &Settings, ws: &Workspace, name: &str) -> Result<Exit> {
+    let gate = ws.registry.get(name)?;
+    let why = runner::explain(&settings.root, gate.as_ref(), &ws.toolbox)?;
+    emit(settings, &why, |w| {
+        let mut out = format!("{} (key {})\n", w.gate, &w.key[..12]);
+        match (&w.hit, &w.last_pass) {
+            (Some(hit), _) => {
+                let _ = writeln!(
+                    out,
+                    "  cached: passed at {} in run {}; `cargo xtask gate {}` reuses it",
+                    hit.passed_at, hit.run_id, w.gate
+                );
+            }
+            (None, None) => {
+                let _ = writeln!(out, "  will run: it never passed on this machine");
+            }
+            (None, Some(last)) if w.changes.is_empty() => {
+                let _ = writeln!(
+                    out,
+                    "  will run: its last pass ({} in run {}) was stored before inputs were recorded",
+                    last.passed_at, last.run_id
+                );
+            }
+            (None, Some(last)) => {
+                let _ = writeln!(
+                    out,
+                    "  will run: since its last pass ({} in run {}):",
+                    last.passed_at, last.run_id
+                );
+                for change in &w.changes {
+                    let _ = writeln!(out, "    {change}");
+                }
+            }
+        }
+        out
+    })?;
+    Ok(Exit::Ok)
+}

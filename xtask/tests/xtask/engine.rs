@@ -89,6 +89,44 @@ fn changing_one_input_reruns_exactly_the_gates_that_read_it() {
 }
 
 #[test]
+fn explain_names_the_input_that_changed_since_the_last_pass() {
+    let fx = Fixture::new("engine");
+    let never = fx.run(&["explain", "b"]);
+    assert_eq!(never.code, 0, "{}", never.stderr);
+    assert!(never.stdout.contains("never passed"), "{}", never.stdout);
+    assert_eq!(fx.run(&["gate", "c"]).code, 0);
+    let hit = fx.run(&["explain", "b"]);
+    assert!(hit.stdout.contains("cached: passed at"), "{}", hit.stdout);
+    fx.write("b.txt", "changed\n");
+    let miss = fx.run(&["--format", "json", "explain", "c"]);
+    assert_eq!(miss.code, 0, "{}", miss.stderr);
+    let why: serde_json::Value = serde_json::from_str(&miss.stdout).unwrap();
+    assert!(why["hit"].is_null(), "{why}");
+    let changes = why["changes"].to_string();
+    assert!(
+        changes.contains("changed: file b.txt") && !changes.contains("a.txt"),
+        "only b.txt changed: {changes}"
+    );
+    let env = fx.run_with(&["explain", "c"], &[("FIXTURE_FLAVOUR", "spicy")]);
+    assert!(env.stdout.contains("env FIXTURE_FLAVOUR"), "{}", env.stdout);
+}
+
+#[test]
+fn a_gate_whose_inputs_change_while_it_runs_is_not_cached() {
+    let fx = Fixture::new("engine");
+    let first = fx.run(&["gate", "self-editing"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(
+        first.stderr.contains("inputs changed while it ran"),
+        "{}",
+        first.stderr
+    );
+    assert_eq!(fx.run(&["gate", "self-editing"]).code, 0);
+    assert_eq!(status(&fx.report(), "self-editing"), "passed", "not cached");
+    assert_eq!(fx.read("a.txt").matches("more").count(), 2);
+}
+
+#[test]
 fn an_env_input_and_no_cache_both_force_a_rerun() {
     let fx = Fixture::new("engine");
     assert_eq!(fx.run(&["gate", "c"]).code, 0);

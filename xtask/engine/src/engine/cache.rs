@@ -1,7 +1,9 @@
 //! The content-addressed cache: a passed gate is stored under the hash of everything that decides it.
 //!
-//! Key = sha256(gate name, gate version, every input file's path and contents, the pinned versions
-//! of its tools, the values of its environment variables). Failures are never stored.
+//! Key = sha256 of the gate's manifest: its name, version and commands, every input file's path
+//! and contents, the pinned versions of its tools, the values of its environment variables, its
+//! facts and extra files. The manifest is kept with the entry, so `cargo xtask explain` can say
+//! which input changed. Failures are never stored, nor a pass whose inputs changed while it ran.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +25,87 @@ pub struct Entry {
     pub duration_ms: u64,
     pub summary: Option<String>,
     pub run_id: String,
+    /// Every input and its hash or value, in key order.
+    #[serde(default)]
+    pub manifest: Manifest,
+}
+
+/// What a key is made of: `(kind, name-or-value)` fields in a fixed order.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest(pub Vec<(String, String)>);
+
+impl Manifest {
+    fn push(&mut self, label: &str, value: &str) {
+        self.0.push((label.to_owned(), value.to_owned()));
+    }
+
+    /// The cache key: sha256 of every field.
+    pub fn key(&self) -> String {
+        let mut h = Sha256::new();
+        for (label, value) in &self.0 {
+            h.update(label.as_bytes());
+            h.update([0]);
+            h.update(value.as_bytes());
+            h.update([0]);
+        }
+        hex(&h.finalize())
+    }
+
+    /// The inputs as `name → value` (`file a.rs → sha256`, `tool nightly → pin`, …).
+    fn inputs(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let mut pending: Option<String> = None;
+        for (label, value) in &self.0 {
+            match label.as_str() {
+                "gate" | "version" | "fact" => {
+                    out.insert(format!("{label} {value}"), String::new());
+                }
+                "command" => {
+                    out.insert(format!("command {value}"), String::new());
+                }
+                "file" | "tool" | "env" | "extra-file" => {
+                    pending = Some(format!("{label} {value}"));
+                }
+                _ => {
+                    if let Some(name) = pending.take() {
+                        out.insert(name, value.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// What changed from `before` to `self`, one line per input.
+    pub fn changes_since(&self, before: &Manifest) -> Vec<String> {
+        let (old, new) = (before.inputs(), self.inputs());
+        let mut out = Vec::new();
+        for (name, value) in &new {
+            match old.get(name) {
+                None => out.push(format!("added: {name}")),
+                Some(was) if was != value => {
+                    out.push(format!(
+                        "changed: {name} ({} → {})",
+                        short(was),
+                        short(value)
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        for name in old.keys().filter(|n| !new.contains_key(*n)) {
+            out.push(format!("removed: {name}"));
+        }
+        out
+    }
+}
+
+fn short(value: &str) -> &str {
+    if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        &value[..12]
+    } else {
+        value
+    }
 }
 
 /// Where passes are kept. The local store lives under `target/`; a shared (S3-compatible) store
@@ -30,6 +113,8 @@ pub struct Entry {
 pub trait Store: Send + Sync {
     fn get(&self, key: &str) -> Option<Entry>;
     fn put(&self, entry: &Entry) -> Result<()>;
+    /// The newest pass stored for `gate`, whatever its key (what `explain` compares with).
+    fn latest(&self, gate: &str) -> Option<Entry>;
 }
 
 /// One JSON file per key under a directory.
@@ -46,6 +131,20 @@ impl LocalStore {
     fn path(&self, key: &str) -> PathBuf {
         self.dir.join(format!("{key}.json"))
     }
+
+    fn latest_path(&self, gate: &str) -> PathBuf {
+        self.dir.join("by-gate").join(format!("{gate}.json"))
+    }
+
+    /// Write then rename, so a concurrent reader never sees half an entry.
+    fn write(&self, path: &Path, entry: &Entry) -> Result<()> {
+        let dir = path.parent().unwrap_or(&self.dir);
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let tmp = dir.join(format!(".{}.{}.tmp", entry.key, std::process::id()));
+        std::fs::write(&tmp, serde_json::to_vec_pretty(entry)?)?;
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    }
 }
 
 impl Store for LocalStore {
@@ -57,15 +156,15 @@ impl Store for LocalStore {
     }
 
     fn put(&self, entry: &Entry) -> Result<()> {
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("cannot create {}", self.dir.display()))?;
-        // Write then rename, so a concurrent reader never sees half an entry.
-        let tmp = self
-            .dir
-            .join(format!(".{}.{}.tmp", entry.key, std::process::id()));
-        std::fs::write(&tmp, serde_json::to_vec_pretty(entry)?)?;
-        std::fs::rename(&tmp, self.path(&entry.key))?;
-        Ok(())
+        self.write(&self.path(&entry.key), entry)?;
+        self.write(&self.latest_path(&entry.gate), entry)
+    }
+
+    fn latest(&self, gate: &str) -> Option<Entry> {
+        let text = std::fs::read_to_string(self.latest_path(gate)).ok()?;
+        serde_json::from_str::<Entry>(&text)
+            .ok()
+            .filter(|e| e.gate == gate)
     }
 }
 
@@ -169,22 +268,27 @@ fn glob_sets(globs: &[String]) -> Result<(GlobSet, GlobSet)> {
     Ok((include.build()?, exclude.build()?))
 }
 
-/// Computes a gate's cache key: its declaration, its commands as `plan` shows them (so a changed
-/// command line invalidates passes without a version bump), its inputs; `tool_versions` maps
-/// manifest names to pinned versions.
+/// Computes a gate's cache key (see [`manifest`]).
 pub fn key(
     spec: &GateSpec,
     commands: &[String],
     snapshot: &Snapshot,
     tool_versions: &BTreeMap<String, String>,
 ) -> Result<String> {
-    let mut h = Sha256::new();
-    let mut field = |label: &str, value: &str| {
-        h.update(label.as_bytes());
-        h.update([0]);
-        h.update(value.as_bytes());
-        h.update([0]);
-    };
+    Ok(manifest(spec, commands, snapshot, tool_versions)?.key())
+}
+
+/// What decides a gate: its declaration, its commands as `plan` shows them (so a changed
+/// command line invalidates passes without a version bump), its inputs; `tool_versions` maps
+/// manifest names to pinned versions.
+pub fn manifest(
+    spec: &GateSpec,
+    commands: &[String],
+    snapshot: &Snapshot,
+    tool_versions: &BTreeMap<String, String>,
+) -> Result<Manifest> {
+    let mut m = Manifest::default();
+    let mut field = |label: &str, value: &str| m.push(label, value);
     field("gate", &spec.name);
     field("version", &spec.version.to_string());
     for command in commands {
@@ -215,7 +319,7 @@ pub fn key(
         field("extra-file", file);
         field("sha256", &snapshot.hash_outside(file));
     }
-    Ok(hex(&h.finalize()))
+    Ok(m)
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -359,9 +463,57 @@ mod tests {
             duration_ms: 5,
             summary: None,
             run_id: "r".into(),
+            manifest: Manifest::default(),
         };
         store.put(&entry).unwrap();
-        assert_eq!(store.get("abc"), Some(entry));
+        assert_eq!(store.get("abc"), Some(entry.clone()));
         assert_eq!(store.get("abd"), None);
+        assert_eq!(store.latest("g"), Some(entry));
+        assert_eq!(store.latest("h"), None);
+    }
+
+    #[test]
+    fn a_manifest_says_which_input_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.rs"), "1").unwrap();
+        std::fs::write(dir.path().join("b.rs"), "1").unwrap();
+        let mut gate = spec(&["*.rs"]);
+        gate.inputs.tools = vec!["nightly".to_owned()];
+        gate.inputs.env = vec!["GATEHOUSE_TEST_EXPLAIN".to_owned()];
+        let pins = |v: &str| BTreeMap::from([("nightly".to_owned(), v.to_owned())]);
+        let snap = |d: &Path| Snapshot::scan(d).unwrap();
+        let before = manifest(
+            &gate,
+            &["cargo test".to_owned()],
+            &snap(dir.path()),
+            &pins("1"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("a.rs"), "2").unwrap();
+        std::fs::remove_file(dir.path().join("b.rs")).unwrap();
+        std::fs::write(dir.path().join("c.rs"), "1").unwrap();
+        let after = manifest(
+            &gate,
+            &["cargo test --all".to_owned()],
+            &snap(dir.path()),
+            &pins("2"),
+        )
+        .unwrap();
+        assert_ne!(before.key(), after.key());
+        let changes = after.changes_since(&before);
+        for expected in [
+            "changed: file a.rs",
+            "added: file c.rs",
+            "removed: file b.rs",
+            "changed: tool nightly (1 → 2)",
+            "added: command cargo test --all",
+            "removed: command cargo test",
+        ] {
+            assert!(
+                changes.iter().any(|c| c.starts_with(expected)),
+                "{expected} in {changes:?}"
+            );
+        }
+        assert!(before.changes_since(&before).is_empty());
     }
 }

@@ -387,3 +387,8 @@ impl RunCtx {
         std::env::join_paths(dirs).context("PATH contains a directory that cannot be joined")
     }
 }
+
+/// A gate's commands as `plan` prints them: part of its cache key.
+pub fn commands(gate: &dyn Gate) -> Vec<String> {
+    gate.steps().iter().map(ToString::to_string).collect()
+}

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 
 use crate::engine::cache::{self, LocalStore, Snapshot};
 use crate::engine::dag::Registry;
-use crate::engine::gate::{Gate, Status};
+use crate::engine::gate::{self, Gate, Status};
 use crate::engine::output::{self, Console};
 use crate::engine::report::{GateResult, Outcome, Report, SCHEMA};
 use crate::engine::scheduler::{Options, Run};
@@ -105,15 +105,10 @@ fn keys(
         .map(|g| {
             Ok((
                 g.spec().name.clone(),
-                cache::key(g.spec(), &commands(g.as_ref()), &snapshot, &pins)?,
+                cache::key(g.spec(), &gate::commands(g.as_ref()), &snapshot, &pins)?,
             ))
         })
         .collect()
-}
-
-/// A gate's commands as `plan` prints them.
-fn commands(gate: &dyn Gate) -> Vec<String> {
-    gate.steps().iter().map(ToString::to_string).collect()
 }
 
 fn run_id(at: SystemTime) -> String {
@@ -207,4 +202,46 @@ pub fn append(path: &PathBuf, text: &str) -> std::io::Result<()> {
         .append(true)
         .open(path)?;
     file.write_all(text.as_bytes())
+}
+
+/// Why a gate would, or would not, be taken from the cache now.
+#[derive(Debug, serde::Serialize)]
+pub struct Explanation {
+    pub gate: String,
+    pub key: String,
+    /// The stored pass this key would reuse, if any.
+    pub hit: Option<cache::Entry>,
+    /// The newest pass stored for the gate under another key, if any.
+    pub last_pass: Option<cache::Entry>,
+    /// The inputs that differ from that pass (`added:`, `removed:`, `changed:`).
+    pub changes: Vec<String>,
+}
+
+/// `cargo xtask explain <gate>`: the gate's key now against the local store.
+pub fn explain(root: &Path, gate: &dyn Gate, toolbox: &Toolbox) -> Result<Explanation> {
+    let snapshot = Snapshot::scan(root)?;
+    let now = cache::manifest(
+        gate.spec(),
+        &gate::commands(gate),
+        &snapshot,
+        &toolbox.pins(),
+    )?;
+    let store = LocalStore::new(crate::layout::Layout::of(root).cache());
+    let key = now.key();
+    let hit = cache::Store::get(&store, &key);
+    let last_pass = hit
+        .is_none()
+        .then(|| cache::Store::latest(&store, &gate.spec().name))
+        .flatten();
+    let changes = last_pass
+        .as_ref()
+        .map(|e| now.changes_since(&e.manifest))
+        .unwrap_or_default();
+    Ok(Explanation {
+        gate: gate.spec().name.clone(),
+        key,
+        hit,
+        last_pass,
+        changes,
+    })
 }

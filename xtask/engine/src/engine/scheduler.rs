@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::engine::cache::{Entry, Store};
+use crate::engine::cache::{self, Entry, Snapshot, Store};
 use crate::engine::gate::{Gate, RunCtx, Status, Verdict};
 use crate::engine::output::Output;
 use crate::engine::report::GateResult;
@@ -274,9 +274,37 @@ impl Run<'_> {
         )
     }
 
+    /// Stores a pass under the key computed before it ran, once its inputs are read again and
+    /// found unchanged: a file edited during the run never earns a pass it was not run on.
     fn remember(&self, name: &str, verdict: &Verdict, elapsed: Duration) {
         let Some(key) = self.keys.get(name) else {
             return;
+        };
+        let Some(gate) = self.gates.iter().find(|g| g.spec().name == name) else {
+            return;
+        };
+        let now = Snapshot::scan(&self.root).and_then(|snapshot| {
+            cache::manifest(
+                gate.spec(),
+                &super::gate::commands(gate.as_ref()),
+                &snapshot,
+                &self.toolbox.pins(),
+            )
+        });
+        let manifest = match now {
+            Ok(m) if m.key() == *key => m,
+            Ok(_) => {
+                self.output.note(&format!(
+                    "`{name}`: its inputs changed while it ran; the pass is not cached"
+                ));
+                return;
+            }
+            Err(e) => {
+                self.output.note(&format!(
+                    "warning: `{name}`: cannot read its inputs again ({e:#}); the pass is not cached"
+                ));
+                return;
+            }
         };
         let entry = Entry {
             gate: name.to_owned(),
@@ -285,6 +313,7 @@ impl Run<'_> {
             duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             summary: verdict.summary.clone(),
             run_id: self.run_id.clone(),
+            manifest,
         };
         if let Err(e) = self.store.put(&entry) {
             self.output.note(&format!(
