@@ -387,7 +387,6 @@ fn schema_ahead(
     expected_live: &str,
     smoke: &[String],
 ) -> Result<SchemaAhead> {
-    use super::Deployer;
     let live = target
         .live()
         .context("nothing is live after the rollback")?;

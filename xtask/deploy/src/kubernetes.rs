@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use super::env::{Environment, Kube};
 use super::evidence::Release;
 use super::promote::Service;
-use super::{eks, rollout};
+use super::{DeployTarget, Deployed, Endpoints, eks, rollout};
 use crate::engine::gate::{RunCtx, code};
 
 /// The commands a promotion to `env` runs, in order.
@@ -258,4 +258,69 @@ fn kubeconfig_yaml(cluster: &eks::Cluster, namespace: &str, token: &str) -> Stri
         name = cluster.name,
         server = cluster.endpoint,
     )
+}
+
+/// One promotion on a kubernetes environment: helm upgrade (the chart's pre-upgrade hook
+/// migrates), the rollout watch; back is `helm rollback` and the same watch.
+pub struct KubeTarget<'a> {
+    pub helm: &'a dyn HelmRelease,
+    pub release: &'a Release,
+    /// `kubernetes.io/change-cause` on the Deployment.
+    pub cause: String,
+    /// Where the judgement reaches the service (`analysis.url`, `analysis.prometheus`).
+    pub at: Endpoints,
+}
+
+impl std::fmt::Debug for KubeTarget<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeTarget")
+            .field("release", &self.release.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KubeTarget<'_> {
+    fn watched(
+        &self,
+        done: std::result::Result<(), String>,
+        what: &str,
+        say: &dyn Fn(&str),
+    ) -> Result<std::result::Result<Deployed, String>> {
+        Ok(match (done, self.helm.watch(say)?) {
+            (Ok(()), rollout::Outcome::Ready { replicas }) => Ok(Deployed {
+                at: self.at.clone(),
+                note: format!("{what}: {replicas} replicas available"),
+            }),
+            (Err(why), _) | (_, rollout::Outcome::Failed(why)) => Err(why),
+        })
+    }
+}
+
+impl DeployTarget for KubeTarget<'_> {
+    fn migrate(&mut self) -> Result<()> {
+        // The chart's pre-upgrade hook applies them as part of the upgrade.
+        Ok(())
+    }
+
+    fn deploy(&mut self, say: &dyn Fn(&str)) -> Result<std::result::Result<Deployed, String>> {
+        let upgraded = self.helm.upgrade(self.release)?;
+        if upgraded.is_ok() {
+            self.helm.annotate(&self.cause)?;
+        }
+        let what = format!("{} rolled out", self.release.version);
+        self.watched(upgraded, &what, say)
+    }
+
+    fn can_roll_back(&mut self) -> Result<bool> {
+        Ok(self.helm.revisions()? >= 2)
+    }
+
+    fn roll_back(&mut self, say: &dyn Fn(&str)) -> Result<std::result::Result<Deployed, String>> {
+        let back = self.helm.rollback()?;
+        self.watched(back, "rolled back to the previous helm revision", say)
+    }
+
+    fn previous(&self) -> (String, String) {
+        ("the previous helm revision".to_owned(), String::new())
+    }
 }

@@ -1,5 +1,5 @@
 //! Deploying one verified digest: environments (`deploy/environments/<env>.yaml`), the release
-//! evidence a promotion resolves and verifies, the targets behind [`Deployer`] (`local`: the
+//! evidence a promotion resolves and verifies, the targets behind [`DeployTarget`] (`local`: the
 //! release binary behind a real nginx; `kubernetes`: helm on EKS), the judgement, rollbacks and
 //! drills. Every promotion is recorded beside the release's evidence.
 
@@ -102,16 +102,32 @@ pub struct Endpoints {
     pub prometheus: Option<String>,
 }
 
-/// A deploy target: `local` (processes behind nginx) or `kubernetes` (helm on EKS).
-pub trait Deployer {
-    /// Applies `release`'s pending migrations (already checked expand-only by the caller).
-    fn migrate(&mut self, release: &Unpacked) -> Result<()>;
-    /// Starts `release`, waits until it is ready, moves traffic to it, retires the old version.
-    fn deploy(&mut self, release: &Unpacked) -> Result<Endpoints>;
-    /// The migration versions the live database has applied.
-    fn applied_migrations(&mut self) -> Result<Vec<i64>>;
-    /// The release serving now, if any.
-    fn live(&self) -> Option<Unpacked>;
+/// A deploy target, for one promotion of one verified release: `local` (processes behind
+/// nginx, [`local::LocalTarget`]) and `kubernetes` (helm on EKS, [`kubernetes::KubeTarget`]).
+/// One flow drives both ([`promote::roll_out`]): migrate, deploy, judge, and on failure roll
+/// back and smoke the previous version.
+pub trait DeployTarget {
+    /// Applies the release's pending migrations (already checked expand-only) before it starts;
+    /// a target whose deploy migrates (helm's pre-upgrade hook) does nothing here.
+    fn migrate(&mut self) -> Result<()>;
+    /// Starts the release, waits until it is ready and moves traffic to it: where it serves,
+    /// or why its rollout failed (then it is rolled back like a failed judgement).
+    fn deploy(&mut self, say: &dyn Fn(&str)) -> Result<std::result::Result<Deployed, String>>;
+    /// Whether a previous version exists to roll back to.
+    fn can_roll_back(&mut self) -> Result<bool>;
+    /// Back to the previous version: where it serves, or why it could not be restored. `Err`
+    /// when rolling back is unsafe (the schema holds a migration the previous version does not
+    /// know as an expand one).
+    fn roll_back(&mut self, say: &dyn Fn(&str)) -> Result<std::result::Result<Deployed, String>>;
+    /// The version a rollback returns to, and its digest, as the report names them.
+    fn previous(&self) -> (String, String);
+}
+
+/// A version a target has started: where it serves, and what the timeline says about it.
+#[derive(Clone, Debug)]
+pub struct Deployed {
+    pub at: Endpoints,
+    pub note: String,
 }
 
 #[cfg(test)]

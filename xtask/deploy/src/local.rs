@@ -11,7 +11,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::{Deployer, Endpoints, Unpacked};
+use super::schema::Migration;
+use super::{DeployTarget, Deployed, Endpoints, Unpacked};
 use crate::config::ServiceDef;
 use crate::engine::gate::{RunCtx, Step, code};
 use crate::running::Vars;
@@ -189,8 +190,9 @@ fn stop_slot(slot: &Slot, grace: Duration) {
     }
 }
 
-impl Deployer for Local<'_> {
-    fn migrate(&mut self, release: &Unpacked) -> Result<()> {
+impl Local<'_> {
+    /// Applies `release`'s pending migrations with `[service] migrate`.
+    pub fn migrate(&mut self, release: &Unpacked) -> Result<()> {
         let args = self.service.migrate.as_ref().with_context(|| {
             format!(
                 "{}: service.migrate is not set: the arguments of {} that apply migrations (e.g. [\"migrate\"]; the directory is appended)",
@@ -222,7 +224,8 @@ impl Deployer for Local<'_> {
         Ok(())
     }
 
-    fn applied_migrations(&mut self) -> Result<Vec<i64>> {
+    /// The migration versions the environment's database has applied.
+    pub fn applied_migrations(&mut self) -> Result<Vec<i64>> {
         let table = &self.service.migrations_table;
         let exists = self.sql(&format!(
             "SELECT to_regclass('{}') IS NOT NULL",
@@ -235,7 +238,9 @@ impl Deployer for Local<'_> {
         Ok(out.lines().filter_map(|l| l.trim().parse().ok()).collect())
     }
 
-    fn deploy(&mut self, release: &Unpacked) -> Result<Endpoints> {
+    /// Starts `release` beside the live version, waits for readiness, moves nginx to it and
+    /// retires the old one.
+    pub fn deploy(&mut self, release: &Unpacked) -> Result<Endpoints> {
         let (port, ops_port) = (launcher::free_port()?, launcher::free_port()?);
         let short = release
             .digest
@@ -291,7 +296,56 @@ impl Deployer for Local<'_> {
         })
     }
 
-    fn live(&self) -> Option<Unpacked> {
+    /// The release serving now, if any.
+    pub fn live(&self) -> Option<Unpacked> {
         self.state.live.as_ref().map(|s| s.release.clone())
+    }
+}
+
+/// One promotion on the local target: `release` after the live version, if any.
+#[derive(Debug)]
+pub struct LocalTarget<'t, 'a> {
+    pub local: &'t mut Local<'a>,
+    pub release: &'t Unpacked,
+    /// The release's migrations: a rollback onto its schema must know them.
+    pub shipped: &'t [Migration],
+    pub previous: Option<Unpacked>,
+}
+
+impl DeployTarget for LocalTarget<'_, '_> {
+    fn migrate(&mut self) -> Result<()> {
+        self.local.migrate(self.release)
+    }
+
+    fn deploy(&mut self, _: &dyn Fn(&str)) -> Result<std::result::Result<Deployed, String>> {
+        let at = self.local.deploy(self.release)?;
+        let note = format!("{} is live at {}", self.release.version, at.base);
+        Ok(Ok(Deployed { at, note }))
+    }
+
+    fn can_roll_back(&mut self) -> Result<bool> {
+        Ok(self.previous.is_some())
+    }
+
+    fn roll_back(&mut self, _: &dyn Fn(&str)) -> Result<std::result::Result<Deployed, String>> {
+        let previous = self.previous.clone().context("nothing to roll back to")?;
+        let applied = self.local.applied_migrations()?;
+        let known = super::evidence::migrations(&previous.migrations)?;
+        super::promote::rollback_check(&applied, &known, self.shipped).with_context(|| {
+            format!(
+                "{} failed its judgement and cannot be rolled back automatically",
+                self.release.version
+            )
+        })?;
+        let at = self.local.deploy(&previous)?;
+        let note = format!("rolled back to {} ({})", previous.version, previous.digest);
+        Ok(Ok(Deployed { at, note }))
+    }
+
+    fn previous(&self) -> (String, String) {
+        self.previous
+            .as_ref()
+            .map(|p| (p.version.clone(), p.digest.clone()))
+            .unwrap_or_default()
     }
 }

@@ -11,11 +11,10 @@ use serde::Serialize;
 use super::env::{Approval, Environment, Target};
 use super::evidence::{self, Check, Promotion, Release};
 use super::judge::{Judge, Verdict};
-use super::kubernetes::HelmRelease;
-use super::local::{self, Local};
-use super::rollout::Outcome;
+use super::kubernetes::KubeTarget;
+use super::local::{self, Local, LocalTarget};
 use super::schema::{Kind, Migration};
-use super::{Deployer, PromotionVerdict, Unpacked};
+use super::{DeployTarget, Endpoints, PromotionVerdict, Unpacked};
 use crate::config::{LoadDef, ServiceDef, SloDef};
 use crate::engine::gate::RunCtx;
 use crate::exit::Failure;
@@ -105,14 +104,15 @@ pub struct Rollback {
 }
 
 /// The promotion's timeline: events in milliseconds since it started (at `started`, epoch s).
-struct Clock(Instant, Vec<Event>, u64);
+#[derive(Debug)]
+pub struct Clock(Instant, Vec<Event>, u64);
 
 impl Clock {
-    fn start() -> Clock {
+    pub fn start() -> Clock {
         Clock(Instant::now(), Vec::new(), now())
     }
 
-    fn mark(&mut self, what: impl Into<String>, say: &dyn Fn(&str)) -> u64 {
+    pub fn mark(&mut self, what: impl Into<String>, say: &dyn Fn(&str)) -> u64 {
         let at_ms = u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX);
         let what = what.into();
         say(&what);
@@ -234,20 +234,24 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
             }
         }
         Target::Local { env: vars } => {
-            let mut target = Local::open(ctx, &dir, vars, svc.service)?;
-            report.pending = pending(&shipped, Some(&target.applied_migrations()?))?;
+            let mut local = Local::open(ctx, &dir, vars, svc.service)?;
+            report.pending = pending(&shipped, Some(&local.applied_migrations()?))?;
             report.plan = local_plan(svc.service, &unpacked);
             if !opts.dry_run {
                 let judge =
                     Judge::prepare(ctx, svc.service, svc.load, svc.slo, &svc.build(&ctx.root))?;
                 let judgements = dir.join("judgements");
-                deploy_and_judge(
+                let previous = local.live();
+                let mut target = LocalTarget {
+                    local: &mut local,
+                    release: &unpacked,
+                    shipped: &shipped,
+                    previous,
+                };
+                roll_out(
                     &mut target,
-                    &judge,
-                    &judgements,
-                    &env,
-                    &unpacked,
-                    &shipped,
+                    &|at| judge.judge(at, &env.analysis, &judgements.join(now().to_string())),
+                    &|at| Judge::smoke(&at.base, &judge.smoke).map_err(|e| format!("{e:#}")),
                     &mut report,
                     &mut clock,
                     say,
@@ -431,83 +435,84 @@ fn local_plan(service: &ServiceDef, unpacked: &Unpacked) -> Vec<String> {
     ]
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one promotion's parts, passed once"
-)]
-fn deploy_and_judge(
-    target: &mut dyn Deployer,
-    judge: &Judge,
-    judgements: &std::path::Path,
-    env: &Environment,
-    release: &Unpacked,
-    shipped: &[Migration],
+/// One promotion on any target: migrate, deploy, judge; when the rollout or the judgement
+/// fails, roll back (if there is a previous version) and smoke what serves again.
+pub fn roll_out(
+    target: &mut dyn DeployTarget,
+    judge: &dyn Fn(&Endpoints) -> Result<Verdict>,
+    smoke: &dyn Fn(&Endpoints) -> std::result::Result<(), String>,
     report: &mut Report,
     clock: &mut Clock,
     say: &dyn Fn(&str),
 ) -> Result<()> {
-    let previous = target.live();
     if !report.pending.is_empty() {
-        target.migrate(release)?;
+        target.migrate()?;
         clock.mark(
             format!("applied expand migrations {:?}", report.pending),
             say,
         );
     }
-    let at = target.deploy(release)?;
-    clock.mark(format!("{} is live at {}", release.version, at.base), say);
-    let dir = judgements.join(now().to_string());
-    let verdict = judge.judge(&at, &env.analysis, &dir)?;
-    if verdict.passed {
-        clock.mark(
-            format!("judged healthy after {} ms", verdict.elapsed_ms),
-            say,
-        );
+    if deploy_and_judge(target, judge, report, clock, say)?.is_none() {
         report.verdict = PromotionVerdict::Promoted;
-        report.judgement = Some(verdict);
         return Ok(());
     }
-    clock.mark(
-        format!("judged failing: {}", verdict.problems.join("; ")),
-        say,
-    );
-    report.judgement = Some(verdict);
-    let Some(previous) = previous else {
+    if !target.can_roll_back()? {
+        clock.mark("nothing to roll back to", say);
         report.verdict = PromotionVerdict::Failed;
         return Ok(());
-    };
-    let applied = target.applied_migrations()?;
-    let target_migrations = evidence::migrations(&previous.migrations)?;
-    rollback_check(&applied, &target_migrations, shipped).with_context(|| {
-        format!(
-            "{} failed its judgement and cannot be rolled back automatically",
-            release.version
-        )
-    })?;
-    let back = target.deploy(&previous)?;
-    clock.mark(
-        format!("rolled back to {} ({})", previous.version, previous.digest),
-        say,
-    );
-    let recovered = Judge::smoke(&back.base, &judge.smoke);
+    }
+    let (to_version, to_digest) = target.previous();
+    let back = target.roll_back(say)?;
+    if let Ok(deployed) = &back {
+        clock.mark(deployed.note.clone(), say);
+    }
+    let recovered = back.and_then(|deployed| smoke(&deployed.at));
     clock.mark(
         match &recovered {
-            Ok(()) => format!("recovered: {} passes readiness and smoke", previous.version),
-            Err(e) => format!("not recovered: {e:#}"),
+            Ok(()) => format!("recovered: {to_version} passes readiness and smoke"),
+            Err(e) => format!("not recovered: {e}"),
         },
         say,
     );
     report.rollback = Some(Rollback {
-        to_version: previous.version.clone(),
-        to_digest: previous.digest.clone(),
+        to_version,
+        to_digest,
         recovered: recovered.is_ok(),
-        detail: recovered.map_or_else(
-            |e| format!("{e:#}"),
-            |()| "readiness and smoke pass".to_owned(),
-        ),
+        detail: recovered
+            .err()
+            .unwrap_or_else(|| "readiness and smoke pass".to_owned()),
     });
     report.verdict = PromotionVerdict::RolledBack;
     Ok(())
+}
+
+/// `None` when the release rolled out and was judged healthy, else why not.
+fn deploy_and_judge(
+    target: &mut dyn DeployTarget,
+    judge: &dyn Fn(&Endpoints) -> Result<Verdict>,
+    report: &mut Report,
+    clock: &mut Clock,
+    say: &dyn Fn(&str),
+) -> Result<Option<String>> {
+    let deployed = match target.deploy(say)? {
+        Ok(deployed) => deployed,
+        Err(why) => {
+            clock.mark(format!("rollout failed: {why}"), say);
+            return Ok(Some(why));
+        }
+    };
+    clock.mark(deployed.note.clone(), say);
+    let verdict = judge(&deployed.at)?;
+    let failed = (!verdict.passed).then(|| verdict.problems.join("; "));
+    clock.mark(
+        match &failed {
+            None => format!("judged healthy after {} ms", verdict.elapsed_ms),
+            Some(why) => format!("judged failing: {why}"),
+        },
+        say,
+    );
+    report.judgement = Some(verdict);
+    Ok(failed)
 }
 
 /// The release live in an environment: the newest successful promotion to it, from GitHub
@@ -585,88 +590,6 @@ fn record_on_github(
     }
 }
 
-/// The kubernetes target: helm upgrade (its hook migrates), the rollout watch, the judgement;
-/// on failure helm rollback, the same watch and smoke.
-struct Kube<'a> {
-    cluster: &'a dyn HelmRelease,
-    judge: &'a dyn Fn() -> Result<Verdict>,
-    smoke: &'a dyn Fn() -> std::result::Result<(), String>,
-}
-
-impl Kube<'_> {
-    fn roll_out(
-        &self,
-        release: &Release,
-        report: &mut Report,
-        clock: &mut Clock,
-        say: &dyn Fn(&str),
-    ) -> Result<()> {
-        let Some(failure) = self.upgrade_and_judge(release, report, clock, say)? else {
-            report.verdict = PromotionVerdict::Promoted;
-            return Ok(());
-        };
-        clock.mark(format!("failed: {failure}"), say);
-        if self.cluster.revisions()? < 2 {
-            clock.mark("no previous revision to roll back to", say);
-            report.verdict = PromotionVerdict::Failed;
-            return Ok(());
-        }
-        let back = self.cluster.rollback()?;
-        let recovered = match (back, self.cluster.watch(say)?) {
-            (Ok(()), Outcome::Ready { .. }) => (self.smoke)(),
-            (Err(e), _) | (_, Outcome::Failed(e)) => Err(e),
-        };
-        clock.mark("rolled back to the previous helm revision", say);
-        report.rollback = Some(Rollback {
-            to_version: "the previous helm revision".to_owned(),
-            to_digest: String::new(),
-            recovered: recovered.is_ok(),
-            detail: recovered
-                .err()
-                .unwrap_or_else(|| "rolled out, readiness and smoke pass".to_owned()),
-        });
-        report.verdict = PromotionVerdict::RolledBack;
-        Ok(())
-    }
-
-    /// `None` when the release rolled out and was judged healthy, else why not.
-    fn upgrade_and_judge(
-        &self,
-        release: &Release,
-        report: &mut Report,
-        clock: &mut Clock,
-        say: &dyn Fn(&str),
-    ) -> Result<Option<String>> {
-        let upgraded = self.cluster.upgrade(release)?;
-        if upgraded.is_ok() {
-            self.cluster.annotate(&format!(
-                "gatehouse promote {} {} {}",
-                report.environment, release.version, release.digest
-            ))?;
-        }
-        match (upgraded, self.cluster.watch(say)?) {
-            (Ok(()), Outcome::Ready { replicas }) => clock.mark(
-                format!(
-                    "{} rolled out: {replicas} replicas available",
-                    release.version
-                ),
-                say,
-            ),
-            (_, Outcome::Failed(why)) | (Err(why), _) => return Ok(Some(why)),
-        };
-        let verdict = (self.judge)()?;
-        let failed = (!verdict.passed).then(|| verdict.problems.join("; "));
-        if failed.is_none() {
-            clock.mark(
-                format!("judged healthy after {} ms", verdict.elapsed_ms),
-                say,
-            );
-        }
-        report.judgement = Some(verdict);
-        Ok(failed)
-    }
-}
-
 /// Connects to the environment's cluster and rolls the release out there.
 #[expect(
     clippy::too_many_arguments,
@@ -685,19 +608,34 @@ fn promote_on_kubernetes(
     let judge = Judge::prepare(ctx, svc.service, svc.load, svc.slo, &svc.build(&ctx.root))?;
     let cluster = super::kubernetes::Cluster::connect(ctx, env, dir)?;
     clock.mark("connected: DescribeCluster and an EKS token", say);
-    let url = env.analysis.url.clone().unwrap_or_default();
-    let at = super::Endpoints {
-        base: url.clone(),
+    let at = Endpoints {
+        base: env.analysis.url.clone().unwrap_or_default(),
         metrics: String::new(),
         prometheus: env.analysis.prometheus.clone(),
     };
     let judgements = dir.join("judgements");
-    let kube = Kube {
-        cluster: &cluster,
-        judge: &|| judge.judge(&at, &env.analysis, &judgements.join(now().to_string())),
-        smoke: &|| Judge::smoke(&url, &judge.smoke).map_err(|e| format!("{e:#}")),
+    let mut target = KubeTarget {
+        helm: &cluster,
+        release,
+        cause: change_cause(&report.environment, release),
+        at,
     };
-    kube.roll_out(release, report, clock, say)
+    roll_out(
+        &mut target,
+        &|at| judge.judge(at, &env.analysis, &judgements.join(now().to_string())),
+        &|at| Judge::smoke(&at.base, &judge.smoke).map_err(|e| format!("{e:#}")),
+        report,
+        clock,
+        say,
+    )
+}
+
+/// What the Deployment records as the reason it changed.
+fn change_cause(environment: &str, release: &Release) -> String {
+    format!(
+        "gatehouse promote {environment} {} {}",
+        release.version, release.digest
+    )
 }
 
 fn write_report(
@@ -727,6 +665,8 @@ fn write_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kubernetes::HelmRelease;
+    use crate::rollout::Outcome;
 
     fn m(version: i64, kind: Kind) -> Migration {
         Migration {
@@ -854,13 +794,25 @@ mod tests {
             report: String::new(),
             github: String::new(),
         };
-        let kube = Kube {
-            cluster: helm,
-            judge: &|| Ok(verdict(healthy)),
-            smoke: &|| Ok(()),
+        let mut target = KubeTarget {
+            helm,
+            release: &release,
+            cause: change_cause("staging", &release),
+            at: Endpoints {
+                base: "https://staging.example".to_owned(),
+                metrics: String::new(),
+                prometheus: None,
+            },
         };
-        kube.roll_out(&release, &mut report, &mut Clock::start(), &|_| {})
-            .unwrap();
+        super::roll_out(
+            &mut target,
+            &|_| Ok(verdict(healthy)),
+            &|_| Ok(()),
+            &mut report,
+            &mut Clock::start(),
+            &|_| {},
+        )
+        .unwrap();
         let calls = helm.calls.borrow().clone();
         (report, calls)
     }
