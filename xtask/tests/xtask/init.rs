@@ -57,7 +57,7 @@ fn init_writes_a_pipeline_of_runnable_gates_and_ci_is_green_in_the_adopting_work
 
     fx.git(&["add", "-A"]);
     fx.git(&["commit", "-qm", "chore: adopt gatehouse"]);
-    let ci = fx.run(&["ci"]);
+    let ci = fx.run_sharing_builds("orders", &["ci"]);
     assert_eq!(ci.code, 0, "{}{}", ci.stdout, ci.stderr);
     let report = fx.report();
     for gate in gates {

@@ -27,11 +27,9 @@ const ADDED_TOOLS: [&str; 11] = [
 /// Gates the team adds to the `ci` pipeline `init` wrote.
 const ADDED_GATES: [&str; 3] = ["migrations", "slo-rules", "api-fuzz"];
 
-/// The fixture's builds live in one directory of this workspace's target, kept between runs.
+/// The fixture's builds are shared with `init`'s test (see [`Fixture::run_sharing_builds`]).
 fn run(fx: &Fixture, args: &[&str]) -> Run {
-    let target = repo_root().join("target/fixtures/orders");
-    let target = target.display().to_string();
-    fx.run_with(args, &[("CARGO_TARGET_DIR", target.as_str())])
+    fx.run_sharing_builds("orders", args)
 }
 
 fn adopt() -> Fixture {

@@ -96,6 +96,14 @@ impl Fixture {
         Run::from(cmd.output().expect("run xtask"))
     }
 
+    /// Runs xtask with cargo's output in `target/fixtures/<builds>` of this workspace: kept
+    /// between runs and shared by every test of a fixture, so its dependencies build once.
+    pub fn run_sharing_builds(&self, builds: &str, args: &[&str]) -> Run {
+        let target = repo_root().join("target/fixtures").join(builds);
+        let target = target.display().to_string();
+        self.run_with(args, &[("CARGO_TARGET_DIR", target.as_str())])
+    }
+
     /// The newest run's `report.json`.
     pub fn report(&self) -> Value {
         let text = self.read("target/xtask/runs/latest/report.json");
