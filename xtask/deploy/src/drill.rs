@@ -354,8 +354,8 @@ fn steady_load(
     state: &Path,
 ) -> Result<LoadRun> {
     let long = std::time::Duration::from_secs(600);
-    let (_, bin) = match svc.load.driver() {
-        LoadDriver::Goose { package, bin } => (package, bin),
+    let bin = match svc.load.driver() {
+        LoadDriver::Goose { bin, .. } => bin,
         LoadDriver::Requests(paths) => {
             return Ok(LoadRun::Requests {
                 users: crate::load::requests::Requests::start(base, paths, 2, long)?,

@@ -375,6 +375,19 @@ pub struct ServiceDef {
 pub const WIRING: [&str; 5] = ["database_url", "listen", "port", "ops_listen", "ops_port"];
 
 impl ServiceDef {
+    /// The SQL that lists the applied migration versions (see `migrations_applied`).
+    pub fn applied_migrations_sql(&self) -> String {
+        let table = &self.migrations_table;
+        self.migrations_applied.clone().unwrap_or_else(|| {
+            let only_succeeded = if table == "_sqlx_migrations" {
+                " WHERE success"
+            } else {
+                ""
+            };
+            format!("SELECT version FROM {table}{only_succeeded} ORDER BY version")
+        })
+    }
+
     /// The paths a deployed version must answer 200 on.
     pub fn smoke_paths(&self) -> Vec<String> {
         self.smoke.clone().unwrap_or_else(|| {
@@ -469,21 +482,6 @@ impl ServiceDef {
 
 fn default_metrics_path() -> String {
     "/metrics".to_owned()
-}
-
-impl ServiceDef {
-    /// The SQL that lists the applied migration versions (see `migrations_applied`).
-    pub fn applied_migrations_sql(&self) -> String {
-        let table = &self.migrations_table;
-        self.migrations_applied.clone().unwrap_or_else(|| {
-            let only_succeeded = if table == "_sqlx_migrations" {
-                " WHERE success"
-            } else {
-                ""
-            };
-            format!("SELECT version FROM {table}{only_succeeded} ORDER BY version")
-        })
-    }
 }
 
 fn default_migrations_table() -> String {

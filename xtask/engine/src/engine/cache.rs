@@ -57,11 +57,8 @@ impl Manifest {
         let mut pending: Option<String> = None;
         for (label, value) in &self.0 {
             match label.as_str() {
-                "gate" | "version" | "fact" => {
+                "gate" | "version" | "fact" | "command" => {
                     out.insert(format!("{label} {value}"), String::new());
-                }
-                "command" => {
-                    out.insert(format!("command {value}"), String::new());
                 }
                 "file" | "tool" | "env" | "extra-file" => {
                     pending = Some(format!("{label} {value}"));

@@ -357,11 +357,7 @@ impl LoadRun {
                     return None;
                 }
                 let seen = *counts.get_or_insert_with(|| users.stop());
-                Some(Some(if seen.problem(*budget).is_some() {
-                    THRESHOLD_EXIT
-                } else {
-                    0
-                }))
+                Some(Some(requests_exit(seen.problem(*budget).as_ref())))
             }
         }
     }
@@ -386,6 +382,11 @@ impl LoadRun {
             ),
         }
     }
+}
+
+/// gatehouse's own load's exit code, as goose's: [`THRESHOLD_EXIT`] when the client side failed.
+fn requests_exit(problem: Option<&String>) -> i32 {
+    if problem.is_some() { THRESHOLD_EXIT } else { 0 }
 }
 
 /// The smallest availability budget of `specs` (a ratio); none: no failure is allowed.
@@ -523,10 +524,7 @@ fn drive(
                 counts.requests, counts.failed
             ));
             let problem = counts.problem(*budget);
-            Ok((
-                Some(if problem.is_some() { THRESHOLD_EXIT } else { 0 }),
-                problem,
-            ))
+            Ok((Some(requests_exit(problem.as_ref())), problem))
         }
     }
 }
