@@ -810,6 +810,12 @@ impl Config {
                 ));
             }
         }
+        if self.chart.as_ref().is_some_and(|c| c.variables.is_empty()) {
+            problems.push(
+                "chart.variables: must name the command that prints the service's settings as JSON"
+                    .to_owned(),
+            );
+        }
         if let Some(fuzz) = &self.api_fuzz {
             if self.service.is_none() {
                 problems.push(

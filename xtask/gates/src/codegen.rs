@@ -53,7 +53,7 @@ impl Gate for CodegenVerify {
     }
 
     fn steps(&self) -> Vec<Step> {
-        self.files.values().map(codegen::step).collect()
+        self.files.values().flat_map(codegen::steps).collect()
     }
 
     fn run(&self, ctx: &RunCtx) -> Result<Verdict> {

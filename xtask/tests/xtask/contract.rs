@@ -2,6 +2,8 @@
 //! about a service (its env names, paths, fault hooks, metric names, database) comes from
 //! `[service]` and friends in `gatehouse.toml`.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::support::{gatehouse_sources, scan};
 
 /// The reference app's literals in `text`: its env prefix, its API prefix (not Prometheus'
@@ -123,4 +125,83 @@ fn every_crate_depends_only_on_the_layers_below_it_and_the_libraries_are_publish
             }
         }
     }
+}
+
+/// External dependency units of one cargo invocation, by (package, target) with their features.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the test asks cargo itself for its build plan"
+)]
+fn dependency_units(args: &[&str], mode: &str) -> BTreeMap<(String, String), BTreeSet<String>> {
+    let root = crate::support::repo_root();
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(args)
+        .args(["--locked", "--unit-graph", "-Z", "unstable-options"])
+        .env("RUSTC_BOOTSTRAP", "1")
+        .current_dir(&root)
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "cargo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let graph: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut units = BTreeMap::<(String, String), BTreeSet<String>>::new();
+    for unit in graph["units"].as_array().unwrap() {
+        let package = unit["pkg_id"].as_str().unwrap();
+        let kind = unit["target"]["kind"].to_string();
+        if package.starts_with("path+") || unit["mode"] != mode || kind.contains("custom-build") {
+            continue;
+        }
+        let features = unit["features"].to_string();
+        units
+            .entry((package.to_owned(), unit["target"]["name"].to_string()))
+            .or_default()
+            .insert(features);
+    }
+    units
+}
+
+/// Every dependency unit of `other` is one `test` builds with the same features.
+fn rebuilt(
+    test: &BTreeMap<(String, String), BTreeSet<String>>,
+    other: &BTreeMap<(String, String), BTreeSet<String>>,
+) -> Vec<String> {
+    other
+        .iter()
+        .filter(|(key, features)| !test.get(*key).is_some_and(|t| features.is_subset(t)))
+        .map(|((package, _), features)| format!("{package} with {features:?}"))
+        .collect()
+}
+
+/// `doc` and the `{bin:…}` generators (codegen, the chart's settings) build nothing the clippy and
+/// test builds have not built: dev-dependencies that turn on extra features of a dependency make
+/// every build without the tests rebuild what sits above it (~10 minutes cold).
+#[test]
+fn the_doc_and_generator_builds_reuse_the_test_builds_dependencies() {
+    let clippy = dependency_units(
+        &["check", "--workspace", "--all-targets", "--all-features"],
+        "check",
+    );
+    let doc = dependency_units(
+        &["doc", "--workspace", "--no-deps", "--all-features"],
+        "check",
+    );
+    let missing = rebuilt(&clippy, &doc);
+    assert!(missing.is_empty(), "`doc` rebuilds: {missing:#?}");
+    let tests = dependency_units(
+        &["test", "--workspace", "--all-features", "--no-run"],
+        "build",
+    );
+    let generator = dependency_units(
+        &["build", "--workspace", "--all-features", "--bin", "app"],
+        "build",
+    );
+    assert!(
+        !generator.is_empty(),
+        "the generator build has dependencies"
+    );
+    let missing = rebuilt(&tests, &generator);
+    assert!(missing.is_empty(), "`{{bin:app}}` rebuilds: {missing:#?}");
 }

@@ -91,6 +91,34 @@ impl Step {
         Step::new(program, &[]).args(args.iter().cloned())
     }
 
+    /// The steps of a configured command. A program written `{bin:NAME}` is binary NAME of this
+    /// workspace, built first exactly as the test gate builds the workspace
+    /// (`--workspace --all-features`): `cargo run --package` would resolve features for that one
+    /// package and rebuild every dependency whose features differ.
+    pub fn configured(argv: &[String]) -> Vec<Step> {
+        let run = Step::argv(argv);
+        let Some(bin) = workspace_bin(&run.program) else {
+            return vec![run];
+        };
+        let build = Step::new(
+            "cargo",
+            &[
+                "build",
+                "--workspace",
+                "--all-features",
+                "--locked",
+                "--bin",
+                bin,
+            ],
+        );
+        let program = crate::layout::cargo_target_dir(Path::new("."))
+            .join("debug")
+            .join(bin)
+            .display()
+            .to_string();
+        vec![build, Step { program, ..run }]
+    }
+
     pub fn tool(mut self, tool: &str) -> Step {
         self.tool = Some(tool.to_owned());
         self
@@ -128,6 +156,14 @@ impl Step {
         self.quiet_stdout = true;
         self
     }
+}
+
+/// NAME of a `{bin:NAME}` program.
+fn workspace_bin(program: &str) -> Option<&str> {
+    program
+        .strip_prefix("{bin:")
+        .and_then(|b| b.strip_suffix('}'))
+        .filter(|b| !b.is_empty())
 }
 
 impl fmt::Display for Step {
@@ -345,8 +381,14 @@ impl RunCtx {
         let path = self.path_for(step)?;
         self.log(&format!("$ {step}"));
         let sh = xshell::Shell::new()?;
-        sh.change_dir(step.dir.as_deref().unwrap_or(&self.root));
-        let program = &step.program;
+        let dir = step.dir.as_deref().unwrap_or(&self.root);
+        sh.change_dir(dir);
+        // A relative path to a program (`./target/debug/app`) is relative to where it runs.
+        let program = if step.program.contains('/') {
+            dir.join(&step.program)
+        } else {
+            PathBuf::from(&step.program)
+        };
         let args = &step.args;
         // Logs are files: no colour codes in them.
         let mut cmd = xshell::cmd!(sh, "{program} {args...}")
@@ -366,6 +408,18 @@ impl RunCtx {
         let out = process::run(cmd.into(), &sink, self.deadline, &self.cancel)?;
         self.log(&format!("[exit {}]", code(&out)));
         Ok(out)
+    }
+
+    /// Runs `steps` in order up to the first that fails; the output of that one or the last.
+    pub fn exec_all(&self, steps: &[Step]) -> Result<Output> {
+        let (last, before) = steps.split_last().context("no step to run")?;
+        for step in before {
+            let out = self.exec(step)?;
+            if !out.success() {
+                return Ok(out);
+            }
+        }
+        self.exec(last)
     }
 
     fn path_for(&self, step: &Step) -> Result<std::ffi::OsString> {
@@ -391,4 +445,31 @@ impl RunCtx {
 /// A gate's commands as `plan` prints them: part of its cache key.
 pub fn commands(gate: &dyn Gate) -> Vec<String> {
     gate.steps().iter().map(ToString::to_string).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| (*w).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_workspace_binary_is_built_as_the_tests_build_it_then_run() {
+        let steps = Step::configured(&argv(&["{bin:api}", "openapi"]));
+        let [build, run] = steps.as_slice() else {
+            panic!("two steps: {steps:?}");
+        };
+        assert_eq!(
+            build.to_string(),
+            "cargo build --workspace --all-features --locked --bin api"
+        );
+        assert!(run.program.ends_with("/debug/api"), "{}", run.program);
+        assert_eq!(run.args, ["openapi"]);
+        let plain = Step::configured(&argv(&["cargo", "run", "-p", "api"]));
+        assert_eq!(plain.len(), 1);
+        assert_eq!(plain[0].to_string(), "cargo run -p api");
+        assert_eq!(Step::configured(&argv(&["{bin:}"]))[0].program, "{bin:}");
+    }
 }
