@@ -354,3 +354,252 @@ enum Readiness {
 fn stopped(why: &str) -> String {
     format!("not run: {why} (use --keep-going to run independent gates)")
 }
+
+/// The scheduler's own threads and channel, without a process or a tool: these run under
+/// ThreadSanitizer in the `race` gate (filter `engine::`).
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Condvar, Mutex};
+
+    use super::*;
+    use crate::engine::cache::LocalStore;
+    use crate::engine::gate::{GateSpec, Inputs, Step};
+
+    /// How many probe gates run at this moment, and the most that ever did.
+    #[derive(Default)]
+    struct Overlap {
+        running: Mutex<(usize, usize)>,
+        changed: Condvar,
+    }
+
+    impl Overlap {
+        fn enter(&self) {
+            let mut r = self.running.lock().unwrap();
+            r.0 += 1;
+            r.1 = r.1.max(r.0);
+            self.changed.notify_all();
+        }
+
+        fn leave(&self) {
+            self.running.lock().unwrap().0 -= 1;
+            self.changed.notify_all();
+        }
+
+        /// Waits until `n` gates run at once; false after `limit`.
+        fn together(&self, n: usize, limit: Duration) -> bool {
+            let r = self.running.lock().unwrap();
+            let (r, _) = self
+                .changed
+                .wait_timeout_while(r, limit, |r| r.1 < n)
+                .unwrap();
+            r.1 >= n
+        }
+
+        fn most(&self) -> usize {
+            self.running.lock().unwrap().1
+        }
+    }
+
+    enum Does {
+        Pass,
+        Fail,
+        /// Passes once `n` probe gates ran at once, fails after the limit.
+        Meet(usize, Duration),
+    }
+
+    struct Probe {
+        spec: GateSpec,
+        does: Does,
+        overlap: Arc<Overlap>,
+        runs: AtomicUsize,
+    }
+
+    impl Gate for Probe {
+        fn spec(&self) -> &GateSpec {
+            &self.spec
+        }
+
+        fn steps(&self) -> Vec<Step> {
+            Vec::new()
+        }
+
+        fn run(&self, _ctx: &RunCtx) -> Result<Verdict> {
+            self.runs.fetch_add(1, Ordering::SeqCst);
+            self.overlap.enter();
+            let verdict = match self.does {
+                Does::Pass => Verdict::passed(None),
+                Does::Fail => Verdict::failed("planted"),
+                Does::Meet(n, limit) if self.overlap.together(n, limit) => Verdict::passed(None),
+                Does::Meet(n, _) => Verdict::failed(format!("never {n} at once")),
+            };
+            self.overlap.leave();
+            Ok(verdict)
+        }
+    }
+
+    fn probe(
+        name: &str,
+        deps: &[&str],
+        resources: &[&str],
+        does: Does,
+        o: &Arc<Overlap>,
+    ) -> Arc<Probe> {
+        Arc::new(Probe {
+            spec: GateSpec {
+                name: name.to_owned(),
+                description: String::new(),
+                version: 1,
+                deps: deps.iter().map(|d| (*d).to_owned()).collect(),
+                inputs: Inputs {
+                    globs: vec!["input.txt".to_owned()],
+                    ..Inputs::default()
+                },
+                resources: resources.iter().map(|r| (*r).to_owned()).collect(),
+                timeout: Duration::from_secs(60),
+            },
+            does,
+            overlap: o.clone(),
+            runs: AtomicUsize::new(0),
+        })
+    }
+
+    struct Quiet;
+
+    impl Output for Quiet {
+        fn started(&self, _: &str) {}
+        fn finished(&self, _: &GateResult) {}
+        fn note(&self, _: &str) {}
+    }
+
+    /// Runs `gates` in a fresh workspace with one input file; their statuses by name.
+    fn execute(
+        dir: &std::path::Path,
+        gates: &[Arc<Probe>],
+        options: Options,
+    ) -> BTreeMap<String, (Status, Option<String>)> {
+        std::fs::write(dir.join("input.txt"), "v1").unwrap();
+        let run_dir = dir.join("run");
+        std::fs::create_dir_all(run_dir.join("gates")).unwrap();
+        let toolbox = Arc::new(Toolbox::new(BTreeMap::new(), false));
+        let snapshot = Snapshot::scan(dir).unwrap();
+        let keys = gates
+            .iter()
+            .map(|g| {
+                let key = cache::key(g.spec(), &[], &snapshot, &toolbox.pins()).unwrap();
+                (g.spec().name.clone(), key)
+            })
+            .collect();
+        let store = LocalStore::new(dir.join("cache"));
+        let run = Run {
+            root: dir.to_path_buf(),
+            run_id: "test".to_owned(),
+            run_dir,
+            gates: gates.iter().map(|g| g.clone() as Arc<dyn Gate>).collect(),
+            keys,
+            required: BTreeSet::new(),
+            store: &store,
+            toolbox,
+            cancel: Cancel::default(),
+            output: &Quiet,
+            options,
+        };
+        run.execute()
+            .into_iter()
+            .map(|r| (r.name, (r.status, r.reason)))
+            .collect()
+    }
+
+    fn options(jobs: usize, keep_going: bool) -> Options {
+        Options {
+            jobs,
+            keep_going,
+            use_cache: true,
+        }
+    }
+
+    #[test]
+    fn independent_gates_run_at_once_up_to_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = Arc::new(Overlap::default());
+        let meet = || Does::Meet(2, Duration::from_secs(30));
+        let gates = [
+            probe("a", &[], &[], meet(), &o),
+            probe("b", &[], &[], meet(), &o),
+        ];
+        let results = execute(dir.path(), &gates, options(2, false));
+        assert!(
+            results.values().all(|r| r.0 == Status::Passed),
+            "{results:?}"
+        );
+
+        let o = Arc::new(Overlap::default());
+        let gates = [
+            probe("c", &[], &[], Does::Meet(2, Duration::from_millis(100)), &o),
+            probe("d", &[], &[], Does::Pass, &o),
+        ];
+        let results = execute(dir.path(), &gates, options(1, true));
+        assert_eq!(o.most(), 1, "one job: {results:?}");
+    }
+
+    #[test]
+    fn gates_holding_the_same_resource_never_overlap() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = Arc::new(Overlap::default());
+        let wait = || Does::Meet(2, Duration::from_millis(100));
+        let gates = [
+            probe("a", &[], &["cargo-target"], wait(), &o),
+            probe("b", &[], &["cargo-target"], wait(), &o),
+        ];
+        let results = execute(dir.path(), &gates, options(2, true));
+        assert_eq!(o.most(), 1, "{results:?}");
+        assert!(
+            results.values().all(|r| r.0 == Status::Failed),
+            "neither met the other"
+        );
+    }
+
+    #[test]
+    fn a_failure_stops_its_dependents_and_unstarted_gates_unless_keep_going() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = Arc::new(Overlap::default());
+        let gates = || {
+            [
+                probe("fails", &[], &[], Does::Fail, &o),
+                probe("after", &["fails"], &[], Does::Pass, &o),
+                probe("other", &[], &[], Does::Pass, &o),
+            ]
+        };
+        let results = execute(dir.path(), &gates(), options(1, false));
+        assert_eq!(results["fails"].0, Status::Failed);
+        assert_eq!(results["after"].0, Status::Skipped);
+        assert!(
+            results["after"]
+                .1
+                .as_deref()
+                .unwrap()
+                .contains("dependency `fails` failed")
+        );
+        assert_eq!(results["other"].0, Status::Skipped, "{results:?}");
+
+        let results = execute(dir.path(), &gates(), options(1, true));
+        assert_eq!(results["after"].0, Status::Skipped);
+        assert_eq!(results["other"].0, Status::Passed, "{results:?}");
+    }
+
+    #[test]
+    fn passes_are_cached_across_runs_and_failures_never() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = Arc::new(Overlap::default());
+        let gates = [
+            probe("passes", &[], &[], Does::Pass, &o),
+            probe("fails", &[], &[], Does::Fail, &o),
+        ];
+        execute(dir.path(), &gates, options(2, true));
+        let results = execute(dir.path(), &gates, options(2, true));
+        assert_eq!(results["passes"].0, Status::Cached);
+        assert_eq!(results["fails"].0, Status::Failed);
+        assert_eq!(gates[0].runs.load(Ordering::SeqCst), 1);
+        assert_eq!(gates[1].runs.load(Ordering::SeqCst), 2);
+    }
+}
