@@ -136,6 +136,12 @@ pub enum Command {
         #[command(subcommand)]
         action: SloAction,
     },
+    /// Migrations: `classify` judges each up migration expand or contract from PostgreSQL's own
+    /// parse of it, as promotions and rollbacks do, naming the statement that decided it.
+    Migrations {
+        #[command(subcommand)]
+        action: MigrationsAction,
+    },
     /// The Helm chart (`[chart]`): its generated values schema, or its manifests for an
     /// environment.
     Chart {
@@ -233,6 +239,17 @@ pub enum ChartAction {
         /// The image digest to render with [default: a placeholder digest].
         #[arg(long, value_name = "DIGEST")]
         digest: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrationsAction {
+    /// Each up migration in DIR [default: `[release] migrations`, else `[migrations] dir`]:
+    /// expand (only adds) or contract (with file:line, the statement and why). SQL that does not
+    /// parse, a `DO` block or a statement the judgement does not know counts as contract.
+    Classify {
+        /// A migrations directory, relative to the workspace root.
+        dir: Option<PathBuf>,
     },
 }
 

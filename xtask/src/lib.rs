@@ -117,6 +117,9 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
         Command::Slo {
             action: SloAction::Render { what, service },
         } => commands::slo_render(&settings, &ws, *what, service.as_deref()),
+        Command::Migrations {
+            action: cli::MigrationsAction::Classify { dir },
+        } => commands::migrations_classify(&settings, &ws, dir.as_deref(), cancel),
         Command::Chart {
             action: cli::ChartAction::Schema,
         } => commands::chart_schema(&settings, &ws, cancel),

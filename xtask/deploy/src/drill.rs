@@ -390,11 +390,11 @@ fn schema_ahead(
     let live = target
         .live()
         .context("nothing is live after the rollback")?;
-    let shipped = super::evidence::migrations(&live.migrations)?;
+    let shipped = super::evidence::migration_versions(&live.migrations)?;
     let applied = target.applied_migrations()?;
     let beyond: Vec<i64> = applied
         .into_iter()
-        .filter(|v| !shipped.iter().any(|m| m.version == *v))
+        .filter(|v| !shipped.contains(v))
         .collect();
     let healthy = super::judge::Judge::smoke(&target.base(), smoke).is_ok();
     Ok(SchemaAhead {

@@ -330,7 +330,7 @@ impl DeployTarget for LocalTarget<'_, '_> {
     fn roll_back(&mut self, _: &dyn Fn(&str)) -> Result<std::result::Result<Deployed, String>> {
         let previous = self.previous.clone().context("nothing to roll back to")?;
         let applied = self.local.applied_migrations()?;
-        let known = super::evidence::migrations(&previous.migrations)?;
+        let known = super::schema::classify_dir(self.local.ctx, &previous.migrations)?;
         super::promote::rollback_check(&applied, &known, self.shipped).with_context(|| {
             format!(
                 "{} failed its judgement and cannot be rolled back automatically",

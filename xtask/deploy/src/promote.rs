@@ -138,9 +138,14 @@ pub fn pending(shipped: &[Migration], applied: Option<&[i64]>) -> Result<Vec<i64
         .filter(|m| applied.is_none_or(|a| !a.contains(&m.version)))
         .collect();
     for m in &pending {
-        if let Kind::Contract { line, reason } = &m.kind {
+        if let Kind::Contract {
+            line,
+            reason,
+            statement,
+        } = &m.kind
+        {
             return Err(refuse(format!(
-                "pending migration {}:{line} is not expand-only: it {reason}; ship it in a later release, once no running version needs what it removes",
+                "pending migration {}:{line} is not expand-only: `{statement}` {reason}; ship it in a later release, once no running version needs what it removes",
                 m.file
             )));
         }
@@ -163,11 +168,16 @@ pub fn rollback_check(applied: &[i64], target: &[Migration], known: &[Migration]
             }
             Some(Migration {
                 file,
-                kind: Kind::Contract { line, reason },
+                kind:
+                    Kind::Contract {
+                        line,
+                        reason,
+                        statement,
+                    },
                 ..
             }) => {
                 return Err(refuse(format!(
-                    "rollback refused: the live schema has {file}:{line}, which {reason}: the target release's code cannot run on it; roll forward instead (see runbooks/rollback.md)"
+                    "rollback refused: the live schema has {file}:{line}, `{statement}`, which {reason}: the target release's code cannot run on it; roll forward instead (see runbooks/rollback.md)"
                 )));
             }
             Some(_) => {}
@@ -207,7 +217,7 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
         .clone()
         .unwrap_or_else(|| local::state_dir(&ctx.root, &env.name));
     let unpacked = unpack(svc, &release, &registry, &dir)?;
-    let shipped = evidence::migrations(&unpacked.migrations)?;
+    let shipped = super::schema::classify_dir(ctx, &unpacked.migrations)?;
     let mut report = Report::new(&env, &release, opts.dry_run, verification, &shipped);
     match &env.target {
         Target::Kubernetes(_) => {
@@ -537,7 +547,7 @@ fn migrations_at(root: &std::path::Path, commit: &str, dir: &str) -> Result<Vec<
     let mut versions: Vec<i64> = listed
         .lines()
         .filter_map(|path| path.strip_prefix(dir)?.strip_prefix('/'))
-        .filter_map(|file| Migration::parse(file, "").map(|m| m.version))
+        .filter_map(super::schema::up_version)
         .collect();
     versions.sort_unstable();
     Ok(versions)
@@ -680,6 +690,7 @@ mod tests {
         Kind::Contract {
             line: 2,
             reason: "drops a column".to_owned(),
+            statement: "ALTER TABLE t DROP COLUMN c".to_owned(),
         }
     }
 

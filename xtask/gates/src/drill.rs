@@ -37,7 +37,7 @@ impl Drill {
             deps: vec!["release".to_owned(), "slo".to_owned()],
             inputs: Inputs {
                 globs,
-                tools: ["nginx", "prometheus", "postgresql", "registry", "moto", "skopeo"].map(str::to_owned).to_vec(),
+                tools: ["nginx", "prometheus", "postgresql", "registry", "moto", "skopeo", "pglast"].map(str::to_owned).to_vec(),
                 env: Vec::new(),
                 facts: Vec::new(),
                 files: Vec::new(),

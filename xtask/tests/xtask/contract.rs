@@ -138,7 +138,7 @@ fn dependency_units(args: &[&str], mode: &str) -> BTreeMap<(String, String), BTr
         .args(args)
         .args(["--locked", "--unit-graph", "-Z", "unstable-options"])
         .env("RUSTC_BOOTSTRAP", "1")
-        .current_dir(&root)
+        .current_dir(root)
         .output()
         .expect("run cargo");
     assert!(

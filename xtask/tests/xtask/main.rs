@@ -19,6 +19,7 @@ mod registry_auth;
 mod release;
 mod rollout;
 mod runbooks;
+mod schema;
 mod second_service;
 mod slo;
 mod spawner;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::support::{Fixture, Run, repo_root, status};
 
 /// The tools the team pins beside what `init` wrote: the gates and stand-ins it added.
-const ADDED_TOOLS: [&str; 11] = [
+const ADDED_TOOLS: [&str; 12] = [
     "squawk",
     "schemathesis",
     "prometheus",
@@ -22,6 +22,7 @@ const ADDED_TOOLS: [&str; 11] = [
     "musl-tools",
     "release-target",
     "nginx",
+    "pglast",
 ];
 
 /// Gates the team adds to the `ci` pipeline `init` wrote.
