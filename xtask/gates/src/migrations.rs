@@ -41,7 +41,7 @@ impl Migrations {
         let spec = GateSpec {
             name: "migrations".to_owned(),
             description: "migrations: up/down/up on an ephemeral PostgreSQL with schema diffs; released ones unchanged".to_owned(),
-            version: 1,
+            version: 2,
             deps: Vec::new(),
             inputs: Inputs {
                 globs: vec![
@@ -112,13 +112,44 @@ fn apply_step(url: &str, file: &str) -> Step {
     .tool("postgresql")
 }
 
+/// The schema with its owners, privileges (grants, default privileges) and comments.
 fn dump_step(url: &str) -> Step {
-    Step::new(
-        "pg_dump",
-        &["--schema-only", "--no-owner", "--no-privileges", url],
-    )
-    .tool("postgresql")
-    .quiet_stdout()
+    Step::new("pg_dump", &["--schema-only", url])
+        .tool("postgresql")
+        .quiet_stdout()
+}
+
+/// What a database user can observe beside the schema dump, one labelled line per fact: a down
+/// must restore these too (docs/gates.md). Row values are not compared, only their number per
+/// table: running an up again may draw new ids from a sequence.
+const OBSERVED: [(&str, &str); 5] = [
+    (
+        "rows",
+        "SELECT format('%I.%I %s', n.nspname, c.relname, (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast' ORDER BY 1",
+    ),
+    (
+        "role",
+        "SELECT rolname || ' ' || concat_ws(',', CASE WHEN rolsuper THEN 'superuser' END, CASE WHEN rolcanlogin THEN 'login' END, CASE WHEN rolcreaterole THEN 'createrole' END, CASE WHEN rolcreatedb THEN 'createdb' END, CASE WHEN rolreplication THEN 'replication' END, CASE WHEN rolbypassrls THEN 'bypassrls' END, CASE WHEN NOT rolinherit THEN 'noinherit' END, 'connlimit=' || rolconnlimit) FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY 1",
+    ),
+    (
+        "membership",
+        "SELECT r.rolname || ' in ' || g.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g ON g.oid = m.roleid WHERE g.rolname !~ '^pg_' ORDER BY 1",
+    ),
+    (
+        "setting",
+        "SELECT coalesce(d.datname, '*') || ' ' || coalesce(r.rolname, '*') || ' ' || array_to_string(s.setconfig, ',') FROM pg_db_role_setting s LEFT JOIN pg_database d ON d.oid = s.setdatabase LEFT JOIN pg_roles r ON r.oid = s.setrole ORDER BY 1",
+    ),
+    (
+        "extension",
+        "SELECT extname || ' ' || extversion FROM pg_extension ORDER BY 1",
+    ),
+];
+
+fn query_step(url: &str, sql: &str) -> Step {
+    Step::new("psql", &["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .args([url.to_owned(), "-c".to_owned(), sql.to_owned()])
+        .tool("postgresql")
+        .quiet_stdout()
 }
 
 /// squawk over every up (downs undo by design: dropping is their job).
@@ -189,10 +220,23 @@ impl Db<'_> {
         })
     }
 
+    /// The schema dump, then every [`OBSERVED`] fact as `<label>: <line>`.
     fn schema(&self) -> Result<String> {
         let out = self.ctx.exec(&dump_step(&self.url))?;
         anyhow::ensure!(out.success(), "pg_dump failed: {}", out.stderr.trim());
-        Ok(normalise(&out.stdout))
+        let mut state = normalise(&out.stdout);
+        for (label, sql) in OBSERVED {
+            let out = self.ctx.exec(&query_step(&self.url, sql))?;
+            anyhow::ensure!(
+                out.success(),
+                "reading the database's {label}s failed: {}",
+                out.stderr.trim()
+            );
+            for line in out.stdout.lines().filter(|l| !l.trim().is_empty()) {
+                state.push_str(&format!("{label}: {line}\n"));
+            }
+        }
+        Ok(state)
     }
 }
 
@@ -450,6 +494,10 @@ impl Gate for Migrations {
                 "<each migration: step-wise up, down, up; then all down, all up>",
             ),
             dump_step(url),
+            query_step(
+                url,
+                "<each of: rows per table, roles, memberships, settings, extensions>",
+            ),
         ]
     }
 

@@ -253,3 +253,76 @@ fn allowances_in_the_migration_and_rules_in_the_repo_config_are_honoured() {
         "{diagnostics}"
     );
 }
+
+/// A down must restore everything a database user can observe and rely on, not only the objects
+/// of the schema: each planted down forgets one such thing, and the gate names each (step-wise,
+/// every migration is checked on its own; the role comes last, as its up cannot run twice).
+#[test]
+fn a_down_that_forgets_a_grant_a_comment_rows_a_role_or_a_setting_fails_naming_it() {
+    let cases = [
+        (
+            "grant",
+            "GRANT SELECT ON notes TO PUBLIC;",
+            "GRANT SELECT ON TABLE public.notes TO PUBLIC",
+        ),
+        (
+            "comment",
+            "COMMENT ON COLUMN notes.body IS 'what was said';",
+            "COMMENT ON COLUMN public.notes.body",
+        ),
+        (
+            "seed",
+            "INSERT INTO notes SELECT coalesce(max(id), 0) + 1, 'welcome' FROM notes;",
+            "rows: public.notes 1",
+        ),
+        (
+            "setting",
+            "ALTER ROLE CURRENT_USER SET work_mem = '8MB';",
+            "work_mem=8MB",
+        ),
+        (
+            "default",
+            "ALTER TABLE notes ALTER COLUMN body SET DEFAULT '';",
+            "DEFAULT ''",
+        ),
+        (
+            "role",
+            "CREATE ROLE gatehouse_reader;",
+            "role: gatehouse_reader",
+        ),
+    ];
+    let mut files = vec![
+        ("0001_notes.up.sql".to_owned(), UP.to_owned()),
+        ("0001_notes.down.sql".to_owned(), DOWN.to_owned()),
+    ];
+    for (n, (name, up, _)) in cases.iter().enumerate() {
+        files.push((format!("{:04}_{name}.up.sql", n + 2), (*up).to_owned()));
+        files.push((
+            format!("{:04}_{name}.down.sql", n + 2),
+            "SELECT 1;\n".to_owned(),
+        ));
+    }
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(f, s)| (f.as_str(), s.as_str()))
+        .collect();
+    let fx = fixture(&files);
+    assert_eq!(fx.run(&["gate", "migrations"]).code, 1);
+    let report = fx.report();
+    let diagnostics = gate_entry(&report, "migrations")["diagnostics"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for (n, (name, _, named)) in cases.iter().enumerate() {
+        let down = format!("migrations/{:04}_{name}.down.sql", n + 2);
+        let found = diagnostics
+            .iter()
+            .find(|d| d["file"] == down.as_str())
+            .unwrap_or_else(|| panic!("{name}: no finding at {down}: {diagnostics:#?}"));
+        let message = found["message"].as_str().unwrap();
+        assert!(
+            message.contains("does not restore the schema before") && message.contains(named),
+            "{name} names `{named}`: {message}"
+        );
+    }
+}
