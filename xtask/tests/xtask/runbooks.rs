@@ -87,3 +87,44 @@ fn every_runbook_says_how_it_is_detected_and_how_recovery_is_verified() {
         }
     }
 }
+
+/// `docs/gates.md` says, for every gate `cargo xtask list` knows, what a pass guarantees and
+/// what it does not: one row each in the table under `## What a pass guarantees`.
+#[test]
+fn the_gate_guide_says_what_each_pass_guarantees_and_what_it_does_not() {
+    let list = crate::support::repo_xtask(&["--format", "json", "list"], &[]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let gates: Vec<serde_json::Value> = serde_json::from_str(&list.stdout).unwrap();
+    let guide = std::fs::read_to_string(crate::support::repo_root().join("docs/gates.md")).unwrap();
+    let section = guide
+        .split("\n## What a pass guarantees\n")
+        .nth(1)
+        .expect("docs/gates.md has a `## What a pass guarantees` section");
+    let section = section.split("\n## ").next().unwrap();
+    let rows: Vec<Vec<&str>> = section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    for gate in &gates {
+        let name = gate["name"].as_str().unwrap();
+        let row = rows
+            .iter()
+            .find(|r| r[0] == format!("`{name}`"))
+            .unwrap_or_else(|| panic!("no row for `{name}` in docs/gates.md"));
+        assert_eq!(
+            row.len(),
+            3,
+            "`{name}`: gate, guarantees, does not guarantee"
+        );
+        assert!(
+            row[1].len() > 20 && row[2].len() > 20,
+            "`{name}`: say what a pass guarantees and what it does not: {row:?}"
+        );
+    }
+    assert_eq!(
+        rows.len(),
+        gates.len(),
+        "one row per gate, no row for a gate that is gone"
+    );
+}
