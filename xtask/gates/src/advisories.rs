@@ -22,6 +22,7 @@ impl Deny {
                 tools: &["cargo-deny"],
                 env: &[],
                 cargo: false,
+                rust: false,
                 // A fresh machine compiles cargo-deny first, beside the other gates.
                 timeout_secs: 1200,
             }
@@ -98,6 +99,7 @@ impl Advisories {
             tools: &["cargo-deny"],
             env: &[],
             cargo: false,
+            rust: false,
             timeout_secs: 600,
         }
         .spec(1);

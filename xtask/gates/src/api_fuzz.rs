@@ -47,6 +47,7 @@ impl ApiFuzz {
                 env: vec!["RUSTFLAGS".to_owned()],
                 facts: Vec::new(),
                 files: Vec::new(),
+                rust: true,
             },
             resources: vec![CARGO_TARGET.to_owned()],
             timeout: Duration::from_secs(2400),

@@ -37,6 +37,7 @@ impl Chart {
                 tools: &["helm", "kubernetes-validate", "checkov"],
                 env: &[],
                 cargo: false,
+                rust: false,
                 timeout_secs: 600,
             }
             .spec(2),

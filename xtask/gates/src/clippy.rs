@@ -18,6 +18,7 @@ impl Clippy {
             tools: &["clippy"],
             env: &["RUSTFLAGS"],
             cargo: true,
+            rust: true,
             timeout_secs: 1800,
         }
         .spec(1);

@@ -36,6 +36,11 @@ impl CodegenVerify {
                 env: Vec::new(),
                 facts: Vec::new(),
                 files: Vec::new(),
+                // Generators that cargo builds (`cargo …`, `{bin:…}`).
+                rust: files
+                    .values()
+                    .filter_map(|f| f.run.first())
+                    .any(|p| p == "cargo" || p.starts_with("{bin:")),
             },
             resources,
             timeout: codegen::TIMEOUT,

@@ -29,6 +29,8 @@ impl Custom {
                 env: def.env.clone(),
                 facts: Vec::new(),
                 files: Vec::new(),
+                // A command of your own that runs cargo builds Rust.
+                rust: def.run.first().is_some_and(|p| p == "cargo"),
             },
             resources: def.resources.clone(),
             timeout: Duration::from_secs(def.timeout_secs),

@@ -15,6 +15,7 @@ impl Doc {
             tools: &[],
             env: &["RUSTDOCFLAGS"],
             cargo: true,
+            rust: true,
             timeout_secs: 1200,
         }
         .spec(1);

@@ -41,6 +41,7 @@ impl Drill {
                 env: Vec::new(),
                 facts: Vec::new(),
                 files: Vec::new(),
+                rust: true,
             },
             resources: vec![CARGO_TARGET.to_owned()],
             timeout: Duration::from_secs(2400),

@@ -23,6 +23,7 @@ impl Fmt {
             tools: &["rustfmt"],
             env: &[],
             cargo: false,
+            rust: true,
             timeout_secs: 300,
         }
         .spec(1))

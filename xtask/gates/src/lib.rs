@@ -150,6 +150,8 @@ struct Decl<'a> {
     tools: &'a [&'a str],
     env: &'a [&'a str],
     cargo: bool,
+    /// Runs cargo or rustc (see [`Inputs::rust`]).
+    rust: bool,
     timeout_secs: u64,
 }
 
@@ -167,6 +169,7 @@ impl Decl<'_> {
                 env: owned(self.env),
                 facts: Vec::new(),
                 files: Vec::new(),
+                rust: self.rust,
             },
             resources: if self.cargo {
                 vec![CARGO_TARGET.to_owned()]

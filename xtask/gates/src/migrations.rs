@@ -53,6 +53,7 @@ impl Migrations {
                 env: Vec::new(),
                 facts: Vec::new(),
                 files: refs.to_vec(),
+                rust: false,
             },
             resources: Vec::new(),
             timeout: Duration::from_secs(600),

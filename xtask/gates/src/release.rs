@@ -35,6 +35,7 @@ impl Release {
                 env: vec![gatehouse_release::sign::KEY_ENV.to_owned()],
                 facts: Vec::new(),
                 files: Vec::new(),
+                rust: true,
             },
             resources: vec![CARGO_TARGET.to_owned()],
             timeout: Duration::from_secs(2400),

@@ -21,6 +21,7 @@ impl Secrets {
             tools: &["detect-secrets"],
             env: &[],
             cargo: false,
+            rust: false,
             timeout_secs: 600,
         }
         .spec(1);

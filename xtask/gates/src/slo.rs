@@ -50,6 +50,7 @@ impl Slo {
                     .unwrap_or_default(),
                 facts: Vec::new(),
                 files: Vec::new(),
+                rust: true,
             },
             resources: vec![CARGO_TARGET.to_owned()],
             timeout: Duration::from_secs(2400),

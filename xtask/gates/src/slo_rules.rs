@@ -24,6 +24,7 @@ impl SloRules {
                 tools: &["prometheus"],
                 env: &[],
                 cargo: false,
+                rust: false,
                 timeout_secs: 300,
             }
             .spec(1),

@@ -18,6 +18,7 @@ impl Test {
             tools: &["cargo-nextest"],
             env: &["RUSTFLAGS"],
             cargo: true,
+            rust: true,
             // A cold run builds the workspace, and (the load test) the service's static release
             // build that the release gate then reuses: on a busy 2-core machine, over 40 minutes.
             timeout_secs: 3600,

@@ -104,6 +104,7 @@ impl UnderTool {
                 env: Vec::new(),
                 facts: Vec::new(),
                 files: Vec::new(),
+                rust: true,
             },
             resources: Vec::new(),
             timeout: Duration::from_secs(3600),

@@ -23,6 +23,7 @@ impl Workflows {
             tools: &["actionlint"],
             env: &[],
             cargo: false,
+            rust: false,
             timeout_secs: 300,
         }
         .spec(2);

@@ -17,6 +17,7 @@ impl Yaml {
                 tools: &["yamllint"],
                 env: &[],
                 cargo: false,
+                rust: false,
                 timeout_secs: 300,
             }
             .spec(1),

@@ -530,3 +530,72 @@ fn completions_are_generated_for_the_cargo_xtask_command() {
         &run.stdout[..200.min(run.stdout.len())]
     );
 }
+
+/// A Rust gate's key holds what decides a build besides the workspace's files: the rustc that
+/// runs, cargo's configuration above the workspace, and the build environment. Each changed
+/// alone makes `explain` name it and the gate run again.
+#[test]
+fn a_rust_gates_key_holds_the_toolchain_cargo_config_above_the_root_and_build_env() {
+    let fx = Fixture::nested("engine");
+    assert_eq!(fx.run(&["gate", "fmt"]).code, 0);
+    let hit = fx.run(&["explain", "fmt"]);
+    assert!(hit.stdout.contains("cached: passed at"), "{}", hit.stdout);
+
+    // Another rustc first on PATH: the toolchain that actually runs.
+    let bin = fx.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let rustc = bin.join("rustc");
+    std::fs::write(&rustc, "#!/bin/sh\necho 'rustc 9.9.9 (planted)'\n").unwrap();
+    std::fs::set_permissions(&rustc, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let toolchain = fx.run_with(&["explain", "fmt"], &[("PATH", path.as_str())]);
+    assert!(
+        toolchain.stdout.contains("changed: rust toolchain")
+            && toolchain.stdout.contains("rustc 9.9.9"),
+        "{}",
+        toolchain.stdout
+    );
+
+    // Cargo configuration above the workspace, which the workspace's own globs do not see.
+    let above = fx.dir.path().join(".cargo");
+    std::fs::create_dir_all(&above).unwrap();
+    std::fs::write(
+        above.join("config.toml"),
+        "[build]\nrustflags = [\"-Dwarnings\"]\n",
+    )
+    .unwrap();
+    let config = fx.run(&["explain", "fmt"]);
+    assert!(
+        config.stdout.contains(&format!(
+            "changed: rust cargo-config {}",
+            above.join("config.toml").display()
+        )),
+        "{}",
+        config.stdout
+    );
+    assert_eq!(fx.run(&["gate", "fmt"]).code, 0);
+    assert_eq!(
+        status(&fx.report(), "fmt"),
+        "passed",
+        "run again, not cached"
+    );
+
+    // The build environment: a wrapper and cargo's own variables.
+    for (var, value) in [
+        ("RUSTC_WRAPPER", "sccache"),
+        ("CARGO_PROFILE_DEV_OPT_LEVEL", "1"),
+    ] {
+        let env = fx.run_with(&["explain", "fmt"], &[(var, value)]);
+        assert!(
+            env.stdout.contains(&format!("added: rust build-env {var}")),
+            "{var}: {}",
+            env.stdout
+        );
+    }
+    let styled = fx.run_with(&["explain", "fmt"], &[("CARGO_TERM_COLOR", "always")]);
+    assert!(
+        styled.stdout.contains("cached: passed at"),
+        "output styling is not an input: {}",
+        styled.stdout
+    );
+}

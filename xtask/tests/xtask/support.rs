@@ -8,6 +8,8 @@ use serde_json::Value;
 /// A fixture workspace copied into a temp dir.
 pub struct Fixture {
     pub dir: tempfile::TempDir,
+    /// The workspace: the temporary directory itself, or a directory inside it.
+    root: PathBuf,
 }
 
 pub struct Run {
@@ -33,15 +35,29 @@ impl Fixture {
             .join(name);
         let dir = tempfile::tempdir().expect("temp dir");
         copy_dir(&src, dir.path());
-        Fixture { dir }
+        let root = dir.path().to_path_buf();
+        Fixture { dir, root }
+    }
+
+    /// The fixture one directory below a temporary directory (`<tmp>/ws`), so that a test can
+    /// put files above the workspace (cargo configuration, say).
+    pub fn nested(name: &str) -> Fixture {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("ws");
+        std::fs::create_dir_all(&root).expect("create the workspace");
+        copy_dir(&src, &root);
+        Fixture { dir, root }
     }
 
     pub fn root(&self) -> &Path {
-        self.dir.path()
+        &self.root
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
+        self.root.join(rel)
     }
 
     pub fn write(&self, rel: &str, text: &str) {

@@ -60,7 +60,7 @@ impl Manifest {
                 "gate" | "version" | "fact" | "command" => {
                     out.insert(format!("{label} {value}"), String::new());
                 }
-                "file" | "tool" | "env" | "extra-file" => {
+                "file" | "tool" | "env" | "extra-file" | "rust" => {
                     pending = Some(format!("{label} {value}"));
                 }
                 _ => {
@@ -171,6 +171,7 @@ pub struct Snapshot {
     root: PathBuf,
     files: Vec<String>,
     hashes: std::sync::Mutex<BTreeMap<String, String>>,
+    rust: std::sync::OnceLock<Vec<(String, String)>>,
 }
 
 impl Snapshot {
@@ -193,7 +194,18 @@ impl Snapshot {
             root: root.to_path_buf(),
             files,
             hashes: Default::default(),
+            rust: std::sync::OnceLock::new(),
         })
+    }
+
+    /// What decides a Rust build besides the workspace's files, as `(label, value)` pairs, read
+    /// once per snapshot: `rustc -vV` of the toolchain rustup resolves in the root (a
+    /// `RUSTUP_TOOLCHAIN` or `cargo +toolchain` override included), every cargo configuration
+    /// file from the root up to `/` and in `CARGO_HOME`, and the environment cargo and rustc
+    /// read (`CARGO_*`, `RUSTFLAGS`, `RUSTC_WRAPPER`, …, not what only styles output or what cargo
+    /// sets for the binary it runs).
+    pub fn rust_build(&self) -> &[(String, String)] {
+        self.rust.get_or_init(|| rust_build(&self.root))
     }
 
     /// Files matching the globs (a leading `!` excludes), in order.
@@ -230,6 +242,79 @@ impl Snapshot {
         }
         Ok(h)
     }
+}
+
+fn rust_build(root: &Path) -> Vec<(String, String)> {
+    let mut out = vec![("toolchain".to_owned(), toolchain(root))];
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let dirs = root.ancestors().map(|d| d.join(".cargo")).chain(home);
+    for dir in dirs {
+        for name in ["config.toml", "config"] {
+            let file = dir.join(name);
+            let value = std::fs::read(&file)
+                .map_or_else(|_| "absent".to_owned(), |b| hex(&Sha256::digest(&b)));
+            out.push((format!("cargo-config {}", file.display()), value));
+        }
+    }
+    let mut vars: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
+        .filter(|(k, _)| build_env(k))
+        .map(|(k, v)| (format!("build-env {k}"), v))
+        .collect();
+    vars.sort();
+    out.extend(vars);
+    out
+}
+
+/// `rustc -vV` as rustup resolves it in `root`, or why it could not run.
+fn toolchain(root: &Path) -> String {
+    let probe = xshell::Shell::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|sh| {
+            sh.change_dir(root);
+            crate::process::capture(
+                xshell::cmd!(sh, "rustc -vV"),
+                std::time::Duration::from_secs(60),
+            )
+        });
+    match probe {
+        Ok(out) if out.success() => out.stdout.trim().lines().collect::<Vec<_>>().join("; "),
+        Ok(out) => format!("rustc -vV failed: {}", out.stderr.trim()),
+        Err(e) => format!("rustc -vV failed: {e:#}"),
+    }
+}
+
+/// Environment variables that change what cargo or rustc builds.
+fn build_env(name: &str) -> bool {
+    const SET_BY_CARGO_RUN: [&str; 8] = [
+        "CARGO",
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+    ];
+    let cargo = name.starts_with("CARGO_")
+        && !name.starts_with("CARGO_PKG_")
+        && !name.starts_with("CARGO_BIN_EXE_")
+        && !name.starts_with("CARGO_TERM_")
+        && !SET_BY_CARGO_RUN.contains(&name);
+    let rust = matches!(
+        name,
+        "RUSTFLAGS"
+            | "RUSTDOCFLAGS"
+            | "RUSTC"
+            | "RUSTDOC"
+            | "RUSTC_WRAPPER"
+            | "RUSTC_WORKSPACE_WRAPPER"
+            | "RUSTC_BOOTSTRAP"
+            | "RUSTUP_TOOLCHAIN"
+    );
+    cargo || rust
 }
 
 fn hash_tree(path: &Path, h: &mut Sha256) -> bool {
@@ -316,6 +401,12 @@ pub fn manifest(
         field("extra-file", file);
         field("sha256", &snapshot.hash_outside(file));
     }
+    if spec.inputs.rust {
+        for (name, value) in snapshot.rust_build() {
+            field("rust", name);
+            field("value", value);
+        }
+    }
     Ok(m)
 }
 
@@ -394,6 +485,30 @@ mod tests {
             snap.matching(&["**".into(), "!docs/**".into()]).unwrap(),
             Vec::<&str>::new()
         );
+    }
+
+    #[test]
+    fn the_build_environment_is_what_cargo_and_rustc_read_not_what_styles_output() {
+        for var in [
+            "RUSTFLAGS",
+            "RUSTC_WRAPPER",
+            "RUSTUP_TOOLCHAIN",
+            "CARGO_HOME",
+            "CARGO_BUILD_TARGET",
+            "CARGO_PROFILE_RELEASE_LTO",
+        ] {
+            assert!(build_env(var), "{var}");
+        }
+        for var in [
+            "CARGO_TERM_COLOR",
+            "CARGO_PKG_NAME",
+            "CARGO_MANIFEST_DIR",
+            "CARGO",
+            "RUST_BACKTRACE",
+            "PATH",
+        ] {
+            assert!(!build_env(var), "{var}");
+        }
     }
 
     #[test]

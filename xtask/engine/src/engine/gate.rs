@@ -48,6 +48,10 @@ pub struct Inputs {
     /// Files outside the workspace walk (e.g. `.git/index`) whose contents enter the cache key;
     /// relative to the root or absolute; a missing file counts as absent.
     pub files: Vec<String>,
+    /// The gate runs cargo or rustc: the toolchain that resolves in the root, cargo's
+    /// configuration files (up to `/` and in `CARGO_HOME`) and the environment cargo and rustc
+    /// read enter the key too (see [`crate::engine::cache::Snapshot::rust_build`]).
+    pub rust: bool,
 }
 
 /// One external command of a gate, as shown by `plan` and run by `run`.
