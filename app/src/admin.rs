@@ -28,6 +28,8 @@ pub struct AuditQuery {
     pub action: Option<String>,
     /// Only events at or after this instant (RFC 3339).
     pub since: Option<DateTime<Utc>>,
+    /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

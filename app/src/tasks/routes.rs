@@ -30,6 +30,7 @@ use crate::startup::AppState;
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -192,7 +193,8 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/v1/tasks", tag = "tasks", request_body = CreateTask, security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body get the first response; a different body answers 422")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", min_length = 1, max_length = 255,
+        description = "1 to 255 visible ASCII characters. Retries with the same key and body get the first response; a different body answers 422")),
     responses(
         (status = 201, description = "Created (or replayed: `Idempotent-Replayed: true`)", body = Task,
             headers(("ETag" = String), ("Location" = String))),
@@ -254,7 +256,10 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
         return Ok(None);
     };
     match value.to_str() {
-        Ok(key) if (1..=255).contains(&key.len()) => Ok(Some(key.to_owned())),
+        // Visible characters only: `to_str` also lets spaces and tabs through.
+        Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(key.to_owned()))
+        }
         _ => Err(ApiError::bad_request(
             "invalid_idempotency_key",
             "`Idempotency-Key` must be 1 to 255 visible ASCII characters",

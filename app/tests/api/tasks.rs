@@ -98,6 +98,26 @@ async fn cursor_pagination_and_status_filter() {
     assert_eq!(open["items"].as_array().unwrap().len(), 4);
 }
 
+/// The document says 1 to 255 visible characters; spaces and tabs, which HTTP allows in a header
+/// value, are refused as the document says.
+#[tokio::test]
+async fn an_idempotency_key_with_a_space_or_too_long_is_refused() {
+    let app = spawn_app().await;
+    let user = app.member("keys@example.com").await;
+    let long = "k".repeat(256);
+    for key in ["two words", "tab\there", long.as_str()] {
+        let response = app
+            .authed(Method::POST, "/v1/tasks", &user)
+            .header("Idempotency-Key", key)
+            .json(&json!({"title": "t"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{key:?}");
+        assert_eq!(error_code(response).await, "invalid_idempotency_key");
+    }
+}
+
 // Several worker threads: the concurrent first uses below really run in parallel (and the race
 // gate runs this test under ThreadSanitizer).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -523,9 +523,13 @@ pub struct ApiFuzzDef {
     /// Most test cases generated per operation and phase.
     #[serde(default = "default_examples")]
     pub examples: u32,
-    /// schemathesis checks that fail the gate.
+    /// schemathesis checks that fail the gate: all of them (`["all"]`, the only value accepted);
+    /// a check that cannot hold for one operation is an `exceptions` entry with its reason.
     #[serde(default = "default_checks")]
     pub checks: Vec<String>,
+    /// Checks switched off for one operation each, with why (shown in the gate's summary).
+    #[serde(default)]
+    pub exceptions: Vec<FuzzException>,
     /// A fixed seed makes runs repeatable; without one each run explores anew (the seed used
     /// is in the report).
     #[serde(default)]
@@ -539,15 +543,38 @@ fn default_examples() -> u32 {
 }
 
 fn default_checks() -> Vec<String> {
-    [
-        "not_a_server_error",
-        "status_code_conformance",
-        "response_schema_conformance",
-        "content_type_conformance",
-    ]
-    .map(str::to_owned)
-    .to_vec()
+    vec!["all".to_owned()]
 }
+
+/// `[[api-fuzz.exceptions]]`: one schemathesis check that does not apply to one operation.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FuzzException {
+    /// `METHOD /path` as the document names it, e.g. `PATCH /v1/tasks/{id}`.
+    pub operation: String,
+    /// A schemathesis check, e.g. `positive_data_acceptance`.
+    pub check: String,
+    /// Why the check cannot hold for this operation (state the document cannot express, …).
+    pub reason: String,
+}
+
+/// schemathesis's checks (4.x), the names `[[api-fuzz.exceptions]] check` accepts.
+pub const FUZZ_CHECKS: [&str; 14] = [
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+    "response_headers_conformance",
+    "positive_data_acceptance",
+    "negative_data_rejection",
+    "use_after_free",
+    "ensure_resource_availability",
+    "missing_required_header",
+    "ignored_auth",
+    "object_level_authorization",
+    "unsupported_method",
+    "allow_header_conformance",
+];
 
 /// A caller: requests that end in a bearer token, and the operations it fuzzes.
 #[derive(Clone, Debug, Deserialize)]
@@ -842,6 +869,35 @@ impl Config {
                     "api-fuzz.seed: digits in a string, as schemathesis printed it (`Seed: N`)"
                         .to_owned(),
                 );
+            }
+            if fuzz.checks != default_checks() {
+                problems.push("api-fuzz.checks: schemathesis runs every check (`[\"all\"]`); switch one off for one operation with [[api-fuzz.exceptions]] operation, check and reason".to_owned());
+            }
+            for (i, e) in fuzz.exceptions.iter().enumerate() {
+                let method = e.operation.split_once(' ').map(|(m, _)| m);
+                let path_ok = e
+                    .operation
+                    .split_once(' ')
+                    .is_some_and(|(_, p)| p.starts_with('/'));
+                if !(path_ok
+                    && method.is_some_and(|m| {
+                        [
+                            "GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE",
+                        ]
+                        .contains(&m)
+                    }))
+                {
+                    problems.push(format!("api-fuzz.exceptions[{i}].operation: `METHOD /path` as the document names it, e.g. `PATCH /v1/tasks/{{id}}`, not `{}`", e.operation));
+                }
+                if !FUZZ_CHECKS.contains(&e.check.as_str()) {
+                    problems.push(format!("api-fuzz.exceptions[{i}].check: `{}` is not a schemathesis check; one of {}", e.check, FUZZ_CHECKS.join(", ")));
+                }
+                if e.reason.trim().is_empty() {
+                    problems.push(format!(
+                        "api-fuzz.exceptions[{i}].reason: say why `{}` cannot hold for {}",
+                        e.check, e.operation
+                    ));
+                }
             }
             if fuzz.examples == 0 {
                 problems.push("api-fuzz.examples: must be at least 1".to_owned());

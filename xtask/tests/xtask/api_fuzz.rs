@@ -89,6 +89,53 @@ fn a_response_that_violates_its_schema_fails() {
 }
 
 #[test]
+fn a_missing_required_header_the_service_accepts_fails() {
+    failed_with("header-ignored", "Missing required header accepted");
+}
+
+/// The document is looser than the server: a schema-valid request is refused. That fails, unless
+/// the operation declares the exception with its reason, which the summary then shows.
+#[test]
+fn a_schema_valid_request_refused_fails_unless_declared_with_a_reason() {
+    failed_with("picky", "Schema-valid request rejected");
+
+    let fx = service("picky");
+    let mut config = fx.read("gatehouse.toml");
+    config.push_str("\n[[api-fuzz.exceptions]]\noperation = \"GET /items/{n}\"\ncheck = \"positive_data_acceptance\"\nreason = \"items above 1000 are archived\"\n");
+    fx.write("gatehouse.toml", &config);
+    let run = fx.run(&["gate", "api-fuzz"]);
+    assert_eq!(
+        run.code,
+        0,
+        "{}{}",
+        run.stdout,
+        fx.run_file("gates/api-fuzz.log")
+    );
+    let summary = gate_entry(&fx.report(), "api-fuzz")["summary"].to_string();
+    assert!(
+        summary.contains("every check but 1 (positive_data_acceptance on GET /items/{n}: items above 1000 are archived)"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn an_exception_must_name_a_real_check_and_a_reason() {
+    let fx = service("ok");
+    let mut config = fx.read("gatehouse.toml");
+    config.push_str("\n[[api-fuzz.exceptions]]\noperation = \"GET /items/{n}\"\ncheck = \"be_nice\"\nreason = \"\"\n");
+    fx.write("gatehouse.toml", &config);
+    let run = fx.run(&["gate", "api-fuzz"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("api-fuzz.exceptions[0].check: `be_nice` is not a schemathesis check")
+            && run.stderr.contains("api-fuzz.exceptions[0].reason"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn a_contract_path_the_service_does_not_serve_fails_naming_the_key() {
     let fx = Fixture::new("service");
     let config = fx.read("gatehouse.toml").replace(
