@@ -138,7 +138,7 @@ pub fn steps(service: &ServiceDef, load: &LoadDef, build: &Build) -> Vec<Step> {
     let mut steps = vec![build.step(&service.package, &service.bin)];
     match load.driver() {
         LoadDriver::Goose { package, bin } => {
-            let perf = build.binary(Path::new("target"), bin);
+            let perf = build.binary(Path::new("."), bin);
             steps.extend([
                 build.step(package, bin),
                 Step::new(&perf.display().to_string(), &["requests"]),
