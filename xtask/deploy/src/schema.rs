@@ -87,12 +87,11 @@ pub fn classify_dir(ctx: &RunCtx, dir: &Path) -> Result<Vec<Migration>> {
 /// Reads each of `files` (under `dir`) and prints libpg_query's JSON parse tree, or the parser's
 /// error, one JSON document for all.
 const PARSE: &str = r#"
-import json, sys
+import json, pathlib, sys
 from pglast import parser
 out = []
 for path in sys.argv[1:]:
-    with open(path, encoding="utf-8") as f:
-        sql = f.read()
+    sql = pathlib.Path(path).read_text(encoding="utf-8")
     try:
         out.append({"tree": json.loads(parser.parse_sql_json(sql))})
     except parser.ParseError as e:

@@ -550,7 +550,7 @@ fn default_checks() -> Vec<String> {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FuzzException {
-    /// `METHOD /path` as the document names it, e.g. `PATCH /v1/tasks/{id}`.
+    /// `METHOD /path` as the document names it, e.g. `PATCH /items/{id}`.
     pub operation: String,
     /// A schemathesis check, e.g. `positive_data_acceptance`.
     pub check: String,
@@ -887,7 +887,7 @@ impl Config {
                         .contains(&m)
                     }))
                 {
-                    problems.push(format!("api-fuzz.exceptions[{i}].operation: `METHOD /path` as the document names it, e.g. `PATCH /v1/tasks/{{id}}`, not `{}`", e.operation));
+                    problems.push(format!("api-fuzz.exceptions[{i}].operation: `METHOD /path` as the document names it, e.g. `PATCH /items/{{id}}`, not `{}`", e.operation));
                 }
                 if !FUZZ_CHECKS.contains(&e.check.as_str()) {
                     problems.push(format!("api-fuzz.exceptions[{i}].check: `{}` is not a schemathesis check; one of {}", e.check, FUZZ_CHECKS.join(", ")));
