@@ -37,10 +37,7 @@ impl CodegenVerify {
                 facts: Vec::new(),
                 files: Vec::new(),
                 // Generators that cargo builds (`cargo …`, `{bin:…}`).
-                rust: files
-                    .values()
-                    .filter_map(|f| f.run.first())
-                    .any(|p| p == "cargo" || p.starts_with("{bin:")),
+                rust: files.values().any(|f| Step::builds_rust(&f.run)),
             },
             resources,
             timeout: codegen::TIMEOUT,

@@ -30,7 +30,7 @@ impl Custom {
                 facts: Vec::new(),
                 files: Vec::new(),
                 // A command of your own that runs cargo builds Rust.
-                rust: def.run.first().is_some_and(|p| p == "cargo"),
+                rust: Step::builds_rust(&def.run),
             },
             resources: def.resources.clone(),
             timeout: Duration::from_secs(def.timeout_secs),
@@ -48,12 +48,12 @@ impl Gate for Custom {
     }
 
     fn steps(&self) -> Vec<Step> {
-        vec![Step::argv(&self.def.run)]
+        Step::configured(&self.def.run)
     }
 
     fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
-        let step = &self.steps()[0];
-        let out = ctx.exec(step)?;
+        let steps = self.steps();
+        let out = ctx.exec_all(&steps)?;
         match out.code {
             Some(0) => Ok(Verdict::passed(None)),
             Some(SKIP_CODE) => {
@@ -72,7 +72,8 @@ impl Gate for Custom {
                 }))
             }
             _ => Ok(Verdict::failed(format!(
-                "`{step}` exited with {}",
+                "`{}` exited with {}",
+                steps.last().map(ToString::to_string).unwrap_or_default(),
                 code(&out)
             ))),
         }

@@ -12,11 +12,9 @@ pub fn chart_schema(settings: &Settings, ws: &Workspace, cancel: &Cancel) -> Res
         std::time::Duration::from_secs(1800),
     )?;
     let source = format!("[chart] variables (`{}`)", def.variables.join(" "));
-    let mut steps = crate::engine::gate::Step::configured(&def.variables);
-    if let Some(run) = steps.pop() {
-        steps.push(run.quiet_stdout());
-    }
-    let out = ctx.exec_all(&steps)?;
+    let out = ctx.exec_all(&crate::engine::gate::Step::configured_output(
+        &def.variables,
+    ))?;
     if !out.success() {
         return Err(Failure::Config(format!(
             "{source} failed ({}): {}",

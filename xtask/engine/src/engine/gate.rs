@@ -123,6 +123,22 @@ impl Step {
         vec![build, Step { program, ..run }]
     }
 
+    /// [`Step::configured`] for a command whose stdout is its product (a generator): the last
+    /// step keeps stdout out of the log.
+    pub fn configured_output(argv: &[String]) -> Vec<Step> {
+        let mut steps = Step::configured(argv);
+        if let Some(run) = steps.pop() {
+            steps.push(run.quiet_stdout());
+        }
+        steps
+    }
+
+    /// Whether a configured command builds Rust: `cargo …`, or a `{bin:…}` cargo builds first.
+    pub fn builds_rust(argv: &[String]) -> bool {
+        argv.first()
+            .is_some_and(|p| p == "cargo" || workspace_bin(p).is_some())
+    }
+
     pub fn tool(mut self, tool: &str) -> Step {
         self.tool = Some(tool.to_owned());
         self
@@ -475,5 +491,11 @@ mod tests {
         assert_eq!(plain.len(), 1);
         assert_eq!(plain[0].to_string(), "cargo run -p api");
         assert_eq!(Step::configured(&argv(&["{bin:}"]))[0].program, "{bin:}");
+        let generator = Step::configured_output(&argv(&["{bin:api}", "openapi"]));
+        assert!(!generator[0].quiet_stdout && generator[1].quiet_stdout);
+        assert!(
+            Step::builds_rust(&argv(&["{bin:api}"])) && Step::builds_rust(&argv(&["cargo", "x"]))
+        );
+        assert!(!Step::builds_rust(&argv(&["sh", "-c", "cargo"])));
     }
 }
