@@ -146,6 +146,21 @@ const OBSERVED: [(&str, &str); 5] = [
     ),
 ];
 
+/// Every [`OBSERVED`] fact as `<label>: <line>`, in one query: sections in order, lines sorted.
+fn observed_sql() -> String {
+    let parts: Vec<String> = OBSERVED
+        .iter()
+        .enumerate()
+        .map(|(n, (label, sql))| {
+            format!("SELECT {n} AS n, '{label}: ' || line AS fact FROM ({sql}) AS q(line)")
+        })
+        .collect();
+    format!(
+        "SELECT fact FROM ({}) AS observed ORDER BY n, fact",
+        parts.join(" UNION ALL ")
+    )
+}
+
 fn query_step(url: &str, sql: &str) -> Step {
     Step::new("psql", &["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
         .args([url.to_owned(), "-c".to_owned(), sql.to_owned()])
@@ -226,16 +241,15 @@ impl Db<'_> {
         let out = self.ctx.exec(&dump_step(&self.url))?;
         anyhow::ensure!(out.success(), "pg_dump failed: {}", out.stderr.trim());
         let mut state = normalise(&out.stdout);
-        for (label, sql) in OBSERVED {
-            let out = self.ctx.exec(&query_step(&self.url, sql))?;
-            anyhow::ensure!(
-                out.success(),
-                "reading the database's {label}s failed: {}",
-                out.stderr.trim()
-            );
-            for line in out.stdout.lines().filter(|l| !l.trim().is_empty()) {
-                state.push_str(&format!("{label}: {line}\n"));
-            }
+        let observed = self.ctx.exec(&query_step(&self.url, &observed_sql()))?;
+        anyhow::ensure!(
+            observed.success(),
+            "reading the database's rows, roles, settings and extensions failed: {}",
+            observed.stderr.trim()
+        );
+        for line in observed.stdout.lines().filter(|l| !l.trim().is_empty()) {
+            state.push_str(line);
+            state.push('\n');
         }
         Ok(state)
     }
@@ -495,10 +509,7 @@ impl Gate for Migrations {
                 "<each migration: step-wise up, down, up; then all down, all up>",
             ),
             dump_step(url),
-            query_step(
-                url,
-                "<each of: rows per table, roles, memberships, settings, extensions>",
-            ),
+            query_step(url, &observed_sql()),
         ]
     }
 
