@@ -30,23 +30,22 @@ impl From<Output> for Run {
 
 impl Fixture {
     pub fn new(name: &str) -> Fixture {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name);
-        let dir = tempfile::tempdir().expect("temp dir");
-        copy_dir(&src, dir.path());
-        let root = dir.path().to_path_buf();
-        Fixture { dir, root }
+        Fixture::at(name, "")
     }
 
     /// The fixture one directory below a temporary directory (`<tmp>/ws`), so that a test can
     /// put files above the workspace (cargo configuration, say).
     pub fn nested(name: &str) -> Fixture {
+        Fixture::at(name, "ws")
+    }
+
+    /// Fixture `name` copied to `below` inside a new temporary directory.
+    fn at(name: &str, below: &str) -> Fixture {
         let src = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures")
             .join(name);
         let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path().join("ws");
+        let root = dir.path().join(below);
         std::fs::create_dir_all(&root).expect("create the workspace");
         copy_dir(&src, &root);
         Fixture { dir, root }
