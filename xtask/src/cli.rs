@@ -73,7 +73,12 @@ pub enum FormatArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the `ci` pipeline: every merge gate, as GitHub Actions runs it.
-    Ci,
+    Ci {
+        /// Run one CI job's part: the gates of `[[pipelines.ci.groups]]` NAME and the gates they
+        /// depend on (the fanned-out workflow runs one group per job).
+        #[arg(long, value_name = "NAME")]
+        group: Option<String>,
+    },
     /// Run the named gates and the gates they depend on.
     Gate {
         /// Gate names (see `cargo xtask list`).
@@ -130,6 +135,18 @@ pub enum Command {
     Load {
         /// smoke | baseline | soak | stress
         profile: String,
+    },
+    /// GitHub Actions: `workflow fanout` prints the workflow that runs a pipeline as one job per
+    /// `[[pipelines.<name>.groups]]` entry plus a verdict job (used by `[codegen]`).
+    Workflow {
+        #[command(subcommand)]
+        action: WorkflowAction,
+    },
+    /// Run reports: `report merge` joins the reports of a fanned-out pipeline's jobs into one
+    /// verdict (a gate no report holds fails), one JUnit file and one step summary.
+    Report {
+        #[command(subcommand)]
+        action: ReportAction,
     },
     /// SLOs: render what is generated from the specs in `[slo] dir` (used by `[codegen]`).
     Slo {
@@ -239,6 +256,32 @@ pub enum ChartAction {
         /// The image digest to render with [default: a placeholder digest].
         #[arg(long, value_name = "DIGEST")]
         digest: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkflowAction {
+    /// Print the fanned-out workflow of PIPELINE (one job per group, then the verdict job).
+    Fanout {
+        #[arg(default_value = "ci")]
+        pipeline: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportAction {
+    /// Merge the `report.json` files at or under REPORTS (files or directories) of PIPELINE's
+    /// group runs; exit status as the pipeline's. The merged run lands in target/xtask/runs/.
+    Merge {
+        /// The fanned-out pipeline.
+        #[arg(long, default_value = "ci")]
+        pipeline: String,
+        /// Also write the merged JUnit XML here.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Reports or directories holding them (e.g. the workflow's downloaded artifacts).
+        #[arg(required = true, value_name = "REPORTS")]
+        reports: Vec<PathBuf>,
     },
 }
 

@@ -497,19 +497,18 @@ fn alias(opts: &Options) -> String {
 }
 
 /// The GitHub Actions shim: the job runs exactly `cargo xtask ci`.
-const WORKFLOW: &str =
-    "# Written by `cargo xtask init`: GitHub Actions runs exactly what a developer runs.
+fn shim() -> String {
+    format!(
+        "# Written by `cargo xtask init`: GitHub Actions runs exactly what a developer runs.
 name: gatehouse
 
-on:
-  push:
-    branches: [main]
-  pull_request:
+{}
+{JOB}",
+        crate::fanout::TRIGGERS
+    )
+}
 
-permissions:
-  contents: read
-
-jobs:
+const JOB: &str = "jobs:
   ci:
     runs-on: ubuntu-24.04
     timeout-minutes: 90
@@ -540,7 +539,7 @@ fn write(root: &Path, opts: &Options, report: &mut Report) -> Result<()> {
             .push(".github/workflows/gatehouse.yml".to_owned());
     } else {
         std::fs::create_dir_all(workflow.parent().unwrap_or(root))?;
-        std::fs::write(&workflow, WORKFLOW)
+        std::fs::write(&workflow, shim())
             .with_context(|| format!("cannot write {}", workflow.display()))?;
         report
             .written

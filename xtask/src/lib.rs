@@ -17,8 +17,8 @@ pub mod init;
 pub use gatehouse_cloud::aws;
 pub use gatehouse_deploy as deploy;
 pub use gatehouse_engine::{
-    codegen, config, engine, exit, git, http, layout, migrations, platform, process, settings,
-    tools,
+    codegen, config, engine, exit, fanout, git, http, layout, migrations, platform, process,
+    settings, tools,
 };
 pub use gatehouse_gates as gates;
 pub use gatehouse_harness::{load, slo};
@@ -66,7 +66,18 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
     let settings = cli::settings(&cli.global, root, env);
     let ws = Workspace::load(&settings)?;
     match &cli.command {
-        Command::Ci => commands::ci(&settings, &ws, cancel),
+        Command::Ci { group } => commands::ci(&settings, &ws, group.as_deref(), cancel),
+        Command::Workflow {
+            action: cli::WorkflowAction::Fanout { pipeline },
+        } => commands::workflow_fanout(&ws, pipeline),
+        Command::Report {
+            action:
+                cli::ReportAction::Merge {
+                    pipeline,
+                    junit,
+                    reports,
+                },
+        } => commands::report_merge(&settings, &ws, pipeline, junit.as_deref(), reports),
         Command::Gate { names } => commands::gate(&settings, &ws, names, cancel),
         Command::List => commands::list(&settings, &ws),
         Command::Plan { pipeline } => commands::plan(&settings, &ws, pipeline),

@@ -40,11 +40,7 @@ pub fn render(
     repository: &str,
     digest: &str,
 ) -> Result<String> {
-    let k = env.kubernetes()?;
-    let mut args = vec!["template".to_owned(), k.release.clone(), def.dir.clone()];
-    args.extend(helm_args(env, repository, digest)?);
-    args.extend(["--kube-version".to_owned(), def.kubernetes.clone()]);
-    let out = ctx.exec(&helm(&ctx.root, args).quiet_stdout())?;
+    let out = ctx.exec(&template_step(&ctx.root, def, env, repository, digest)?)?;
     if !out.success() {
         anyhow::bail!(
             "helm template of {} for {} failed ({}): {}",
@@ -55,6 +51,21 @@ pub fn render(
         );
     }
     Ok(out.stdout)
+}
+
+/// The `helm template` [`render`] runs.
+pub fn template_step(
+    root: &Path,
+    def: &ChartDef,
+    env: &Environment,
+    repository: &str,
+    digest: &str,
+) -> Result<Step> {
+    let k = env.kubernetes()?;
+    let mut args = vec!["template".to_owned(), k.release.clone(), def.dir.clone()];
+    args.extend(helm_args(env, repository, digest, PLACEHOLDER_VERSION)?);
+    args.extend(["--kube-version".to_owned(), def.kubernetes.clone()]);
+    Ok(helm(root, args).quiet_stdout())
 }
 
 /// The kubernetes environments deploying this chart.
@@ -87,7 +98,34 @@ pub fn variables(json: &str, source: &str) -> Result<Vec<Variable>> {
 
 /// The helm arguments after `<release> <chart>` for a kubernetes environment: namespace,
 /// values files, and the image by digest.
-pub fn helm_args(env: &Environment, repository: &str, digest: &str) -> Result<Vec<String>> {
+/// `version` as a Kubernetes label value (what the pods' `app.kubernetes.io/version` and so the
+/// judged series carry): at most 63 of `[A-Za-z0-9._-]`, others as `_`, alphanumeric at both ends.
+pub fn label_value(version: &str) -> String {
+    let mapped: String = version
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(63)
+        .collect();
+    mapped
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_owned()
+}
+
+/// The release's version when the chart is only rendered (the `chart` gate).
+pub const PLACEHOLDER_VERSION: &str = "0.0.0";
+
+pub fn helm_args(
+    env: &Environment,
+    repository: &str,
+    digest: &str,
+    version: &str,
+) -> Result<Vec<String>> {
     let k = env.kubernetes()?;
     let mut args = vec!["--namespace".to_owned(), k.namespace.clone()];
     for v in &k.values {
@@ -98,6 +136,8 @@ pub fn helm_args(env: &Environment, repository: &str, digest: &str) -> Result<Ve
         format!("image.repository={repository}"),
         "--set".to_owned(),
         format!("image.digest={digest}"),
+        "--set-string".to_owned(),
+        format!("image.version={}", label_value(version)),
     ]);
     Ok(args)
 }
@@ -156,6 +196,11 @@ pub fn values_schema(variables: &[Variable], owned: &[String]) -> Value {
                         "type": "string",
                         "pattern": "^(sha256:[0-9a-f]{64})?$",
                         "description": "sha256:<64 hex>; the chart deploys by digest only"
+                    },
+                    "version": {
+                        "type": "string",
+                        "pattern": "^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$",
+                        "description": "the release's version, the pods' app.kubernetes.io/version label (what a promotion's judgement selects the new version's series by)"
                     },
                     "pullPolicy": {"enum": ["IfNotPresent", "Always"]}
                 }

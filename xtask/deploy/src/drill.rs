@@ -15,10 +15,11 @@ use super::env::{Environment, Target};
 use super::local::{self, Local};
 use super::promote::{self, Report};
 use crate::config::{LoadDriver, ReleaseDef, ServiceDef};
-use crate::engine::gate::RunCtx;
+use crate::engine::gate::{RunCtx, Step};
 use crate::exit::Failure;
 use crate::load::LoadRun;
 use crate::release::{Plan, publish};
+use crate::timeline::Phase;
 
 /// The fault the bad release carries.
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
@@ -179,25 +180,8 @@ pub fn run(
         .as_ref()
         .and_then(|f| f.schema_ahead.as_deref());
     let ahead = merged_migrations(&ctx.root, release, ahead_dir, &dir.join("migrations"))?;
-    let variants = [
-        ("n", Vec::new(), None),
-        ("n2", Vec::new(), None),
-        ("bad", fault_env, Some(ahead)),
-    ];
     let mut versions = Vec::new();
-    for (suffix, extra_env, migrations) in variants {
-        let plan = Plan {
-            version: format!("{}-drill.{suffix}", base.version),
-            tag: format!("{}-drill.{suffix}", base.tag),
-            snapshot: true,
-            ..base.clone()
-        };
-        let mut def = release.clone();
-        def.env.push(format!("{VARIANT_ENV}={suffix}"));
-        def.env.extend(extra_env);
-        if let Some(m) = migrations {
-            def.migrations = Some(m.display().to_string());
-        }
+    for (plan, def) in variants(&base, release, fault_env, &ahead) {
         say(&format!(
             "releasing {} to the drill's registry",
             plan.version
@@ -276,6 +260,65 @@ pub fn run(
     target.down()?;
     write(&dir, &mut report)?;
     Ok(report)
+}
+
+/// The drill's three releases of `base`: N, N+1 (healthy) and a bad one carrying `fault_env`
+/// and the migrations in `ahead`.
+fn variants(
+    base: &Plan,
+    release: &ReleaseDef,
+    fault_env: Vec<String>,
+    ahead: &Path,
+) -> Vec<(Plan, ReleaseDef)> {
+    [
+        ("n", Vec::new(), None),
+        ("n2", Vec::new(), None),
+        ("bad", fault_env, Some(ahead)),
+    ]
+    .into_iter()
+    .map(|(suffix, extra_env, migrations)| {
+        let plan = Plan {
+            version: format!("{}-drill.{suffix}", base.version),
+            tag: format!("{}-drill.{suffix}", base.tag),
+            snapshot: true,
+            ..base.clone()
+        };
+        let mut def = release.clone();
+        def.env.push(format!("{VARIANT_ENV}={suffix}"));
+        def.env.extend(extra_env);
+        if let Some(m) = migrations {
+            def.migrations = Some(m.display().to_string());
+        }
+        (plan, def)
+    })
+    .collect()
+}
+
+/// What a drill runs, for `plan`: each release's build and image, the load test's build, then
+/// the promotions on the local target; the fault only changes the bad release's image.
+pub fn steps(root: &Path, svc: &promote::Service<'_>, release: &ReleaseDef) -> Vec<Step> {
+    let Ok(base) = crate::release::plan_or_snapshot(root) else {
+        return vec![Step::in_process(
+            "the drill's releases (no release plan can be made here: see `cargo xtask release plan`)",
+        )];
+    };
+    let mut steps = vec![Step::in_process(
+        "a registry over TLS with a throwaway CA, and a signing key for the drill's releases",
+    )];
+    let ahead = crate::layout::Layout::of(root).drill().join("migrations");
+    for (plan, def) in variants(&base, release, Vec::new(), &ahead) {
+        steps.extend(crate::release::image_steps(root, svc.service, &def, &plan));
+        steps.extend(publish::dry_run_steps(svc.service, &def));
+    }
+    steps.extend(crate::load::driver_steps(svc.load, &svc.build(root)));
+    steps.extend(local::steps(svc.service));
+    steps.push(super::schema::parse_step([
+        "<every up migration of the release>".to_owned(),
+    ]));
+    steps.push(Step::in_process(
+        "each promotion judged (smoke paths, goose in the background, Prometheus' error ratios): N promoted, N+1 under steady load with no failed request, the bad release detected and rolled back",
+    ));
+    steps
 }
 
 /// The service's migrations plus the drill's expand migrations (`[service.faults]
@@ -411,13 +454,8 @@ fn times(bad: &Report) -> (Option<u64>, Option<u64>) {
         .as_ref()
         .filter(|j| !j.passed)
         .map(|j| j.elapsed_ms);
-    let at = |prefix: &str| {
-        bad.timeline
-            .iter()
-            .find(|e| e.what.starts_with(prefix))
-            .map(|e| e.at_ms)
-    };
-    let recover = match (at("judged failing"), at("recovered")) {
+    let at = |phase| crate::timeline::at(&bad.timeline, phase);
+    let recover = match (at(Phase::JudgedFailing), at(Phase::Recovered)) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a)),
         _ => None,
     };

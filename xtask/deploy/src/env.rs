@@ -106,6 +106,12 @@ pub struct Analysis {
     /// rules (the server side of the judgement).
     #[serde(default)]
     pub prometheus: Option<String>,
+    /// kubernetes: the label that Prometheus's series of the service carry the running version
+    /// in (the chart's pod label `app.kubernetes.io/version`, e.g. `app_kubernetes_io_version`
+    /// after the usual pod-label relabelling). The judgement reads only the new version's
+    /// series: the previous version's requests in the same Prometheus never dilute its errors.
+    #[serde(default)]
+    pub version_label: Option<String>,
 }
 
 impl Default for Analysis {
@@ -115,6 +121,7 @@ impl Default for Analysis {
             users: default_users(),
             url: None,
             prometheus: None,
+            version_label: None,
         }
     }
 }
@@ -171,7 +178,9 @@ impl Environment {
             k.timeout()
                 .with_context(|| format!("{}", env.file.display()))?;
         }
-        let remote = env.analysis.url.is_some() || env.analysis.prometheus.is_some();
+        let remote = env.analysis.url.is_some()
+            || env.analysis.prometheus.is_some()
+            || env.analysis.version_label.is_some();
         match (&env.target, &env.analysis) {
             (
                 Target::Kubernetes(_),
@@ -186,9 +195,22 @@ impl Environment {
                 ))
                 .into());
             }
+            (
+                Target::Kubernetes(_),
+                Analysis {
+                    version_label: None,
+                    ..
+                },
+            ) => {
+                return Err(Failure::Config(format!(
+                    "{}: analysis.version_label is required for a kubernetes target: the label the cluster's Prometheus puts the pod label app.kubernetes.io/version in (e.g. app_kubernetes_io_version), so that only the new version's series are judged",
+                    env.file.display()
+                ))
+                .into());
+            }
             (Target::Local { .. }, _) if remote => {
                 return Err(Failure::Config(format!(
-                    "{}: analysis.url and analysis.prometheus are for kubernetes targets; the local target judges through its own nginx and Prometheus",
+                    "{}: analysis.url, analysis.prometheus and analysis.version_label are for kubernetes targets; the local target judges through its own nginx and Prometheus",
                     env.file.display()
                 ))
                 .into());
@@ -291,8 +313,14 @@ mod tests {
                 "target: {kind: local}\nanalysis: {prometheus: 'http://p'}\n",
             ),
             (
-                "ok.yaml",
+                "v.yaml",
                 &format!("{k8s}analysis: {{url: 'https://app', prometheus: 'https://prom'}}\n"),
+            ),
+            (
+                "ok.yaml",
+                &format!(
+                    "{k8s}analysis: {{url: 'https://app', prometheus: 'https://prom', version_label: version}}\n"
+                ),
             ),
         ]);
         let err = |n| format!("{:#}", Environment::load(dir.path(), n).unwrap_err());
@@ -307,6 +335,11 @@ mod tests {
             err("u")
         );
         assert!(
+            err("v").contains("v.yaml: analysis.version_label is required"),
+            "{}",
+            err("v")
+        );
+        assert!(
             err("l").contains("are for kubernetes targets"),
             "{}",
             err("l")
@@ -318,7 +351,7 @@ mod tests {
     fn a_kubernetes_timeout_that_is_not_a_duration_is_refused_on_load() {
         let dir = root(&[(
             "t.yaml",
-            "target: {kind: kubernetes, cluster: c, region: r, namespace: n, release: a, chart: ch, values: [], timeout: soon}\nanalysis: {url: 'https://app', prometheus: 'https://prom'}\n",
+            "target: {kind: kubernetes, cluster: c, region: r, namespace: n, release: a, chart: ch, values: [], timeout: soon}\nanalysis: {url: 'https://app', prometheus: 'https://prom', version_label: version}\n",
         )]);
         let err = format!("{:#}", Environment::load(dir.path(), "t").unwrap_err());
         assert!(

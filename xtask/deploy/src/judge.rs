@@ -13,7 +13,7 @@ use super::Endpoints;
 use super::env::Analysis;
 use crate::config::{LoadDef, ServiceDef, SloDef};
 use crate::engine::gate::RunCtx;
-use crate::load::{Driver, LoadRun, ServerSide, THRESHOLD_EXIT};
+use crate::load::{Driver, LoadRun, Scope, ServerSide, THRESHOLD_EXIT};
 use crate::slo::Spec;
 
 /// What a judgement found.
@@ -40,6 +40,8 @@ pub struct Judge {
     metrics_path: String,
     /// `[service]`'s smoke paths.
     pub smoke: Vec<String>,
+    /// `[slo.metrics]`: what the ratios on a shared Prometheus are computed from.
+    metrics: crate::slo::MetricNames,
 }
 
 impl Judge {
@@ -68,6 +70,7 @@ impl Judge {
                 .map_or_else(|| service.bin.clone(), |s| s.job.clone()),
             metrics_path: service.metrics.clone(),
             smoke: service.smoke_paths(),
+            metrics: slo.metrics.clone(),
             specs,
         })
     }
@@ -124,15 +127,17 @@ impl Judge {
         };
         let prometheus_url = at
             .prometheus
-            .clone()
+            .as_ref()
+            .map(|p| p.url.clone())
             .or_else(|| started_here.as_ref().map(launcher::Loopback::url))
             .context("no Prometheus to judge with")?;
         let prometheus = crate::load::Prometheus::at(&prometheus_url)?;
+        let scope = self.scope(at.prometheus.as_ref(), Instant::now());
         let mut load = self.start_load(&at.base, analysis, dir)?;
         let specs: Vec<&Spec> = self.specs.iter().collect();
         let client_exit = loop {
             std::thread::sleep(Duration::from_millis(500));
-            let server = crate::load::server_side(&prometheus, &specs)?;
+            let server = crate::load::server_side(&prometheus, &specs, &scope)?;
             let over = crate::load::over_budget(&server);
             if !over.is_empty() {
                 load.stop();
@@ -145,15 +150,31 @@ impl Judge {
         let client = load.problem(client_exit, dir);
         if client_exit == Some(THRESHOLD_EXIT) {
             // The client side has failed already: that is the verdict, no need to wait for data.
-            let server = crate::load::server_side(&prometheus, &specs)?;
+            let server = crate::load::server_side(&prometheus, &specs, &scope)?;
             let mut problems = crate::load::over_budget(&server);
             problems.extend(client);
             return Ok(verdict(problems, server, client_exit));
         }
-        let server = crate::load::settle(&prometheus, &specs, Duration::from_secs(10))?;
+        let server = crate::load::settle(&prometheus, &specs, &scope, Duration::from_secs(10))?;
         let mut problems = crate::load::server_problems(&server);
         problems.extend(client);
         Ok(verdict(problems, server, client_exit))
+    }
+
+    /// What the judgement reads: its own Prometheus scrapes only the new version; a shared one
+    /// holds every version's series, so only the new version's, since `since`, count.
+    pub fn scope(&self, shared: Option<&super::Shared>, since: Instant) -> Scope {
+        match shared {
+            None => Scope::Own,
+            Some(shared) => Scope::Version {
+                label: shared.version_label.clone(),
+                version: shared.version.clone(),
+                since,
+                // Two scrapes of a cluster's usual 15 s interval: a rate needs two samples.
+                floor: Duration::from_secs(30),
+                metrics: self.metrics.clone(),
+            },
+        }
     }
 
     fn start_load(&self, base: &str, analysis: &Analysis, dir: &Path) -> Result<LoadRun> {
@@ -191,5 +212,43 @@ impl Judge {
         let bundle = crate::http::Trust::configured().bundle(&dir.join("ca-bundle.pem"))?;
         cmd.env("SSL_CERT_FILE", bundle);
         launcher::Service::start("goose", cmd, &dir.join("goose.log")).map(LoadRun::Goose)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judge() -> Judge {
+        Judge {
+            driver: Driver::Requests {
+                paths: vec!["/".to_owned()],
+                budget: 0.0,
+            },
+            prometheus: PathBuf::new(),
+            rules: PathBuf::new(),
+            specs: Vec::new(),
+            job: "svc".to_owned(),
+            metrics_path: "/metrics".to_owned(),
+            smoke: Vec::new(),
+            metrics: crate::slo::MetricNames::default(),
+        }
+    }
+
+    /// A shared Prometheus is read through the new version's label; the judgement's own
+    /// Prometheus (it scrapes nothing else) through the recorded ratios.
+    #[test]
+    fn a_shared_prometheus_is_read_through_the_new_versions_label() {
+        let shared = crate::Shared {
+            url: "https://prometheus".to_owned(),
+            version_label: "app_kubernetes_io_version".to_owned(),
+            version: "1.2.0".to_owned(),
+        };
+        let scope = judge().scope(Some(&shared), Instant::now());
+        assert!(
+            matches!(&scope, Scope::Version { label, version, .. } if label == "app_kubernetes_io_version" && version == "1.2.0"),
+            "{scope:?}"
+        );
+        assert!(matches!(judge().scope(None, Instant::now()), Scope::Own));
     }
 }

@@ -35,6 +35,7 @@ pub fn plan(env: &Environment, release: &Release, svc: &Service<'_>) -> Result<V
         env,
         &release.name,
         &release.digest,
+        &release.version,
     )?);
     helm.extend(["--wait".to_owned(), "--timeout".to_owned(), timeout.clone()]);
     Ok(vec![
@@ -52,12 +53,14 @@ pub fn plan(env: &Environment, release: &Release, svc: &Service<'_>) -> Result<V
             "watch deployment/{name} in {namespace} (kube): conditions, pod readiness, events; ProgressDeadlineExceeded or CrashLoopBackOff fail it"
         ),
         format!(
-            "judge: smoke {url}{{{smoke}}}, goose {users} users for {duration} against {url}, SLO burn rates from {prometheus} (no data fails)",
+            "judge: smoke {url}{{{smoke}}}, goose {users} users for {duration} against {url}, SLO error ratios from {prometheus} over only the series with {label}=\"{version}\" since the judgement began (no data fails)",
             url = env.analysis.url.as_deref().unwrap_or("?"),
             smoke = service.smoke_paths().join(","),
             users = env.analysis.users,
             duration = env.analysis.duration,
             prometheus = env.analysis.prometheus.as_deref().unwrap_or("?"),
+            label = env.analysis.version_label.as_deref().unwrap_or("?"),
+            version = super::chart::label_value(&release.version),
         ),
         format!(
             "on a failed rollout or judgement: helm rollback {name} --namespace {namespace} --wait --timeout {timeout}, then the same watch and smoke"
@@ -164,6 +167,7 @@ impl HelmRelease for Cluster<'_> {
             self.env,
             &release.name,
             &release.digest,
+            &release.version,
         )?);
         args.extend([
             "--wait".to_owned(),

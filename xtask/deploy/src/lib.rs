@@ -17,7 +17,7 @@ pub mod schema;
 
 pub use gatehouse_cloud::eks;
 
-use gatehouse_engine::{config, engine, exit, git, http, layout, migrations, process};
+use gatehouse_engine::{config, engine, exit, git, http, layout, migrations, process, timeline};
 use gatehouse_harness::{load, running, slo};
 use gatehouse_release as release;
 
@@ -99,7 +99,17 @@ pub struct Endpoints {
     /// `host:port` of the new version's metrics listener, for a Prometheus the judgement starts.
     pub metrics: String,
     /// A Prometheus already scraping the service (kubernetes): queried instead of starting one.
-    pub prometheus: Option<String>,
+    pub prometheus: Option<Shared>,
+}
+
+/// A Prometheus that also holds other versions' series (a cluster's): the judgement reads only
+/// the series whose `version_label` is `version`, since the judgement started.
+#[derive(Clone, Debug, Serialize)]
+pub struct Shared {
+    pub url: String,
+    pub version_label: String,
+    /// The new version as the label carries it ([`chart::label_value`]).
+    pub version: String,
 }
 
 /// A deploy target, for one promotion of one verified release: `local` (processes behind

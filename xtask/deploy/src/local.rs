@@ -157,13 +157,9 @@ impl<'a> Local<'a> {
     /// Runs SQL through psql on the environment's database; stdout.
     pub fn sql(&self, sql: &str) -> Result<String> {
         let url = self.database_url()?;
-        let out = self.ctx.exec(
-            &Step::new(
-                &self.psql.display().to_string(),
-                &["-XAtq", "-v", "ON_ERROR_STOP=1"],
-            )
-            .args([url, "-c".to_owned(), sql.to_owned()]),
-        )?;
+        let out = self
+            .ctx
+            .exec(&sql_step(&self.psql.display().to_string(), &url, sql))?;
         if !out.success() {
             bail!("psql failed ({}): {}", code(&out), out.stderr.trim());
         }
@@ -184,6 +180,56 @@ impl<'a> Local<'a> {
     }
 }
 
+/// psql running `sql` on the environment's database at `url`.
+fn sql_step(psql: &str, url: &str, sql: &str) -> Step {
+    Step::new(psql, &["-XAtq", "-v", "ON_ERROR_STOP=1"]).args([
+        url.to_owned(),
+        "-c".to_owned(),
+        sql.to_owned(),
+    ])
+}
+
+/// `[service] migrate` of a release's `binary` over its `migrations` (environment set by the
+/// caller).
+fn migrate_step(service: &ServiceDef, binary: &str, migrations: &str) -> Result<Step> {
+    let args = service.migrate.as_ref().with_context(|| {
+        format!(
+            "{}: service.migrate is not set: the arguments of {} that apply migrations (e.g. [\"migrate\"]; the directory is appended)",
+            crate::config::FILE,
+            service.bin
+        )
+    })?;
+    Ok(Step::argv(&[vec![binary.to_owned()], args.clone()].concat()).args([migrations.to_owned()]))
+}
+
+/// The release's `binary` serving (environment set by the caller).
+fn serve_step(service: &ServiceDef, binary: &str) -> Step {
+    Step::argv(&[vec![binary.to_owned()], service.args.clone()].concat())
+}
+
+/// What a promotion on the local target runs, for `plan`: psql on the ledger, each release's
+/// migrations and its binary (both unpacked from the verified image), with the image's `Env`,
+/// the environment's settings and the wiring.
+pub fn steps(service: &ServiceDef) -> Vec<Step> {
+    let binary = "<the release's binary, unpacked from its verified image>";
+    let env = "<the image's Env, the environment's settings and the wiring>";
+    let mut steps = vec![
+        Step::in_process(
+            "the local environment: an ephemeral PostgreSQL and nginx in front of the live version",
+        ),
+        sql_step(
+            "<postgresql's psql>",
+            "<the environment's database>",
+            "<a query of the migrations ledger>",
+        ),
+    ];
+    if let Ok(migrate) = migrate_step(service, binary, "<the release's migrations>") {
+        steps.push(migrate.env(env, ""));
+    }
+    steps.push(serve_step(service, binary).env(env, ""));
+    steps
+}
+
 fn stop_slot(slot: &Slot, grace: Duration) {
     if let Ok(pid) = i32::try_from(slot.pid) {
         launcher::stop(pid, nix::sys::signal::Signal::SIGTERM, grace);
@@ -193,16 +239,11 @@ fn stop_slot(slot: &Slot, grace: Duration) {
 impl Local<'_> {
     /// Applies `release`'s pending migrations with `[service] migrate`.
     pub fn migrate(&mut self, release: &Unpacked) -> Result<()> {
-        let args = self.service.migrate.as_ref().with_context(|| {
-            format!(
-                "{}: service.migrate is not set: the arguments of {} that apply migrations (e.g. [\"migrate\"]; the directory is appended)",
-                crate::config::FILE,
-                self.service.bin
-            )
-        })?;
-        let mut step =
-            Step::argv(&[vec![release.binary.display().to_string()], args.clone()].concat())
-                .args([release.migrations.display().to_string()]);
+        let mut step = migrate_step(
+            &self.service,
+            &release.binary.display().to_string(),
+            &release.migrations.display().to_string(),
+        )?;
         let secret = self.service.database_url_var();
         for (k, v) in self.process_env(release, 0, 0)? {
             step = if Some(k.as_str()) == secret {
@@ -216,7 +257,7 @@ impl Local<'_> {
             bail!(
                 "`{} {}` failed ({}): {}",
                 release.version,
-                args.join(" "),
+                step.args.join(" "),
                 code(&out),
                 out.stderr.trim()
             );
@@ -251,14 +292,18 @@ impl Local<'_> {
         let log = self
             .dir
             .join(format!("{}-{short}-{port}.log", release.version));
+        let mut serve = serve_step(&self.service, &release.binary.display().to_string());
+        for (k, v) in self.process_env(release, port, ops_port)? {
+            serve = serve.env(&k, &v);
+        }
         let sh = xshell::Shell::new()?;
-        let binary = &release.binary;
-        let args = &self.service.args;
+        let (binary, args) = (&serve.program, &serve.args);
         let mut cmd: std::process::Command = xshell::cmd!(sh, "{binary} {args...}").into();
-        cmd.envs(self.process_env(release, port, ops_port)?);
+        cmd.envs(serve.env.iter().map(|(k, v)| (k, v)));
+        self.ctx.started(&serve);
         self.ctx.log(&format!(
             "$ {} {}  (port {port}, ops {ops_port}, log {})",
-            release.binary.display(),
+            serve.program,
             args.join(" "),
             log.display()
         ));

@@ -3,7 +3,7 @@
 //! it with the SLO specs and roll back by itself when the judgement fails.
 
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -18,6 +18,7 @@ use super::{DeployTarget, Endpoints, PromotionVerdict, Unpacked};
 use crate::config::{LoadDef, ServiceDef, SloDef};
 use crate::engine::gate::RunCtx;
 use crate::exit::Failure;
+use crate::timeline::{Event, Phase, Timeline};
 
 /// What `promote` was asked.
 #[derive(Clone, Debug, Default)]
@@ -58,13 +59,6 @@ impl Service<'_> {
     }
 }
 
-/// Milliseconds since the promotion started, and what happened.
-#[derive(Clone, Debug, Serialize)]
-pub struct Event {
-    pub at_ms: u64,
-    pub what: String,
-}
-
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub environment: String,
@@ -103,24 +97,7 @@ pub struct Rollback {
     pub detail: String,
 }
 
-/// The promotion's timeline: events in milliseconds since it started (at `started`, epoch s).
-#[derive(Debug)]
-pub struct Clock(Instant, Vec<Event>, u64);
-
-impl Clock {
-    pub fn start() -> Clock {
-        Clock(Instant::now(), Vec::new(), now())
-    }
-
-    pub fn mark(&mut self, what: impl Into<String>, say: &dyn Fn(&str)) -> u64 {
-        let at_ms = u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let what = what.into();
-        say(&what);
-        self.1.push(Event { at_ms, what });
-        at_ms
-    }
-}
-
+/// Seconds since the epoch.
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -194,7 +171,7 @@ pub fn rollback_check(applied: &[i64], target: &[Migration], known: &[Migration]
 /// timeline.
 pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) -> Result<Report> {
     let env = Environment::load(&ctx.root, &opts.env)?;
-    let mut clock = Clock::start();
+    let mut clock = Timeline::start();
     refuse_without_approval(&env, opts)?;
     let release = evidence::resolve(
         &ctx.root,
@@ -206,6 +183,7 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
     refuse_out_of_order(&env, &release, github.as_ref())?;
     let (registry, verification) = verify(ctx, &env, &release, opts)?;
     clock.mark(
+        Phase::Trusted,
         format!(
             "verified {} {}: signature, SBOM attestation, ci report",
             release.version, release.digest
@@ -269,8 +247,8 @@ pub fn run(ctx: &RunCtx, svc: &Service<'_>, opts: &Options, say: &dyn Fn(&str)) 
             }
         }
     }
-    let started = clock.2;
-    report.timeline = clock.1;
+    let started = clock.started;
+    report.timeline = clock.into_events();
     if !opts.dry_run {
         report.github = record_on_github(github, &release, &report);
         write_report(&dir, &release, &mut report, started)?;
@@ -452,12 +430,13 @@ pub fn roll_out(
     judge: &dyn Fn(&Endpoints) -> Result<Verdict>,
     smoke: &dyn Fn(&Endpoints) -> std::result::Result<(), String>,
     report: &mut Report,
-    clock: &mut Clock,
+    clock: &mut Timeline,
     say: &dyn Fn(&str),
 ) -> Result<()> {
     if !report.pending.is_empty() {
         target.migrate()?;
         clock.mark(
+            Phase::Migrated,
             format!("applied expand migrations {:?}", report.pending),
             say,
         );
@@ -467,23 +446,24 @@ pub fn roll_out(
         return Ok(());
     }
     if !target.can_roll_back()? {
-        clock.mark("nothing to roll back to", say);
+        clock.mark(Phase::NothingToRollBackTo, "nothing to roll back to", say);
         report.verdict = PromotionVerdict::Failed;
         return Ok(());
     }
     let (to_version, to_digest) = target.previous();
     let back = target.roll_back(say)?;
     if let Ok(deployed) = &back {
-        clock.mark(deployed.note.clone(), say);
+        clock.mark(Phase::RolledBack, deployed.note.clone(), say);
     }
     let recovered = back.and_then(|deployed| smoke(&deployed.at));
-    clock.mark(
-        match &recovered {
-            Ok(()) => format!("recovered: {to_version} passes readiness and smoke"),
-            Err(e) => format!("not recovered: {e}"),
-        },
-        say,
-    );
+    let (phase, note) = match &recovered {
+        Ok(()) => (
+            Phase::Recovered,
+            format!("recovered: {to_version} passes readiness and smoke"),
+        ),
+        Err(e) => (Phase::NotRecovered, format!("not recovered: {e}")),
+    };
+    clock.mark(phase, note, say);
     report.rollback = Some(Rollback {
         to_version,
         to_digest,
@@ -501,26 +481,27 @@ fn deploy_and_judge(
     target: &mut dyn DeployTarget,
     judge: &dyn Fn(&Endpoints) -> Result<Verdict>,
     report: &mut Report,
-    clock: &mut Clock,
+    clock: &mut Timeline,
     say: &dyn Fn(&str),
 ) -> Result<Option<String>> {
     let deployed = match target.deploy(say)? {
         Ok(deployed) => deployed,
         Err(why) => {
-            clock.mark(format!("rollout failed: {why}"), say);
+            clock.mark(Phase::RolloutFailed, format!("rollout failed: {why}"), say);
             return Ok(Some(why));
         }
     };
-    clock.mark(deployed.note.clone(), say);
+    clock.mark(Phase::Deployed, deployed.note.clone(), say);
     let verdict = judge(&deployed.at)?;
     let failed = (!verdict.passed).then(|| verdict.problems.join("; "));
-    clock.mark(
-        match &failed {
-            None => format!("judged healthy after {} ms", verdict.elapsed_ms),
-            Some(why) => format!("judged failing: {why}"),
-        },
-        say,
-    );
+    let (phase, note) = match &failed {
+        None => (
+            Phase::JudgedHealthy,
+            format!("judged healthy after {} ms", verdict.elapsed_ms),
+        ),
+        Some(why) => (Phase::JudgedFailing, format!("judged failing: {why}")),
+    };
+    clock.mark(phase, note, say);
     report.judgement = Some(verdict);
     Ok(failed)
 }
@@ -612,16 +593,29 @@ fn promote_on_kubernetes(
     dir: &std::path::Path,
     release: &Release,
     report: &mut Report,
-    clock: &mut Clock,
+    clock: &mut Timeline,
     say: &dyn Fn(&str),
 ) -> Result<()> {
     let judge = Judge::prepare(ctx, svc.service, svc.load, svc.slo, &svc.build(&ctx.root))?;
     let cluster = super::kubernetes::Cluster::connect(ctx, env, dir)?;
-    clock.mark("connected: DescribeCluster and an EKS token", say);
+    clock.mark(
+        Phase::Connected,
+        "connected: DescribeCluster and an EKS token",
+        say,
+    );
     let at = Endpoints {
         base: env.analysis.url.clone().unwrap_or_default(),
         metrics: String::new(),
-        prometheus: env.analysis.prometheus.clone(),
+        prometheus: env
+            .analysis
+            .prometheus
+            .clone()
+            .zip(env.analysis.version_label.clone())
+            .map(|(url, version_label)| super::Shared {
+                url,
+                version_label,
+                version: super::chart::label_value(&release.version),
+            }),
     };
     let judgements = dir.join("judgements");
     let mut target = KubeTarget {
@@ -820,7 +814,7 @@ mod tests {
             &|_| Ok(verdict(healthy)),
             &|_| Ok(()),
             &mut report,
-            &mut Clock::start(),
+            &mut Timeline::start(),
             &|_| {},
         )
         .unwrap();

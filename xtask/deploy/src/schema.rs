@@ -106,15 +106,20 @@ pub enum Parsed {
     Error(String),
 }
 
+/// The parser over `files`, one process for all.
+pub fn parse_step(files: impl IntoIterator<Item = String>) -> Step {
+    Step::new("python", &["-c", PARSE])
+        .tool(PARSER)
+        .args(files)
+        .quiet_stdout()
+}
+
 /// Parses `files` (relative to `dir`) with PostgreSQL's grammar, in one process.
 pub fn parse(ctx: &RunCtx, dir: &Path, files: &[String]) -> Result<Vec<Parsed>> {
     if files.is_empty() {
         return Ok(Vec::new());
     }
-    let step = Step::new("python", &["-c", PARSE])
-        .tool(PARSER)
-        .args(files.iter().map(|f| dir.join(f).display().to_string()))
-        .quiet_stdout();
+    let step = parse_step(files.iter().map(|f| dir.join(f).display().to_string()));
     let out = ctx.exec(&step)?;
     if !out.success() {
         bail!(

@@ -675,6 +675,82 @@ pub struct Pipeline {
     /// Gates whose skip does not fail the run under `CI=true`.
     #[serde(default)]
     pub optional: Vec<String>,
+    /// How CI fans the pipeline out: one job per group (`cargo xtask ci --group NAME`), in
+    /// this order; together the groups hold every gate of the pipeline exactly once.
+    #[serde(default)]
+    pub groups: Vec<Group>,
+}
+
+/// `[[pipelines.<name>.groups]]`: the gates one CI job runs (their dependencies run with them).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    /// The job's id: lowercase letters, digits and `-`.
+    pub name: String,
+    pub gates: Vec<String>,
+}
+
+impl Pipeline {
+    /// The group named `name`, or a usage error listing the groups.
+    pub fn group(&self, pipeline: &str, name: &str) -> Result<&Group> {
+        self.groups.iter().find(|g| g.name == name).ok_or_else(|| {
+            let known: Vec<&str> = self.groups.iter().map(|g| g.name.as_str()).collect();
+            Failure::Usage(format!(
+                "pipeline `{pipeline}` has no group `{name}`; its groups: {} ([[pipelines.{pipeline}.groups]] in {FILE})",
+                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+            ))
+            .into()
+        })
+    }
+
+    /// What is wrong with the groups of pipeline `name`, one line each.
+    fn group_problems(&self, name: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.groups.is_empty() {
+            return problems;
+        }
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut names = std::collections::BTreeSet::new();
+        for group in &self.groups {
+            let key = format!("pipelines.{name}.groups ({})", group.name);
+            let valid = !group.name.is_empty()
+                && group
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !valid {
+                problems.push(format!(
+                    "{key}: a group's name is a job id: lowercase letters, digits and `-`"
+                ));
+            }
+            if !names.insert(group.name.as_str()) {
+                problems.push(format!("{key}: two groups have this name"));
+            }
+            if group.gates.is_empty() {
+                problems.push(format!("{key}: a group runs at least one gate"));
+            }
+            for gate in &group.gates {
+                if !self.gates.contains(gate) {
+                    problems.push(format!(
+                        "{key}: `{gate}` is not a gate of the pipeline (add it to pipelines.{name}.gates)"
+                    ));
+                }
+                if let Some(other) = seen.insert(gate, &group.name) {
+                    problems.push(format!(
+                        "{key}: `{gate}` is also in group `{other}`: each gate runs in one group"
+                    ));
+                }
+            }
+        }
+        for gate in &self.gates {
+            if !seen.contains_key(gate.as_str()) {
+                problems.push(format!(
+                    "pipelines.{name}.groups: `{gate}` is in no group, so no CI job would run it"
+                ));
+            }
+        }
+        problems
+    }
 }
 
 /// A gate declared in `gatehouse.toml`: one command, with the same contract as built-in gates.
@@ -800,6 +876,9 @@ impl Config {
 
     fn validate(&self, path: &Path) -> Result<()> {
         let mut problems = Vec::new();
+        for (name, pipeline) in &self.pipelines {
+            problems.extend(pipeline.group_problems(name));
+        }
         for (name, gate) in &self.gates {
             if gate.run.is_empty() {
                 problems.push(format!("gates.{name}.run: must name a command"));
@@ -1001,7 +1080,10 @@ impl Config {
 /// The workspace root: `--root`, else the nearest ancestor holding `gatehouse.toml`.
 pub fn find_root(explicit: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(root) = explicit {
+        // `absolute` keeps a trailing `/`; collecting the components drops it, so `--root /w/`
+        // and `--root /w` are one root for paths, plans and reproducible-build prefixes.
         return std::path::absolute(&root)
+            .map(|p| p.components().collect())
             .map_err(|e| Failure::Usage(format!("--root {}: {e}", root.display())).into());
     }
     let cwd = std::env::current_dir()?;
@@ -1020,6 +1102,18 @@ pub fn find_root(explicit: Option<PathBuf>) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_root_given_with_a_trailing_slash_is_the_same_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = find_root(Some(PathBuf::from(format!("{}/", dir.path().display())))).unwrap();
+        assert_eq!(with, find_root(Some(dir.path().to_path_buf())).unwrap());
+        assert!(
+            !with.display().to_string().ends_with('/'),
+            "{}",
+            with.display()
+        );
+    }
 
     const MINIMAL: &str = "[project]\nname = \"p\"\n";
 

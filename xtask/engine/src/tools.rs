@@ -25,6 +25,8 @@ pub struct Toolbox {
     /// Tools already found or installed in this process: their PATH directories. A tool is
     /// probed once per run, not once per step, and installed by one gate while others wait.
     ready: gatehouse_sync::OnceMap<String, Vec<PathBuf>>,
+    /// The versions found tools reported, probed once per process.
+    reported: std::sync::Mutex<BTreeMap<String, String>>,
 }
 
 /// What `doctor` reports for one tool.
@@ -53,6 +55,7 @@ impl Toolbox {
             manifest,
             allow_apt,
             ready: gatehouse_sync::OnceMap::default(),
+            reported: std::sync::Mutex::default(),
         }
     }
 
@@ -137,21 +140,63 @@ impl Toolbox {
     }
 
     /// What each of `names` reports as its version (`missing` when it is not found).
+    /// What enters a cache key for each of `names`: its pin and, when the tool is found, the
+    /// version it reports (a second PostgreSQL, a system tool upgraded under the same pin).
+    /// Found tools are probed once per process, in parallel; a missing one counts by its pin.
+    pub fn keyed(&self, names: &std::collections::BTreeSet<String>) -> BTreeMap<String, String> {
+        let pins = self.pins();
+        let probed: Vec<(String, Option<String>)> = std::thread::scope(|scope| {
+            let probes: Vec<_> = names
+                .iter()
+                .filter(|n| pins.contains_key(*n))
+                .map(|n| (n, scope.spawn(|| self.probed(n))))
+                .collect();
+            probes
+                .into_iter()
+                .map(|(n, probe)| (n.clone(), probe.join().ok().flatten()))
+                .collect()
+        });
+        probed
+            .into_iter()
+            .map(|(name, version)| {
+                let pin = pins[&name].clone();
+                let value = match version {
+                    Some(v) => format!("{pin} reports {v}"),
+                    None => pin,
+                };
+                (name, value)
+            })
+            .collect()
+    }
+
+    /// The version `name` reports if it is found (memoised); `None` when it is missing.
+    fn probed(&self, name: &str) -> Option<String> {
+        if let Some(v) = self.reported.lock().ok()?.get(name) {
+            return Some(v.clone());
+        }
+        let def = self.manifest.get(name)?;
+        // Only a found tool is remembered: a missing or wrong one may be installed by the run.
+        let version = match self.find(name, def) {
+            Found::Ok(dir, line) => line.unwrap_or_else(|| reported(name, def, dir.as_deref())),
+            Found::WrongVersion(v) => return Some(format!("wrong version: {v}")),
+            Found::Missing => return None,
+        };
+        self.reported
+            .lock()
+            .ok()?
+            .insert(name.to_owned(), version.clone());
+        Some(version)
+    }
+
     pub fn reported_versions(
         &self,
         names: &std::collections::BTreeSet<String>,
     ) -> BTreeMap<String, String> {
         names
             .iter()
-            .filter_map(|name| Some((name, self.manifest.get(name)?)))
-            .map(|(name, def)| {
-                let version = match self.find(name, def) {
-                    Found::Ok(dir, line) => {
-                        line.unwrap_or_else(|| reported(name, def, dir.as_deref()))
-                    }
-                    Found::WrongVersion(v) => format!("wrong version: {v}"),
-                    Found::Missing => "missing".to_owned(),
-                };
+            .filter(|name| self.manifest.contains_key(*name))
+            .map(|name| {
+                let version = self.probed(name).unwrap_or_else(|| "missing".to_owned());
                 (name.clone(), version)
             })
             .collect()

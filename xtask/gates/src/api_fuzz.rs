@@ -21,6 +21,7 @@ pub struct ApiFuzz {
     service: ServiceDef,
     fuzz: ApiFuzzDef,
     release: Option<ReleaseDef>,
+    root: std::path::PathBuf,
 }
 
 /// The environment variable that carries an identity's token into schemathesis's config.
@@ -29,6 +30,7 @@ const TOKEN_VAR: &str = "GATEHOUSE_FUZZ_TOKEN";
 impl ApiFuzz {
     /// `compiled`: files the binary embeds besides its sources (e.g. migrations).
     pub fn new(
+        root: &Path,
         service: &ServiceDef,
         fuzz: &ApiFuzzDef,
         release: Option<&ReleaseDef>,
@@ -60,10 +62,12 @@ impl ApiFuzz {
             service: service.clone(),
             fuzz: fuzz.clone(),
             release: release.cloned(),
+            root: root.to_path_buf(),
         }
     }
 
-    fn fuzz_step(&self, url: &str, identity: &Identity, dir: &Path) -> Step {
+    /// schemathesis as `identity`; its token (when it logs in) through the environment.
+    fn fuzz_step(&self, url: &str, identity: &Identity, dir: &Path, token: Option<&str>) -> Step {
         let config = dir.join(format!("{}.toml", identity.name));
         let reports = dir.join(&identity.name);
         // Every check runs: schemathesis enables all by default, and a `--checks` option would
@@ -87,6 +91,9 @@ impl ApiFuzz {
             ]);
         if let Some(seed) = &self.fuzz.seed {
             step = step.args(["--seed".to_owned(), seed.clone()]);
+        }
+        if let Some(token) = token {
+            step = step.secret_env(TOKEN_VAR, token);
         }
         step
     }
@@ -193,33 +200,23 @@ impl Gate for ApiFuzz {
 
     fn steps(&self) -> Vec<Step> {
         let url = format!("<service>{}", self.service.openapi.as_deref().unwrap_or(""));
-        let dir = Path::new("<run dir>/gates/api-fuzz");
-        let build = running::Build::shown(self.release.as_ref());
-        let binary = build
-            .binary(Path::new("."), &self.service.bin)
-            .display()
-            .to_string();
-        let none = Vars::default();
+        let dir = format!("{}/api-fuzz", super::RUN_GATES_DIR);
+        let build = running::Build::new(&self.root, self.release.as_ref());
+        let binary = build.binary(Path::new("."), &self.service.bin);
         let mut steps = vec![build.step(&self.service.package, &self.service.bin)];
-        steps.extend(
-            self.service
-                .setup
-                .iter()
-                .map(|s| running::binary_step(&self.service, &binary, &s.args, &s.env, &none)),
-        );
-        steps.push(running::binary_step(
+        steps.extend(running::shown_service_steps(
             &self.service,
-            &binary,
-            &self.service.args,
+            &binary.display().to_string(),
+            build.migrations(),
             &BTreeMap::new(),
-            &none,
         ));
-        steps.extend(
-            self.fuzz
-                .identities
-                .iter()
-                .map(|id| self.fuzz_step(&url, id, dir)),
-        );
+        steps.push(Step::in_process(
+            "an ephemeral PostgreSQL for the service; each identity's token from its requests",
+        ));
+        steps.extend(self.fuzz.identities.iter().map(|id| {
+            let token = id.token.as_ref().map(|_| "<token>");
+            self.fuzz_step(&url, id, Path::new(&dir), token)
+        }));
         steps
     }
 
@@ -229,6 +226,7 @@ impl Gate for ApiFuzz {
             Ok(binary) => binary,
             Err(e) => return Ok(Verdict::failed(format!("{e:#}"))),
         };
+        let judged = crate::engine::cache::sha256_file(&binary);
         let dir = ctx.log_path.with_extension("");
         std::fs::create_dir_all(&dir)?;
         let migrations = build.migrations();
@@ -285,9 +283,11 @@ impl Gate for ApiFuzz {
             super::relative(&ctx.root, &dir.display().to_string())
         );
         if problems.is_empty() {
-            return Ok(Verdict::passed(Some(summary)));
+            return Ok(Verdict::passed(Some(summary)).judged(judged));
         }
-        Ok(Verdict::failed(problems.join("; ")).with_summary(summary))
+        Ok(Verdict::failed(problems.join("; "))
+            .with_summary(summary)
+            .judged(judged))
     }
 }
 
@@ -307,10 +307,7 @@ impl ApiFuzz {
         };
         config.push_str(&exceptions_toml(&self.fuzz.exceptions));
         std::fs::write(dir.join(format!("{}.toml", identity.name)), config)?;
-        let mut step = self.fuzz_step(url, identity, dir);
-        if let Some(token) = token {
-            step = step.secret_env(TOKEN_VAR, token);
-        }
+        let step = self.fuzz_step(url, identity, dir, token);
         let out = ctx.exec(&step)?;
         let reports = dir.join(&identity.name);
         let report = FuzzReport::read(&reports).with_context(|| {

@@ -18,10 +18,11 @@ pub struct Chart {
     spec: GateSpec,
     def: ChartDef,
     repository: String,
+    root: PathBuf,
 }
 
 impl Chart {
-    pub fn new(def: &ChartDef, repository: &str) -> Chart {
+    pub fn new(root: &Path, def: &ChartDef, repository: &str) -> Chart {
         let globs = [
             format!("{}/**", def.dir),
             "deploy/environments/**".to_owned(),
@@ -43,17 +44,51 @@ impl Chart {
             .spec(2),
             def: def.clone(),
             repository: repository.to_owned(),
+            root: root.to_path_buf(),
         }
     }
 
-    fn lint(&self, ctx: &RunCtx, env: &Environment) -> Result<Option<String>> {
+    fn lint_step(&self, root: &Path, env: &Environment) -> Result<Step> {
         let mut args = vec![
             "lint".to_owned(),
             "--strict".to_owned(),
             self.def.dir.clone(),
         ];
-        args.extend(chart::helm_args(env, &self.repository, PLACEHOLDER_DIGEST)?);
-        let out = ctx.exec(&chart::helm(&ctx.root, args))?;
+        args.extend(chart::helm_args(
+            env,
+            &self.repository,
+            PLACEHOLDER_DIGEST,
+            chart::PLACEHOLDER_VERSION,
+        )?);
+        Ok(chart::helm(root, args))
+    }
+
+    fn validate_step(&self, files: &[String]) -> Step {
+        Step::new("kubernetes-validate", &["--strict", "--quiet", "-k"])
+            .tool("kubernetes-validate")
+            .args([self.def.kubernetes.clone()])
+            .args(files.iter().cloned())
+    }
+
+    fn checkov_step(&self, files: &[String]) -> Step {
+        let mut step = Step::new(
+            "checkov",
+            &["--framework", "kubernetes", "--skip-download", "-o", "json"],
+        )
+        .tool("checkov")
+        .quiet_stdout();
+        for f in files {
+            step = step.args(["-f".to_owned(), f.clone()]);
+        }
+        if !self.def.skip.is_empty() {
+            let skip: Vec<&str> = self.def.skip.keys().map(String::as_str).collect();
+            step = step.args(["--skip-check".to_owned(), skip.join(",")]);
+        }
+        step
+    }
+
+    fn lint(&self, ctx: &RunCtx, env: &Environment) -> Result<Option<String>> {
+        let out = ctx.exec(&self.lint_step(&ctx.root, env)?)?;
         Ok((!out.success()).then(|| {
             let first = out
                 .combined()
@@ -71,11 +106,7 @@ impl Chart {
     }
 
     fn validate(&self, ctx: &RunCtx, files: &[PathBuf]) -> Result<Option<String>> {
-        let step = Step::new("kubernetes-validate", &["--strict", "--quiet", "-k"])
-            .tool("kubernetes-validate")
-            .args([self.def.kubernetes.clone()])
-            .args(files.iter().map(|f| f.to_string_lossy().into_owned()));
-        let out = ctx.exec(&step)?;
+        let out = ctx.exec(&self.validate_step(&paths(files)))?;
         Ok((!out.success()).then(|| {
             let text = out.combined();
             let errors: Vec<&str> = text
@@ -96,26 +127,20 @@ impl Chart {
     }
 
     fn checkov(&self, ctx: &RunCtx, files: &[PathBuf]) -> Result<Checkov> {
-        let mut step = Step::new(
-            "checkov",
-            &["--framework", "kubernetes", "--skip-download", "-o", "json"],
-        )
-        .tool("checkov")
-        .quiet_stdout();
-        for f in files {
-            step = step.args(["-f".to_owned(), f.to_string_lossy().into_owned()]);
-        }
-        if !self.def.skip.is_empty() {
-            let skip: Vec<&str> = self.def.skip.keys().map(String::as_str).collect();
-            step = step.args(["--skip-check".to_owned(), skip.join(",")]);
-        }
-        let out = ctx.exec(&step)?;
+        let out = ctx.exec(&self.checkov_step(&paths(files)))?;
         // checkov exits 1 when a check failed; its JSON says which.
         if !matches!(out.code, Some(0 | 1)) {
             anyhow::bail!("checkov failed ({}): {}", code(&out), out.stderr.trim());
         }
         serde_json::from_str(&out.stdout).context("checkov printed no JSON report (see the log)")
     }
+}
+
+fn paths(files: &[PathBuf]) -> Vec<String> {
+    files
+        .iter()
+        .map(|f| f.to_string_lossy().into_owned())
+        .collect()
 }
 
 /// The part of checkov's JSON report the gate reads.
@@ -218,18 +243,35 @@ impl Gate for Chart {
     }
 
     fn steps(&self) -> Vec<Step> {
-        let dir = self.def.dir.clone();
-        vec![
-            chart::helm(
-                Path::new("."),
-                vec!["lint".into(), "--strict".into(), dir.clone()],
-            ),
-            chart::helm(Path::new("."), vec!["template".into(), dir]),
-            Step::new("kubernetes-validate", &["--strict", "-k"])
-                .tool("kubernetes-validate")
-                .args([self.def.kubernetes.clone()]),
-            Step::new("checkov", &["--framework", "kubernetes", "--skip-download"]).tool("checkov"),
-        ]
+        let envs = match chart::environments(&self.root, &self.def) {
+            Ok(envs) => envs,
+            Err(e) => return vec![Step::in_process(&format!("nothing: {e:#}"))],
+        };
+        let mut steps = Vec::new();
+        let mut files = Vec::new();
+        for env in &envs {
+            let shown = self.lint_step(&self.root, env).and_then(|lint| {
+                let template = chart::template_step(
+                    &self.root,
+                    &self.def,
+                    env,
+                    &self.repository,
+                    PLACEHOLDER_DIGEST,
+                )?;
+                Ok([lint, template])
+            });
+            match shown {
+                Ok(pair) => steps.extend(pair),
+                Err(e) => steps.push(Step::in_process(&format!(
+                    "nothing for {}: {e:#}",
+                    env.name
+                ))),
+            }
+            files.push(format!("{}/chart/{}.yaml", super::RUN_GATES_DIR, env.name));
+        }
+        steps.push(self.validate_step(&files));
+        steps.push(self.checkov_step(&files));
+        steps
     }
 
     fn run(&self, ctx: &RunCtx) -> Result<Verdict> {

@@ -18,10 +18,12 @@ pub struct Drill {
     load: LoadDef,
     slo: SloDef,
     release: ReleaseDef,
+    root: std::path::PathBuf,
 }
 
 impl Drill {
     pub fn new(
+        root: &std::path::Path,
         service: &ServiceDef,
         load: &LoadDef,
         slo: &SloDef,
@@ -52,6 +54,23 @@ impl Drill {
             load: load.clone(),
             slo: slo.clone(),
             release: release.clone(),
+            root: root.to_path_buf(),
+        }
+    }
+}
+
+impl Drill {
+    fn promote_service(&self) -> promote::Service<'_> {
+        promote::Service {
+            service: &self.service,
+            load: &self.load,
+            slo: &self.slo,
+            migrations: None,
+            image_migrations: gatehouse_release::migrations_dir_in_image(
+                &self.service,
+                &self.release.migrations_path,
+            ),
+            release: Some(&self.release),
         }
     }
 }
@@ -62,16 +81,7 @@ impl Gate for Drill {
     }
 
     fn steps(&self) -> Vec<Step> {
-        ["errors", "latency"]
-            .map(|fault| {
-                Step::new(
-                    "cargo",
-                    &[
-                        "xtask", "drill", "rollback", "--env", "local", "--fault", fault,
-                    ],
-                )
-            })
-            .to_vec()
+        drill::steps(&self.root, &self.promote_service(), &self.release)
     }
 
     fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
@@ -85,17 +95,7 @@ impl Gate for Drill {
                 crate::config::FILE
             )));
         }
-        let svc = promote::Service {
-            service: &self.service,
-            load: &self.load,
-            slo: &self.slo,
-            migrations: None,
-            image_migrations: gatehouse_release::migrations_dir_in_image(
-                &self.service,
-                &self.release.migrations_path,
-            ),
-            release: Some(&self.release),
-        };
+        let svc = self.promote_service();
         let dir = ctx.log_path.with_extension("");
         std::fs::create_dir_all(&dir)?;
         let mut summaries = Vec::new();
@@ -138,10 +138,15 @@ impl Gate for Drill {
             }
         }
         let summary = format!("{}; reports in {}", summaries.join("; "), dir.display());
+        // The drill's releases are the release's static build of this commit.
+        let built = svc.build(&ctx.root).binary(&ctx.root, &self.service.bin);
+        let judged = crate::engine::cache::sha256_file(&built);
         if problems.is_empty() {
-            Ok(Verdict::passed(Some(summary)))
+            Ok(Verdict::passed(Some(summary)).judged(judged))
         } else {
-            Ok(Verdict::failed(problems.join("; ")).with_summary(summary))
+            Ok(Verdict::failed(problems.join("; "))
+                .with_summary(summary)
+                .judged(judged))
         }
     }
 }

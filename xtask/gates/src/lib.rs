@@ -44,6 +44,10 @@ fn compiled_inputs(config: &Config) -> Vec<String> {
         .collect()
 }
 
+/// Where a gate's own files go in a run, as `plan` shows it (the run's id is known only when it
+/// starts): `target/xtask/runs/<id>/gates`.
+pub const RUN_GATES_DIR: &str = "<run dir>/gates";
+
 /// Every built-in gate, in no particular order (the registry sorts).
 pub fn builtin(root: &Path, config: &Config) -> Vec<Arc<dyn Gate>> {
     let compiled = compiled_inputs(config);
@@ -69,6 +73,7 @@ pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
     let compiled = compiled_inputs(config);
     if let (Some(service), Some(fuzz)) = (&config.service, &config.api_fuzz) {
         gates.push(Arc::new(api_fuzz::ApiFuzz::new(
+            root,
             service,
             fuzz,
             config.release.as_ref(),
@@ -76,7 +81,9 @@ pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
         )));
     }
     if let (Some(service), Some(release)) = (&config.service, &config.release) {
-        gates.push(Arc::new(release::Release::new(service, release, &compiled)));
+        gates.push(Arc::new(release::Release::new(
+            root, service, release, &compiled,
+        )));
     }
     let nightly = config.nightly().unwrap_or("nightly");
     for (kind, def) in [
@@ -94,6 +101,7 @@ pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
         gates.push(Arc::new(slo_rules::SloRules::new(slo)));
         if let (Some(service), Some(load)) = (&config.service, &config.load) {
             gates.push(Arc::new(slo::Slo::new(
+                root,
                 service,
                 load,
                 slo,
@@ -102,13 +110,17 @@ pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
             )));
             if let Some(release) = &config.release {
                 gates.push(Arc::new(drill::Drill::new(
-                    service, load, slo, release, &compiled,
+                    root, service, load, slo, release, &compiled,
                 )));
             }
         }
     }
     if let Some(def) = &config.chart {
-        gates.push(Arc::new(chart::Chart::new(def, config.image_repository())));
+        gates.push(Arc::new(chart::Chart::new(
+            root,
+            def,
+            config.image_repository(),
+        )));
     }
     if !config.codegen.is_empty() {
         gates.push(Arc::new(codegen::CodegenVerify::new(&config.codegen)));

@@ -499,11 +499,18 @@ impl Gate for Migrations {
         vec![
             lint_step(
                 Some(&self.lint_config),
-                &[format!("<each up migration in {}>", self.dir)],
+                &[format!("<every up migration in {}>", self.dir)],
             ),
             git(&["rev-parse", "--is-shallow-repository"]),
             git(&["describe", "--tags", "--abbrev=0", "--match", "v*"]),
             changed_since_step("<last v* tag>", &self.dir),
+            git(&[
+                "show",
+                "<last v* tag>:./<each released migration changed since>",
+            ]),
+            Step::in_process(
+                "an ephemeral PostgreSQL (initdb, postgres on loopback) for the up/down/up runs",
+            ),
             apply_step(
                 url,
                 "<each migration: step-wise up, down, up; then all down, all up>",

@@ -15,10 +15,16 @@ pub struct Release {
     spec: GateSpec,
     service: ServiceDef,
     release: ReleaseDef,
+    root: std::path::PathBuf,
 }
 
 impl Release {
-    pub fn new(service: &ServiceDef, release: &ReleaseDef, compiled: &[String]) -> Release {
+    pub fn new(
+        root: &std::path::Path,
+        service: &ServiceDef,
+        release: &ReleaseDef,
+        compiled: &[String],
+    ) -> Release {
         let globs = super::build_inputs(compiled);
         let spec = GateSpec {
             name: "release".to_owned(),
@@ -44,6 +50,7 @@ impl Release {
             spec,
             service: service.clone(),
             release: release.clone(),
+            root: root.to_path_buf(),
         }
     }
 }
@@ -54,19 +61,15 @@ impl Gate for Release {
     }
 
     fn steps(&self) -> Vec<Step> {
-        vec![
-            gatehouse_release::build_step(
-                std::path::Path::new("<root>"),
-                &self.service,
-                &self.release,
-                &gatehouse_release::Plan {
-                    version: "<version>".to_owned(),
-                    commit: "<commit>".to_owned(),
-                    ..gatehouse_release::Plan::default()
-                },
-            ),
-            Step::new("cargo", &["xtask", "release", "--dry-run"]),
-        ]
+        let Ok(plan) = gatehouse_release::plan_or_snapshot(&self.root) else {
+            return vec![Step::in_process(
+                "the release plan (it cannot be made here: see `cargo xtask release plan`)",
+            )];
+        };
+        let mut steps =
+            gatehouse_release::image_steps(&self.root, &self.service, &self.release, &plan);
+        steps.extend(publish::dry_run_steps(&self.service, &self.release));
+        steps
     }
 
     fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
@@ -84,6 +87,7 @@ impl Gate for Release {
         Ok(Verdict::passed(Some(format!(
             "{}: {} pushed, signed and attested, verified with the public key",
             plan.tag, evidence.image.digest
-        ))))
+        )))
+        .judged(Some(evidence.binary.sha256.clone())))
     }
 }

@@ -17,10 +17,12 @@ pub struct Slo {
     load: LoadDef,
     slo: SloDef,
     release: Option<ReleaseDef>,
+    root: std::path::PathBuf,
 }
 
 impl Slo {
     pub fn new(
+        root: &std::path::Path,
         service: &ServiceDef,
         load: &LoadDef,
         slo: &SloDef,
@@ -61,6 +63,7 @@ impl Slo {
             load: load.clone(),
             slo: slo.clone(),
             release: release.cloned(),
+            root: root.to_path_buf(),
         }
     }
 }
@@ -71,8 +74,18 @@ impl Gate for Slo {
     }
 
     fn steps(&self) -> Vec<Step> {
-        let build = super::running::Build::shown(self.release.as_ref());
-        crate::load::steps(&self.service, &self.load, &build)
+        let build = super::running::Build::new(&self.root, self.release.as_ref());
+        // The profile's name is checked when the configuration loads.
+        let Ok(profile) = crate::load::profile(&self.load.gate_profile) else {
+            return Vec::new();
+        };
+        crate::load::steps(
+            &self.service,
+            &self.load,
+            &build,
+            profile,
+            &format!("{}/slo", super::RUN_GATES_DIR),
+        )
     }
 
     fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
@@ -89,9 +102,12 @@ impl Gate for Slo {
             &dir,
         )?;
         let summary = crate::load::summary(&outcome);
+        let judged = crate::engine::cache::sha256_file(&build.binary(&ctx.root, &self.service.bin));
         if outcome.problems.is_empty() {
-            return Ok(Verdict::passed(Some(summary)));
+            return Ok(Verdict::passed(Some(summary)).judged(judged));
         }
-        Ok(Verdict::failed(outcome.problems.join("; ")).with_summary(summary))
+        Ok(Verdict::failed(outcome.problems.join("; "))
+            .with_summary(summary)
+            .judged(judged))
     }
 }

@@ -46,18 +46,6 @@ impl Build {
         Build::with_plan(root, release, &plan)
     }
 
-    /// What `plan` shows: the same command with placeholders for the plan's values.
-    pub fn shown(release: Option<&ReleaseDef>) -> Build {
-        let plan = crate::release::Plan {
-            commit: "<commit>".to_owned(),
-            version: "<version>".to_owned(),
-            ..crate::release::Plan::default()
-        };
-        release.map_or_else(Build::default, |r| {
-            Build::with_plan(Path::new("<root>"), r, &plan)
-        })
-    }
-
     fn with_plan(root: &Path, release: &ReleaseDef, plan: &crate::release::Plan) -> Build {
         let mut env = crate::release::reproducible_env(root, plan.source_date_epoch);
         env.extend(crate::release::build_env(release, plan));
@@ -187,6 +175,40 @@ pub fn binary_step(
     step
 }
 
+/// What starting the service runs: `[service] migrate` with the migrations (when both are set)
+/// and each `[[service.setup]]` step, in order, then the command that serves (started in the
+/// background). `plan` shows them with `vars`' placeholders unfilled.
+pub fn service_steps(
+    service: &ServiceDef,
+    binary: &str,
+    migrations: Option<&Path>,
+    extra: &BTreeMap<String, String>,
+    vars: &Vars,
+) -> (Vec<Step>, Step) {
+    let mut before = Vec::new();
+    if let (Some(migrate), Some(dir)) = (&service.migrate, migrations) {
+        let args = [migrate.clone(), vec![dir.display().to_string()]].concat();
+        before.push(binary_step(service, binary, &args, extra, vars));
+    }
+    for setup in &service.setup {
+        before.push(binary_step(service, binary, &setup.args, &setup.env, vars));
+    }
+    let serve = binary_step(service, binary, &service.args, extra, vars);
+    (before, serve)
+}
+
+/// The commands [`Running::start`] runs and starts, for `plan` (wiring values are placeholders).
+pub fn shown_service_steps(
+    service: &ServiceDef,
+    binary: &str,
+    migrations: Option<&Path>,
+    extra: &BTreeMap<String, String>,
+) -> Vec<Step> {
+    let (mut steps, serve) = service_steps(service, binary, migrations, extra, &Vars::default());
+    steps.push(serve);
+    steps
+}
+
 /// Starts `serve` in the background and waits until `[service] ready` answers 2xx.
 fn start_serve(
     def: &ServiceDef,
@@ -202,6 +224,7 @@ fn start_serve(
         cmd = cmd.env(k, v);
     }
     let log = dir.join("service.log");
+    ctx.started(serve);
     ctx.log(&format!("$ {serve} &  (log: {})", log.display()));
     let mut service = launcher::Service::start(&def.bin, cmd, &log)?;
     let ready = format!("{base}{}", def.ready);
@@ -300,36 +323,18 @@ impl Running {
             format!("127.0.0.1:{port}")
         };
         let binary = binary.display().to_string();
-        if let (Some(migrate), Some(dir)) = (&service.migrate, migrations) {
-            let args = [migrate.clone(), vec![dir.display().to_string()]].concat();
-            let out = ctx.exec(&binary_step(service, &binary, &args, extra, &vars))?;
+        let (before, serve) = service_steps(service, &binary, migrations, extra, &vars);
+        for step in before {
+            let out = ctx.exec(&step)?;
             if !out.success() {
                 bail!(
-                    "service.migrate `{}` failed ({}): {}",
-                    args.join(" "),
+                    "[service] migrate or setup step `{}` failed ({}): {}",
+                    step.args.join(" "),
                     code(&out),
                     out.stderr.trim()
                 );
             }
         }
-        for setup in &service.setup {
-            let out = ctx.exec(&binary_step(
-                service,
-                &binary,
-                &setup.args,
-                &setup.env,
-                &vars,
-            ))?;
-            if !out.success() {
-                bail!(
-                    "service.setup `{}` failed ({}): {}",
-                    setup.args.join(" "),
-                    code(&out),
-                    out.stderr.trim()
-                );
-            }
-        }
-        let serve = binary_step(service, &binary, &service.args, extra, &vars);
         let running = start_serve(service, ctx, &serve, &base, dir)?;
         served(service, &base)?;
         let service = running;

@@ -18,6 +18,8 @@ use cyclonedx_bom::models::tool::{Tool, Tools};
 use cyclonedx_bom::prelude::*;
 use serde::Deserialize;
 
+use crate::engine::gate::Step;
+
 #[derive(Debug, Deserialize)]
 struct Metadata {
     packages: Vec<Package>,
@@ -41,21 +43,53 @@ pub struct Subject<'a> {
     pub source_date_epoch: i64,
 }
 
+/// The cargo queries the SBOM is made from, in order: what `plan` shows and [`generate`] runs.
+pub fn steps(package: &str, target: &str) -> [Step; 2] {
+    [
+        Step::new(
+            "cargo",
+            &[
+                "metadata",
+                "--format-version",
+                "1",
+                "--locked",
+                "--filter-platform",
+                target,
+            ],
+        ),
+        Step::new(
+            "cargo",
+            &[
+                "tree",
+                "--locked",
+                "-p",
+                package,
+                "-e",
+                "normal,no-proc-macro",
+                "--target",
+                target,
+            ],
+        )
+        .args(["--prefix", "depth", "--format", "{p}"].map(str::to_owned)),
+    ]
+}
+
 /// `cargo metadata` of the workspace for `target`.
-fn metadata(root: &Path, target: &str) -> Result<Metadata> {
-    let sh = xshell::Shell::new()?;
-    sh.change_dir(root);
-    let out = cargo(xshell::cmd!(
-        sh,
-        "cargo metadata --format-version 1 --locked --filter-platform {target}"
-    ))
-    .context("`cargo metadata` failed: is Cargo.lock up to date? (`cargo update -w`)")?;
+fn metadata(root: &Path, step: &Step) -> Result<Metadata> {
+    let out = cargo(root, step)
+        .context("`cargo metadata` failed: is Cargo.lock up to date? (`cargo update -w`)")?;
     serde_json::from_str(&out).context("cannot parse `cargo metadata`")
 }
 
 /// A cargo query's stdout; its stderr is the error when it fails.
-fn cargo(cmd: xshell::Cmd<'_>) -> Result<String> {
-    let out = crate::process::capture(cmd, std::time::Duration::from_secs(600))?;
+fn cargo(root: &Path, step: &Step) -> Result<String> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(root);
+    let (program, args) = (&step.program, &step.args);
+    let out = crate::process::capture(
+        xshell::cmd!(sh, "{program} {args...}"),
+        std::time::Duration::from_secs(600),
+    )?;
     anyhow::ensure!(out.success(), "{}", out.stderr.trim());
     Ok(out.stdout)
 }
@@ -87,16 +121,10 @@ fn lock_checksums(root: &Path) -> Result<BTreeMap<(String, String), String>> {
 /// `name version`, the key every source of package facts here agrees on.
 type Key = (String, String);
 
-/// The packages linked into `package` for `target`, each with its direct linked dependencies.
-fn linked(root: &Path, package: &str, target: &str) -> Result<BTreeMap<Key, BTreeSet<Key>>> {
-    let sh = xshell::Shell::new()?;
-    sh.change_dir(root);
-    let format = "{p}";
-    let out = cargo(xshell::cmd!(
-        sh,
-        "cargo tree --locked -p {package} -e normal,no-proc-macro --target {target} --prefix depth --format {format}"
-    ))
-    .with_context(|| format!("`cargo tree -p {package}` failed"))?;
+/// The packages linked into the package `step` (`cargo tree`) names, each with its direct
+/// linked dependencies.
+fn linked(root: &Path, step: &Step) -> Result<BTreeMap<Key, BTreeSet<Key>>> {
+    let out = cargo(root, step).with_context(|| format!("`{step}` failed"))?;
     parse_tree(&out)
 }
 
@@ -206,9 +234,10 @@ fn serial(binary_sha256: &str) -> Result<UrnUuid> {
 
 /// The SBOM as CycloneDX 1.5 JSON.
 pub fn generate(root: &Path, subject: &Subject<'_>) -> Result<Vec<u8>> {
-    let meta = metadata(root, subject.target)?;
+    let [metadata_step, tree_step] = steps(subject.package, subject.target);
+    let meta = metadata(root, &metadata_step)?;
     let checksums = lock_checksums(root)?;
-    let edges = linked(root, subject.package, subject.target)?;
+    let edges = linked(root, &tree_step)?;
     let facts: BTreeMap<Key, &Package> = meta
         .packages
         .iter()

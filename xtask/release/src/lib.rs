@@ -7,7 +7,7 @@ pub mod version;
 pub use gatehouse_cloud::{aws_config, block_on, ecr, github};
 pub use gatehouse_oci::{image, registry, sbom, sign};
 
-use gatehouse_engine::{config, engine, exit, git, http, layout, migrations};
+use gatehouse_engine::{config, engine, exit, git, http, layout, migrations, timeline};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -272,6 +272,23 @@ fn inspect_step(layout: &Path, tag: &str) -> Step {
     Step::new("skopeo", &["inspect", "--format", "{{.Digest}}"])
         .tool("skopeo")
         .args([format!("oci:{}:{tag}", layout.display())])
+}
+
+/// The commands [`build_image`] runs for `plan`, for `plan` to show: the static build, then
+/// skopeo reading the assembled layout back.
+pub fn image_steps(
+    root: &Path,
+    service: &ServiceDef,
+    release: &ReleaseDef,
+    plan: &Plan,
+) -> Vec<Step> {
+    vec![
+        build_step(root, service, release, plan),
+        Step::in_process(
+            "the image: the static binary, CA certificates and the migrations as layers (SOURCE_DATE_EPOCH), written as an OCI layout",
+        ),
+        inspect_step(&dir(root, &plan.tag).join("oci"), &plan.version),
+    ]
 }
 
 /// Builds the reproducible static binary of `[service]` at the planned release and assembles

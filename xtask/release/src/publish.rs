@@ -23,6 +23,7 @@ use crate::config::{ReleaseDef, ServiceDef};
 use crate::engine::gate::RunCtx;
 use crate::exit::Failure;
 use crate::http::Trust;
+use crate::timeline::{Phase, Timeline};
 
 /// How `release` runs.
 #[derive(Debug, Clone, Default)]
@@ -59,19 +60,7 @@ pub struct Evidence {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub github: Option<github::Published>,
     /// Wall time of each phase, in milliseconds, in order.
-    pub timings_ms: Vec<(&'static str, u64)>,
-}
-
-/// Phase timings for the evidence and the benchmark.
-#[derive(Debug)]
-struct Clock(std::time::Instant, Vec<(&'static str, u64)>);
-
-impl Clock {
-    fn lap(&mut self, phase: &'static str) {
-        let ms = u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.1.push((phase, ms));
-        self.0 = std::time::Instant::now();
-    }
+    pub timings_ms: Vec<(Phase, u64)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -140,9 +129,38 @@ pub fn ci_report(root: &Path, commit: &str) -> Option<Value> {
         .collect();
     found.sort_by(|a, b| a.0.cmp(&b.0));
     let (id, report, sha) = found.pop()?;
+    let judged: serde_json::Map<String, Value> = report["gates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|g| {
+            Some((
+                g["name"].as_str()?.to_owned(),
+                g.get("binary_sha256")?.clone(),
+            ))
+        })
+        .collect();
     Some(
-        json!({"run_id": id, "outcome": report["outcome"], "report_sha256": sha, "gates": report["gates"].as_array().map_or(0, Vec::len), "tools": report["tools"]}),
+        json!({"run_id": id, "outcome": report["outcome"], "report_sha256": sha, "gates": report["gates"].as_array().map_or(0, Vec::len), "tools": report["tools"], "judged_binaries": judged}),
     )
+}
+
+/// Which of the linked ci run's gates judged exactly the binary this release ships (SHA-256
+/// `shipped`), and which ran another build: what the evidence says about its testing.
+fn judged_binary(ci: &mut Value, shipped: &str) {
+    let Some(judged) = ci["judged_binaries"].as_object() else {
+        return;
+    };
+    let gates = |same: bool| -> Vec<String> {
+        judged
+            .iter()
+            .filter(|(_, sha)| (sha.as_str() == Some(shipped)) == same)
+            .map(|(gate, _)| gate.clone())
+            .collect()
+    };
+    let (same, other) = (gates(true), gates(false));
+    ci["shipped_binary_judged_by"] = json!(same);
+    ci["other_binary_judged_by"] = json!(other);
 }
 
 /// Whether a required gate of the run was skipped (only optional ones may be); a report that
@@ -274,6 +292,21 @@ fn keep_or_push(
     }
 }
 
+/// What a dry run does after [`super::image_steps`]: the SBOM's cargo queries, then work inside
+/// gatehouse's process.
+pub fn dry_run_steps(service: &ServiceDef, release: &ReleaseDef) -> Vec<crate::engine::gate::Step> {
+    let mut steps = super::sbom::steps(&service.package, &release.target).to_vec();
+    steps.extend(
+        [
+            "the CycloneDX SBOM from those queries, checked against the packages the build compiled",
+            "a registry (CNCF Distribution) and moto's ECR over TLS with a throwaway CA: the repository checked, the image pushed",
+            "the signature and SBOM attestation (cosign's formats) pushed and verified with the public key; evidence.json written",
+        ]
+        .map(crate::engine::gate::Step::in_process),
+    );
+    steps
+}
+
 /// Runs the release; returns the evidence (also written as `evidence.json`).
 pub fn run(
     ctx: &RunCtx,
@@ -299,11 +332,12 @@ pub fn run(
         })?;
         (Some(gh), Some(ci))
     };
-    let mut clock = Clock(std::time::Instant::now(), Vec::new());
+    let mut clock = Timeline::start();
+    let quiet = |_: &str| {};
     say(&format!("building {} for {}", service.bin, release.target));
     let (built, img): (Built, image::Image) = super::build_image(ctx, service, release, plan)?;
     say(&format!("image {} ({})", built.digest, built.layout));
-    clock.lap("build and image");
+    clock.mark(Phase::Built, "build and image", &quiet);
     let sbom = super::sbom::generate(
         &ctx.root,
         &super::sbom::Subject {
@@ -316,9 +350,9 @@ pub fn run(
     )?;
     std::fs::write(dir.join("sbom.cdx.json"), &sbom)?;
     check_sbom(&sbom, &built, &service.package)?;
-    clock.lap("sbom");
+    clock.mark(Phase::Sbom, "sbom", &quiet);
     let dest = destination(ctx, release, opts, say)?;
-    clock.lap("registry and ecr");
+    clock.mark(Phase::Registry, "registry and ecr", &quiet);
     let repo = release.image.as_str();
     let name = format!("{}/{repo}", dest.registry.host());
     say(&format!("pushing {name}:{}", plan.version));
@@ -327,7 +361,7 @@ pub fn run(
         .push(repo, &plan.version, &artifact(&img))
         .context("pushing the image")?;
     let digest = pushed.digest.clone();
-    clock.lap("push");
+    clock.mark(Phase::Pushed, "push", &quiet);
     let verifier = Verifier::from_pem(signer.public_pem().as_bytes(), "the release key")?;
     let sbom_json: Value = serde_json::from_slice(&sbom)?;
     // ECDSA signatures are randomised: a rerun keeps the signature and attestation already
@@ -346,7 +380,7 @@ pub fn run(
         )
     })
     .context("pushing the SBOM attestation")?;
-    clock.lap("sign and attest");
+    clock.mark(Phase::Signed, "sign and attest", &quiet);
     sign::verify_signature(&dest.registry, repo, &digest, &verifier)?;
     let attested = sign::verify_attestation(&dest.registry, repo, &digest, &verifier)?;
     if attested != sbom_json {
@@ -355,10 +389,14 @@ pub fn run(
             dir.display()
         );
     }
-    clock.lap("verify");
+    clock.mark(Phase::Verified, "verify", &quiet);
     say("signature and SBOM attestation verified from the registry with the public key");
     std::fs::write(dir.join("cosign.pub"), signer.public_pem())?;
     let bin_asset = format!("{}-{}", service.bin, release.target);
+    let mut ci = ci;
+    if let Some(ci) = ci.as_mut() {
+        judged_binary(ci, &built.binary_sha256);
+    }
     let mut evidence = Evidence {
         schema: "gatehouse.evidence/v1",
         dry_run: opts.dry_run,
@@ -388,7 +426,7 @@ pub fn run(
         ecr: dest.ecr.clone(),
         ci,
         github: None,
-        timings_ms: clock.1.clone(),
+        timings_ms: clock.durations(),
     };
     let evidence_bytes = serde_json::to_vec_pretty(&evidence)?;
     std::fs::write(dir.join("evidence.json"), &evidence_bytes)?;
@@ -457,6 +495,8 @@ mod tests {
             "gates": [
                 {"name": "test", "required": true, "status": status},
                 {"name": "advisories", "required": false, "status": "skipped"},
+                {"name": "slo", "required": true, "status": "passed", "binary_sha256": "aa"},
+                {"name": "api-fuzz", "required": true, "status": "passed", "binary_sha256": "bb"},
             ],
             "tools": {"cargo-nextest": "cargo-nextest 0.9.143"},
         })
@@ -476,5 +516,16 @@ mod tests {
         assert_eq!(linked["run_id"], "1-clean", "{linked}");
         assert_eq!(linked["tools"]["cargo-nextest"], "cargo-nextest 0.9.143");
         assert!(ci_report(root, "other-commit").is_none());
+    }
+
+    /// The evidence says which gates judged exactly the shipped bytes and which another build.
+    #[test]
+    fn release_evidence_names_the_gates_that_judged_the_shipped_binary() {
+        let dir = tempfile::tempdir().unwrap();
+        write_run(dir.path(), "1-clean", &run("1-clean", false, false));
+        let mut linked = ci_report(dir.path(), "c1").unwrap();
+        judged_binary(&mut linked, "aa");
+        assert_eq!(linked["shipped_binary_judged_by"], json!(["slo"]));
+        assert_eq!(linked["other_binary_judged_by"], json!(["api-fuzz"]));
     }
 }

@@ -32,7 +32,7 @@ pub use codegen::codegen;
 pub use env::{env_down, env_status};
 pub use init::init;
 pub use migrations::migrations_classify;
-pub use pipeline::{ci, explain, gate, list, pipeline, plan};
+pub use pipeline::{ci, explain, gate, list, pipeline, plan, report_merge, workflow_fanout};
 pub use promote::{drill, promote};
 pub use release::{release, release_image, release_keygen, release_plan, release_verify};
 pub use slo::{load, slo_render};

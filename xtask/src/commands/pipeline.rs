@@ -2,8 +2,60 @@
 
 use super::*;
 
-pub fn ci(settings: &Settings, ws: &Workspace, cancel: &Cancel) -> Result<Exit> {
-    pipeline(settings, ws, "ci", cancel)
+pub fn ci(
+    settings: &Settings,
+    ws: &Workspace,
+    group: Option<&str>,
+    cancel: &Cancel,
+) -> Result<Exit> {
+    let Some(group) = group else {
+        return pipeline(settings, ws, "ci", cancel);
+    };
+    let p = ws.config.pipeline("ci")?;
+    let g = p.group("ci", group)?;
+    // Labelled `ci/<group>`: a part is never taken for the whole pipeline (release evidence).
+    let request = Request {
+        label: format!("ci/{group}"),
+        gates: g.gates.clone(),
+        optional: p.optional.clone(),
+    };
+    runner::run(settings, &ws.registry, ws.toolbox.clone(), &request, cancel)
+}
+
+/// `cargo xtask workflow fanout PIPELINE`: the generated workflow on stdout.
+pub fn workflow_fanout(ws: &Workspace, name: &str) -> Result<Exit> {
+    print!("{}", crate::fanout::workflow(&ws.config, name)?);
+    Ok(Exit::Ok)
+}
+
+/// `cargo xtask report merge`: one verdict from a fanned-out pipeline's group reports.
+pub fn report_merge(
+    settings: &Settings,
+    ws: &Workspace,
+    name: &str,
+    junit: Option<&std::path::Path>,
+    paths: &[std::path::PathBuf],
+) -> Result<Exit> {
+    use crate::engine::merge;
+    let p = ws.config.pipeline(name)?;
+    let reports = merge::find_reports(paths)?
+        .iter()
+        .map(|path| merge::read(path))
+        .collect::<Result<Vec<_>>>()?;
+    let run_id = format!("{}-merged", runner::run_id(std::time::SystemTime::now()));
+    let report = merge::merge(name, p, &reports, run_id)?;
+    let dir = crate::layout::Layout::of(&settings.root)
+        .runs()
+        .join(&report.run_id);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    report.write(&dir)?;
+    runner::link_latest(&settings.root, &report.run_id);
+    if let Some(path) = junit {
+        std::fs::write(path, report.junit())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    runner::publish(settings, &report)?;
+    Ok(runner::exit_code(&report))
 }
 
 pub fn pipeline(settings: &Settings, ws: &Workspace, name: &str, cancel: &Cancel) -> Result<Exit> {

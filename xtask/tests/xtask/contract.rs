@@ -210,3 +210,77 @@ fn the_doc_and_generator_builds_reuse_the_test_builds_dependencies() {
     let missing = rebuilt(&tests, &generator);
     assert!(missing.is_empty(), "`{{bin:app}}` rebuilds: {missing:#?}");
 }
+
+/// `plan` shows the commands `run` executes: values known before a run (the commit, its time,
+/// the root, the environments the chart renders) are filled in, and work gatehouse does in its
+/// own process is marked `(in-process)`, never stood in for by a command that does not run.
+#[test]
+fn the_plan_fills_in_what_is_known_before_the_run() {
+    let run = crate::support::repo_xtask(&["--format", "json", "plan", "ci"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).expect("plan json");
+    let commands: Vec<(String, String)> = plan["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| {
+            let name = g["gate"]["name"].as_str().unwrap().to_owned();
+            g["commands"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |c| (name.clone(), c.as_str().unwrap().to_owned()))
+        })
+        .collect();
+    let head = crate::support::run_program(
+        std::path::Path::new("git"),
+        &[
+            "-C",
+            &crate::support::repo_root().display().to_string(),
+            "rev-parse",
+            "HEAD",
+        ],
+    );
+    let head = head.stdout.trim();
+    for (gate, command) in &commands {
+        for unknown in [
+            "<commit>",
+            "<root>",
+            "<version>",
+            "SOURCE_DATE_EPOCH=0 ",
+            "cargo xtask release",
+            "cargo xtask drill",
+        ] {
+            assert!(
+                !command.contains(unknown),
+                "{gate}: `{command}` shows {unknown}"
+            );
+        }
+    }
+    for gate in ["slo", "api-fuzz", "release", "drill"] {
+        let builds = commands
+            .iter()
+            .filter(|(g, c)| g == gate && c.contains("cargo build --release"))
+            .count();
+        assert!(builds > 0, "{gate} shows its release build");
+        assert!(
+            commands
+                .iter()
+                .filter(|(g, c)| g == gate && c.contains("cargo build --release"))
+                .all(|(_, c)| c.contains(head)),
+            "{gate}'s build carries the commit {head}"
+        );
+        assert!(
+            commands
+                .iter()
+                .any(|(g, c)| g == gate && c.starts_with("(in-process) ")),
+            "{gate} shows its in-process work as such"
+        );
+    }
+    assert!(
+        commands
+            .iter()
+            .any(|(g, c)| g == "chart" && c.contains("values-staging.yaml")),
+        "the chart's plan renders each environment"
+    );
+}

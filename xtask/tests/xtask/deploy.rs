@@ -205,11 +205,11 @@ fn staging_dry_run_prints_the_verified_digest_helm_command_and_pending_migration
         "{out}"
     );
     assert!(
-        out.contains("judge: smoke https://app.staging.gatehouse.internal{/healthz,/readyz,/openapi.json}, goose 8 users for 2m against https://app.staging.gatehouse.internal, SLO burn rates from https://prometheus.staging.gatehouse.internal (no data fails)"),
+        out.contains("judge: smoke https://app.staging.gatehouse.internal{/healthz,/readyz,/openapi.json}, goose 8 users for 2m against https://app.staging.gatehouse.internal, SLO error ratios from https://prometheus.staging.gatehouse.internal over only the series with app_kubernetes_io_version=\""),
         "{out}"
     );
     assert!(
-        out.contains(&format!("helm upgrade --install app deploy/helm/app --namespace app --values deploy/helm/app/values-staging.yaml --set image.repository={}/{REPO} --set image.digest={digest} --wait --timeout 5m", w.registry.host())),
+        out.contains(&format!("helm upgrade --install app deploy/helm/app --namespace app --values deploy/helm/app/values-staging.yaml --set image.repository={}/{REPO} --set image.digest={digest} --set-string image.version=", w.registry.host())) && out.contains("--wait --timeout 5m"),
         "{out}"
     );
     assert!(

@@ -599,3 +599,181 @@ fn a_rust_gates_key_holds_the_toolchain_cargo_config_above_the_root_and_build_en
         styled.stdout
     );
 }
+
+/// A tool's key is what it reports, not only its pin: another build of the same pinned version
+/// on the machine (a second PostgreSQL 15, a system tool upgraded in place) reruns the gates
+/// that use it, and `explain` names the tool.
+#[test]
+fn a_tool_reporting_another_version_under_the_same_pin_reruns_its_gates() {
+    let fx = Fixture::new("engine");
+    let bin = fx.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let tool = bin.join("pgdemo");
+    std::fs::write(
+        &tool,
+        format!("#!/bin/sh\ncat '{}'\n", fx.path("version.txt").display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fx.write("version.txt", "pgdemo (PostgreSQL) 15.4\n");
+    let config = fx.read("gatehouse.toml");
+    fx.write(
+        "gatehouse.toml",
+        &format!(
+            "{config}\n[tools.pgdemo]\nsource = \"system\"\nversion = \"15\"\nremedy = \"install pgdemo\"\ndir = \"{}\"\n\n[gates.uses-tool]\ndescription = \"runs with pgdemo on PATH\"\nrun = [\"pgdemo\"]\ntools = [\"pgdemo\"]\n",
+            bin.display()
+        ),
+    );
+    assert_eq!(fx.run(&["gate", "uses-tool"]).code, 0);
+    assert_eq!(fx.run(&["gate", "uses-tool"]).code, 0);
+    assert_eq!(status(&fx.report(), "uses-tool"), "cached");
+
+    fx.write("version.txt", "pgdemo (PostgreSQL) 15.9\n");
+    let explained = fx.run(&["explain", "uses-tool"]);
+    assert!(
+        explained.stdout.contains("pgdemo") && explained.stdout.contains("15.9"),
+        "{}",
+        explained.stdout
+    );
+    assert_eq!(fx.run(&["gate", "uses-tool"]).code, 0);
+    assert_eq!(
+        status(&fx.report(), "uses-tool"),
+        "passed",
+        "the same pin, another build: run again"
+    );
+}
+
+/// CI fanned out: each job runs `ci --group NAME` (labelled `ci/NAME`, so never taken for the
+/// whole pipeline), `report merge` joins the jobs' reports into one verdict, and a job that
+/// left no report fails it. The workflow is generated from the same groups.
+#[test]
+fn a_fanned_out_pipeline_runs_by_group_and_merges_into_one_verdict() {
+    let fx = Fixture::new("engine");
+    let config = fx.read("gatehouse.toml");
+    fx.write(
+        "gatehouse.toml",
+        &format!(
+            "{config}\n[platform]\nos = \"debian\"\nversion = \"12\"\ncontainer = \"debian:bookworm-slim\"\n\n[[pipelines.ci.groups]]\nname = \"one\"\ngates = [\"fmt\"]\n\n[[pipelines.ci.groups]]\nname = \"two\"\ngates = [\"after-fmt\"]\n"
+        ),
+    );
+    let unknown = fx.run(&["ci", "--group", "three"]);
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("its groups: one, two"),
+        "{}",
+        unknown.stderr
+    );
+
+    assert_eq!(fx.run(&["ci", "--group", "one"]).code, 0);
+    let one = fx.report();
+    assert_eq!(one["pipeline"], "ci/one");
+    assert_eq!(one["gates"].as_array().unwrap().len(), 1);
+
+    let merged_alone = fx.run(&["report", "merge", "target/xtask/runs"]);
+    assert_eq!(merged_alone.code, 1, "the second job left no report");
+    let report = fx.report();
+    assert_eq!(report["pipeline"], "ci");
+    assert_eq!(status(&report, "fmt"), "passed");
+    assert!(
+        reason(&report, "after-fmt").contains("group `two` wrote none"),
+        "{}",
+        reason(&report, "after-fmt")
+    );
+
+    assert_eq!(fx.run(&["ci", "--group", "two"]).code, 0);
+    let junit = fx.path("junit.xml");
+    let merged = fx.run(&[
+        "report",
+        "merge",
+        "--junit",
+        &junit.display().to_string(),
+        "target/xtask/runs",
+    ]);
+    assert_eq!(merged.code, 0, "{}", merged.stderr);
+    let report = fx.report();
+    assert_eq!(report["outcome"], "passed");
+    assert_eq!(status(&report, "after-fmt"), "passed");
+    assert!(
+        std::fs::read_to_string(&junit)
+            .unwrap()
+            .contains("after-fmt")
+    );
+
+    let workflow = fx.run(&["workflow", "fanout"]);
+    assert_eq!(workflow.code, 0, "{}", workflow.stderr);
+    for line in [
+        "run: cargo xtask ci --group one",
+        "run: cargo xtask ci --group two",
+        "needs: [one, two]",
+        "container: debian:bookworm-slim",
+        "!target/xtask/cache",
+    ] {
+        assert!(
+            workflow.stdout.contains(line),
+            "{line}:\n{}",
+            workflow.stdout
+        );
+    }
+}
+
+#[test]
+fn a_gate_in_no_group_or_two_groups_is_a_configuration_error() {
+    let fx = Fixture::new("engine");
+    let config = fx.read("gatehouse.toml");
+    fx.write(
+        "gatehouse.toml",
+        &format!(
+            "{config}\n[[pipelines.ci.groups]]\nname = \"one\"\ngates = [\"fmt\", \"a\"]\n\n[[pipelines.ci.groups]]\nname = \"two\"\ngates = [\"fmt\"]\n"
+        ),
+    );
+    let run = fx.run(&["list"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    for problem in [
+        "pipelines.ci.groups (one): `a` is not a gate of the pipeline",
+        "pipelines.ci.groups (two): `fmt` is also in group `one`",
+        "pipelines.ci.groups: `after-fmt` is in no group",
+    ] {
+        assert!(run.stderr.contains(problem), "{problem}: {}", run.stderr);
+    }
+}
+
+/// A file the compiler read that no glob names (`include_str!` data here; a `build.rs` input
+/// alike) is found in cargo's dep-info and recorded with the pass: changing it reruns the gate,
+/// and `explain` names it.
+#[test]
+fn a_file_the_build_read_beyond_the_globs_reruns_the_gate_when_it_changes() {
+    let fx = Fixture::new("engine");
+    fx.write(
+        "src/lib.rs",
+        "//! A crate whose message is data.\n\npub const MESSAGE: &str = include_str!(\"../notes/message.txt\");\n",
+    );
+    std::fs::create_dir_all(fx.path("notes")).unwrap();
+    fx.write("notes/message.txt", "v1\n");
+    let config = fx.read("gatehouse.toml");
+    fx.write(
+        "gatehouse.toml",
+        &format!(
+            "{config}\n[gates.build]\ndescription = \"builds the crate\"\nrun = [\"cargo\", \"build\", \"--offline\", \"--quiet\"]\ninputs = [\"src/**\", \"Cargo.toml\"]\nresources = [\"cargo-target\"]\n"
+        ),
+    );
+    let first = fx.run(&["gate", "build"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(fx.run(&["gate", "build"]).code, 0);
+    assert_eq!(status(&fx.report(), "build"), "cached");
+
+    fx.write("notes/message.txt", "v2\n");
+    let explained = fx.run(&["explain", "build"]);
+    assert!(
+        explained.stdout.contains("notes/message.txt"),
+        "{}",
+        explained.stdout
+    );
+    let again = fx.run(&["gate", "build"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(
+        status(&fx.report(), "build"),
+        "passed",
+        "the data the build embeds changed: {}",
+        again.stderr
+    );
+}

@@ -12,6 +12,7 @@ mod eks;
 mod engine;
 mod init;
 mod interrupt;
+mod judge;
 mod load;
 mod migrations;
 mod publish;

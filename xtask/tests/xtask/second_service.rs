@@ -102,6 +102,17 @@ fn another_teams_service_goes_through_ci_release_and_the_rollback_drill() {
         "the team's binary: {evidence}"
     );
     assert_eq!(evidence["ci"]["outcome"], "passed", "{evidence}");
+    // One build per commit: the gate that fuzzed the running service ran the very bytes shipped.
+    assert_eq!(
+        evidence["ci"]["shipped_binary_judged_by"],
+        serde_json::json!(["api-fuzz"]),
+        "{evidence}"
+    );
+    assert_eq!(
+        evidence["ci"]["other_binary_judged_by"],
+        serde_json::json!([]),
+        "{evidence}"
+    );
     let files = evidence.to_string();
     assert!(
         files.contains("acme/orders"),

@@ -25,6 +25,13 @@ pub struct Entry {
     pub duration_ms: u64,
     pub summary: Option<String>,
     pub run_id: String,
+    /// The service binary the pass judged (see [`crate::engine::gate::Verdict`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary_sha256: Option<String>,
+    /// Files the gate's builds read that its globs do not cover (cargo's dep-info), with their
+    /// SHA-256: the pass holds only while each is unchanged ([`super::depinfo`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read: Vec<(String, String)>,
     /// Every input and its hash or value, in key order.
     #[serde(default)]
     pub manifest: Manifest,
@@ -410,6 +417,12 @@ pub fn manifest(
     Ok(m)
 }
 
+/// SHA-256 (hex) of the file at `path`; `None` when it cannot be read.
+pub fn sha256_file(path: &Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    Some(hex(&Sha256::digest(bytes)))
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -574,6 +587,8 @@ mod tests {
             passed_at: "now".into(),
             duration_ms: 5,
             summary: None,
+            binary_sha256: None,
+            read: Vec::new(),
             run_id: "r".into(),
             manifest: Manifest::default(),
         };

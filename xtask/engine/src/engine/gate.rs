@@ -70,6 +70,9 @@ pub struct Step {
     pub dir: Option<PathBuf>,
     /// Variables removed from the inherited environment (before `env` is applied).
     pub unset: Vec<String>,
+    /// Work the gate does inside gatehouse's own process (`program` says what): `plan` shows it
+    /// as such and nothing executes it.
+    pub in_process: bool,
 }
 
 impl Step {
@@ -83,6 +86,15 @@ impl Step {
             quiet_stdout: false,
             dir: None,
             unset: Vec::new(),
+            in_process: false,
+        }
+    }
+
+    /// Work done inside gatehouse's process, shown by `plan` as `(in-process) what`.
+    pub fn in_process(what: &str) -> Step {
+        Step {
+            in_process: true,
+            ..Step::new(what, &[])
         }
     }
 
@@ -188,8 +200,14 @@ fn workspace_bin(program: &str) -> Option<&str> {
 
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.in_process {
+            return write!(f, "(in-process) {}", self.program);
+        }
         let words = self.env.iter().map(|(k, v)| {
-            if self.secret.contains(k) {
+            if k.starts_with('<') {
+                // A plan's placeholder for variables only the run knows.
+                quote(k)
+            } else if self.secret.contains(k) {
                 format!("{k}=[redacted]")
             } else {
                 format!("{k}={}", quote(v))
@@ -253,6 +271,9 @@ pub struct Verdict {
     /// Counts or other one-line facts ("12 passed, 0 failed, 1 skipped").
     pub summary: Option<String>,
     pub diagnostics: Vec<Diagnostic>,
+    /// SHA-256 of the service binary the gate ran and judged (the release's static build), so
+    /// that a release can show which gates judged exactly the bytes it ships.
+    pub binary_sha256: Option<String>,
 }
 
 impl Verdict {
@@ -262,6 +283,7 @@ impl Verdict {
             reason: None,
             summary,
             diagnostics: Vec::new(),
+            binary_sha256: None,
         }
     }
 
@@ -271,6 +293,7 @@ impl Verdict {
             reason: Some(reason.into()),
             summary: None,
             diagnostics: Vec::new(),
+            binary_sha256: None,
         }
     }
 
@@ -280,6 +303,7 @@ impl Verdict {
             reason: Some(reason.into()),
             summary: None,
             diagnostics: Vec::new(),
+            binary_sha256: None,
         }
     }
 
@@ -304,6 +328,12 @@ impl Verdict {
 
     pub fn with_summary(mut self, summary: impl Into<String>) -> Verdict {
         self.summary = Some(summary.into());
+        self
+    }
+
+    /// Records the SHA-256 of the service binary the gate ran.
+    pub fn judged(mut self, binary_sha256: Option<String>) -> Verdict {
+        self.binary_sha256 = binary_sha256;
         self
     }
 }
@@ -347,6 +377,8 @@ pub struct RunCtx {
     pub deadline: Instant,
     /// The gate's declared tools: all of them are on PATH for every step.
     tools: Vec<String>,
+    /// Every command run or started so far, for the check that `plan` showed it.
+    ran: Arc<Mutex<Vec<Step>>>,
 }
 
 impl RunCtx {
@@ -367,6 +399,7 @@ impl RunCtx {
             cancel,
             deadline: Instant::now() + timeout,
             tools: Vec::new(),
+            ran: Arc::default(),
         })
     }
 
@@ -396,9 +429,31 @@ impl RunCtx {
         }
     }
 
+    /// Records `step`, started in the background by the gate's own code (a service under test):
+    /// it is held to the plan as [`RunCtx::exec`]'s steps are.
+    pub fn started(&self, step: &Step) {
+        self.record(step);
+    }
+
+    /// The commands run or started so far, in order.
+    pub fn ran(&self) -> Vec<Step> {
+        self.ran.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    fn record(&self, step: &Step) {
+        if let Ok(mut ran) = self.ran.lock() {
+            ran.push(step.clone());
+        }
+    }
+
     /// Runs one step in the root, with its tool provisioned first.
     pub fn exec(&self, step: &Step) -> Result<Output> {
+        anyhow::ensure!(
+            !step.in_process,
+            "`{step}` is work of gatehouse's own process, not a command to run"
+        );
         let path = self.path_for(step)?;
+        self.record(step);
         self.log(&format!("$ {step}"));
         let sh = xshell::Shell::new()?;
         let dir = step.dir.as_deref().unwrap_or(&self.root);

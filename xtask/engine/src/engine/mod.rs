@@ -2,8 +2,11 @@
 
 pub mod cache;
 pub mod dag;
+pub mod depinfo;
 pub mod gate;
+pub mod merge;
 pub mod output;
+pub mod planned;
 pub mod report;
 pub mod runner;
 pub mod scheduler;

@@ -28,6 +28,9 @@ pub struct GateResult {
     pub cache_key: Option<String>,
     #[serde(default)]
     pub missing_tool: bool,
+    /// SHA-256 of the service binary the gate ran and judged, when it ran one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary_sha256: Option<String>,
 }
 
 /// The whole run.

@@ -99,7 +99,11 @@ fn keys(
     toolbox: &Toolbox,
 ) -> Result<BTreeMap<String, String>> {
     let snapshot = Snapshot::scan(root)?;
-    let pins = toolbox.pins();
+    let used: BTreeSet<String> = gates
+        .iter()
+        .flat_map(|g| g.spec().inputs.tools.clone())
+        .collect();
+    let pins = toolbox.keyed(&used);
     gates
         .iter()
         .map(|g| {
@@ -111,7 +115,8 @@ fn keys(
         .collect()
 }
 
-fn run_id(at: SystemTime) -> String {
+/// A run's id: its start time, then the process id.
+pub fn run_id(at: SystemTime) -> String {
     let stamp = humantime::format_rfc3339_millis(at).to_string();
     let compact: String = stamp
         .chars()
@@ -138,12 +143,7 @@ fn report(
     } else {
         Vec::new()
     };
-    let failed = gates.iter().any(|g| g.status == Status::Failed) || !required_skips.is_empty();
-    let outcome = match (interrupted, failed) {
-        (true, _) => Outcome::Interrupted,
-        (false, true) => Outcome::Failed,
-        (false, false) => Outcome::Passed,
-    };
+    let outcome = outcome(&gates, &required_skips, interrupted);
     let (commit, dirty) = crate::git::state(&settings.root);
     let mut report = Report {
         commit,
@@ -164,8 +164,19 @@ fn report(
     report
 }
 
+/// A run's outcome: interrupted, else failed when a gate failed or a required gate was skipped
+/// under `CI=true`, else passed.
+pub fn outcome(gates: &[GateResult], required_skips: &[String], interrupted: bool) -> Outcome {
+    let failed = gates.iter().any(|g| g.status == Status::Failed) || !required_skips.is_empty();
+    match (interrupted, failed) {
+        (true, _) => Outcome::Interrupted,
+        (false, true) => Outcome::Failed,
+        (false, false) => Outcome::Passed,
+    }
+}
+
 /// 130 when interrupted, 3 when a gate lacked its tool, 1 on any other failure, else 0.
-fn exit_code(report: &Report) -> Exit {
+pub fn exit_code(report: &Report) -> Exit {
     match report.outcome {
         Outcome::Interrupted => Exit::Interrupted,
         Outcome::Passed => Exit::Ok,
@@ -175,14 +186,14 @@ fn exit_code(report: &Report) -> Exit {
 }
 
 /// `target/xtask/runs/latest` points at the newest run.
-fn link_latest(root: &Path, run_id: &str) {
+pub fn link_latest(root: &Path, run_id: &str) {
     let link = crate::layout::Layout::of(root).runs().join("latest");
     let _ = std::fs::remove_file(&link);
     let _ = std::os::unix::fs::symlink(run_id, &link);
 }
 
 /// Final table on stderr, JSON on stdout when asked, summary into `$GITHUB_STEP_SUMMARY`.
-fn publish(settings: &Settings, report: &Report) -> Result<()> {
+pub fn publish(settings: &Settings, report: &Report) -> Result<()> {
     eprint!("{}", output::table(report));
     if settings.format == Format::Json {
         println!("{}", serde_json::to_string_pretty(report)?);
@@ -224,19 +235,27 @@ pub fn explain(root: &Path, gate: &dyn Gate, toolbox: &Toolbox) -> Result<Explan
         gate.spec(),
         &gate::commands(gate),
         &snapshot,
-        &toolbox.pins(),
+        &toolbox.keyed(&gate.spec().inputs.tools.iter().cloned().collect()),
     )?;
     let store = LocalStore::new(crate::layout::Layout::of(root).cache());
     let key = now.key();
-    let hit = cache::Store::get(&store, &key);
-    let last_pass = hit
-        .is_none()
-        .then(|| cache::Store::latest(&store, &gate.spec().name))
-        .flatten();
-    let changes = last_pass
+    let stored = cache::Store::get(&store, &key);
+    // A stored pass whose builds read a file that changed since (cargo's dep-info) is no hit.
+    let stale = stored
+        .as_ref()
+        .and_then(|e| super::depinfo::changed(root, &e.read).map(str::to_owned));
+    let (hit, last_pass) = match (stored, &stale) {
+        (Some(entry), None) => (Some(entry), None),
+        (Some(entry), Some(_)) => (None, Some(entry)),
+        (None, _) => (None, cache::Store::latest(&store, &gate.spec().name)),
+    };
+    let mut changes = last_pass
         .as_ref()
         .map(|e| now.changes_since(&e.manifest))
         .unwrap_or_default();
+    if let Some(file) = stale {
+        changes.push(format!("changed: read by the build (dep-info) {file}"));
+    }
     Ok(Explanation {
         gate: gate.spec().name.clone(),
         key,

@@ -64,6 +64,27 @@ enum State {
 
 type Message = (String, Result<Verdict>, Duration, bool);
 
+/// A gate that ran a command its plan does not show has not earned its verdict: `plan` (and the
+/// cache key, made from the plan) would describe another gate.
+fn held_to_plan(verdict: Verdict, gate: &dyn Gate, ctx: &RunCtx) -> Verdict {
+    let unplanned = super::planned::unplanned(&gate.steps(), &ctx.ran(), &ctx.root);
+    if unplanned.is_empty() || verdict.status == Status::Failed {
+        return verdict;
+    }
+    for command in &unplanned {
+        ctx.log(&format!("not in the plan: {command}"));
+    }
+    let more = match unplanned.len() {
+        1 => String::new(),
+        n => format!(" and {} more command(s) (see the log)", n - 1),
+    };
+    Verdict::failed(format!(
+        "ran `{}`{more}, which `cargo xtask plan` does not show for `{}`: the gate's plan is wrong (a gatehouse bug; please report it)",
+        unplanned[0],
+        gate.spec().name
+    ))
+}
+
 impl Run<'_> {
     /// Runs every gate and returns one result per gate, in plan order.
     pub fn execute(&self) -> Vec<GateResult> {
@@ -196,13 +217,19 @@ impl Run<'_> {
             return None;
         }
         let entry = self.store.get(self.keys.get(name)?)?;
+        if let Some(file) = super::depinfo::changed(&self.root, &entry.read) {
+            self.output.note(&format!(
+                "`{name}`: {file}, which its build read (cargo's dep-info), changed since its pass; running it"
+            ));
+            return None;
+        }
         let log = self.log_path(name);
         let note = format!(
             "cached: passed at {} in run {} ({} ms); key {}\n",
             entry.passed_at, entry.run_id, entry.duration_ms, entry.key
         );
         let _ = std::fs::write(&log, note);
-        let mut verdict = Verdict::passed(entry.summary);
+        let mut verdict = Verdict::passed(entry.summary).judged(entry.binary_sha256);
         verdict.status = Status::Cached;
         let result = self.result(name, verdict, Duration::ZERO);
         self.output.finished(&result);
@@ -224,7 +251,7 @@ impl Run<'_> {
         std::thread::spawn(move || {
             let start = Instant::now();
             let verdict = ctx.and_then(|ctx| {
-                let verdict = gate.run(&ctx);
+                let verdict = gate.run(&ctx).map(|v| held_to_plan(v, gate.as_ref(), &ctx));
                 if let Err(e) = &verdict {
                     ctx.log(&format!("error: {e:#}"));
                 }
@@ -284,15 +311,23 @@ impl Run<'_> {
             return;
         };
         let now = Snapshot::scan(&self.root).and_then(|snapshot| {
-            cache::manifest(
+            let manifest = cache::manifest(
                 gate.spec(),
                 &super::gate::commands(gate.as_ref()),
                 &snapshot,
-                &self.toolbox.pins(),
-            )
+                &self
+                    .toolbox
+                    .keyed(&gate.spec().inputs.tools.iter().cloned().collect()),
+            )?;
+            let read = if gate.spec().inputs.rust {
+                self.read_by_builds(gate.spec(), &snapshot)?
+            } else {
+                Vec::new()
+            };
+            Ok((manifest, read))
         });
-        let manifest = match now {
-            Ok(m) if m.key() == *key => m,
+        let (manifest, read) = match now {
+            Ok((m, read)) if m.key() == *key => (m, read),
             Ok(_) => {
                 self.output.note(&format!(
                     "`{name}`: its inputs changed while it ran; the pass is not cached"
@@ -313,6 +348,8 @@ impl Run<'_> {
             duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             summary: verdict.summary.clone(),
             run_id: self.run_id.clone(),
+            binary_sha256: verdict.binary_sha256.clone(),
+            read,
             manifest,
         };
         if let Err(e) = self.store.put(&entry) {
@@ -320,6 +357,21 @@ impl Run<'_> {
                 "warning: cannot store cache entry for `{name}`: {e:#}"
             ));
         }
+    }
+
+    /// What cargo's dep-info says the builds read beyond `spec`'s globs, hashed now.
+    fn read_by_builds(
+        &self,
+        spec: &crate::engine::gate::GateSpec,
+        snapshot: &Snapshot,
+    ) -> Result<Vec<(String, String)>> {
+        let covered: BTreeSet<&str> = snapshot.matching(&spec.inputs.globs)?.into_iter().collect();
+        let target = crate::layout::cargo_target_dir(&self.root);
+        Ok(super::depinfo::files(&self.root, &target)
+            .into_iter()
+            .filter(|f| !covered.contains(f.as_str()))
+            .filter_map(|f| super::depinfo::hash(&self.root, &f).map(|h| (f, h)))
+            .collect())
     }
 
     fn log_path(&self, name: &str) -> PathBuf {
@@ -340,6 +392,7 @@ impl Run<'_> {
             diagnostics: verdict.diagnostics,
             cache_key: self.keys.get(name).cloned(),
             missing_tool: false,
+            binary_sha256: verdict.binary_sha256,
         }
     }
 }
@@ -406,6 +459,14 @@ mod tests {
         Fail,
         /// Passes once `n` probe gates ran at once, fails after the limit.
         Meet(usize, Duration),
+        /// Runs `true planted` and passes; its plan shows that command when `planned`.
+        Exec {
+            planned: bool,
+        },
+    }
+
+    fn planted() -> Step {
+        Step::new("true", &["planted"])
     }
 
     struct Probe {
@@ -421,10 +482,13 @@ mod tests {
         }
 
         fn steps(&self) -> Vec<Step> {
-            Vec::new()
+            match self.does {
+                Does::Exec { planned: true } => vec![planted()],
+                _ => Vec::new(),
+            }
         }
 
-        fn run(&self, _ctx: &RunCtx) -> Result<Verdict> {
+        fn run(&self, ctx: &RunCtx) -> Result<Verdict> {
             self.runs.fetch_add(1, Ordering::SeqCst);
             self.overlap.enter();
             let verdict = match self.does {
@@ -432,6 +496,8 @@ mod tests {
                 Does::Fail => Verdict::failed("planted"),
                 Does::Meet(n, limit) if self.overlap.together(n, limit) => Verdict::passed(None),
                 Does::Meet(n, _) => Verdict::failed(format!("never {n} at once")),
+                Does::Exec { .. } if ctx.exec(&planted())?.success() => Verdict::passed(None),
+                Does::Exec { .. } => Verdict::failed("`true` failed"),
             };
             self.overlap.leave();
             Ok(verdict)
@@ -601,5 +667,29 @@ mod tests {
         assert_eq!(results["fails"].0, Status::Failed);
         assert_eq!(gates[0].runs.load(Ordering::SeqCst), 1);
         assert_eq!(gates[1].runs.load(Ordering::SeqCst), 2);
+    }
+
+    /// `plan` is what runs: a gate that ran a command its plan does not show fails, whatever it
+    /// said, and its pass is not cached.
+    #[test]
+    fn a_gate_that_runs_a_command_its_plan_does_not_show_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = Arc::new(Overlap::default());
+        let gates = [
+            probe("shown", &[], &[], Does::Exec { planned: true }, &o),
+            probe("hidden", &[], &[], Does::Exec { planned: false }, &o),
+        ];
+        let results = execute(dir.path(), &gates, options(2, true));
+        assert_eq!(results["shown"].0, Status::Passed, "{results:?}");
+        let (status, reason) = &results["hidden"];
+        assert_eq!(*status, Status::Failed);
+        assert!(
+            reason
+                .as_deref()
+                .is_some_and(|r| r.contains("ran `true planted`") && r.contains("does not show")),
+            "{reason:?}"
+        );
+        let again = execute(dir.path(), &gates, options(2, true));
+        assert_eq!(again["hidden"].0, Status::Failed, "never cached");
     }
 }

@@ -133,27 +133,58 @@ pub fn thresholds(specs: &[&Spec], requests: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// The commands a load run executes, for `plan`.
-pub fn steps(service: &ServiceDef, load: &LoadDef, build: &Build) -> Vec<Step> {
+/// The commands a load run of `profile` executes, for `plan`: the builds, the service's own
+/// steps and the load; what only the run knows (the service's address, the thresholds derived
+/// from the requests the load test lists) is a placeholder. `dir` is where reports go.
+pub fn steps(
+    service: &ServiceDef,
+    load: &LoadDef,
+    build: &Build,
+    profile: Profile,
+    dir: &str,
+) -> Vec<Step> {
+    let binary = build.binary(Path::new("."), &service.bin);
     let mut steps = vec![build.step(&service.package, &service.bin)];
+    steps.extend(running::shown_service_steps(
+        service,
+        &binary.display().to_string(),
+        build.migrations(),
+        &load.env,
+    ));
+    steps.push(Step::in_process(
+        "an ephemeral PostgreSQL for the service, and Prometheus (TLS, throwaway CA) scraping it with the generated rules; each objective's error ratio queried after the load",
+    ));
+    steps.extend(driver_steps(load, build));
     match load.driver() {
-        LoadDriver::Goose { package, bin } => {
-            let perf = build.binary(Path::new("."), bin);
-            steps.extend([
-                build.step(package, bin),
-                Step::new(&perf.display().to_string(), &["requests"]),
-                Step::new(
-                    &perf.display().to_string(),
-                    &["--host", "<service>", "--threshold", "<from the SLO specs>"],
-                ),
-            ]);
+        LoadDriver::Goose { bin, .. } => {
+            let perf = build.binary(Path::new("."), bin).display().to_string();
+            steps.extend([goose_step(&perf, "<service>", profile, Path::new(dir))
+                .args([
+                    "<every --threshold derived from the SLO specs and the requests listed>"
+                        .to_owned(),
+                ])
+                .quiet_stdout()]);
         }
-        LoadDriver::Requests(paths) => steps.push(Step::new(
-            "(in process)",
-            &["GET", &paths.join(" "), "--host", "<service>"],
-        )),
+        LoadDriver::Requests(paths) => steps.push(Step::in_process(&format!(
+            "GET {} against the service, {} users for {}",
+            paths.join(" "),
+            profile.users,
+            profile.run_time
+        ))),
     }
     steps
+}
+
+/// What [`Driver::prepare`] runs: the goose load test's build and its `requests` listing
+/// (nothing for gatehouse's own requests).
+pub fn driver_steps(load: &LoadDef, build: &Build) -> Vec<Step> {
+    match load.driver() {
+        LoadDriver::Goose { package, bin } => {
+            let perf = build.binary(Path::new("."), bin).display().to_string();
+            vec![build.step(package, bin), Step::new(&perf, &["requests"])]
+        }
+        LoadDriver::Requests(_) => Vec::new(),
+    }
 }
 
 /// A Prometheus to query, with one HTTP client for every query of a run (judgements poll it
@@ -263,7 +294,7 @@ pub fn run(
     ));
     let (client_exit, client) = drive(ctx, &driver, &svc, profile, dir)?;
     let queries = Prometheus::at(&prometheus.url())?;
-    let server = settle(&queries, &specs, Duration::from_secs(20))?;
+    let server = settle(&queries, &specs, &Scope::Own, Duration::from_secs(20))?;
     if server.iter().any(|s| s.error_ratio.is_none()) {
         for probe in [
             format!(r#"up{{job="{job}"}}"#),
@@ -440,15 +471,64 @@ pub fn build_load_test(
 pub fn settle(
     prometheus: &Prometheus,
     specs: &[&Spec],
+    scope: &Scope,
     limit: Duration,
 ) -> Result<Vec<ServerSide>> {
-    let mut server = server_side(prometheus, specs)?;
+    let mut server = server_side(prometheus, specs, scope)?;
     let deadline = std::time::Instant::now() + limit;
     while server.iter().any(|s| s.error_ratio.is_none()) && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(500));
-        server = server_side(prometheus, specs)?;
+        server = server_side(prometheus, specs, scope)?;
     }
     Ok(server)
+}
+
+/// Which series a judgement reads.
+#[derive(Clone, Debug)]
+pub enum Scope {
+    /// A Prometheus that scrapes only the instance under judgement (started for it): the
+    /// generated rules' 5-minute ratios.
+    Own,
+    /// A Prometheus shared with other versions (a cluster's): only the series whose `label` is
+    /// `version`, over the time since `since` (at least `floor`), so neither the previous
+    /// version's requests nor older traffic dilute the new version's errors.
+    Version {
+        label: String,
+        version: String,
+        since: std::time::Instant,
+        floor: Duration,
+        metrics: crate::slo::MetricNames,
+    },
+}
+
+impl Scope {
+    /// The PromQL of objective `o`'s error ratio in this scope.
+    pub fn promql(&self, spec: &Spec, o: &crate::slo::Objective) -> String {
+        match self {
+            Scope::Own => format!(
+                r#"slo:sli_error:ratio_rate5m{{service="{}",slo="{}"}}"#,
+                spec.service, o.name
+            ),
+            Scope::Version {
+                label,
+                version,
+                since,
+                floor,
+                metrics,
+            } => {
+                let window = since.elapsed().max(*floor);
+                let window = (window.as_secs() + u64::from(window.subsec_nanos() > 0)).max(1);
+                let matcher = format!(r#"{label}="{}""#, version.replace('"', "\\\""));
+                crate::slo::rules::sli_expr_where(
+                    spec,
+                    o,
+                    &format!("{window}s"),
+                    metrics,
+                    Some(&matcher),
+                )
+            }
+        }
+    }
 }
 
 /// What goose's exit code says about the client side; `None` when its thresholds were met.
@@ -538,8 +618,18 @@ fn goose(
     thresholds: &[String],
     dir: &Path,
 ) -> Result<Option<i32>> {
-    let mut step = Step::new(&perf.display().to_string(), &["--host"]).args([
-        svc.base.clone(),
+    let mut step = goose_step(&perf.display().to_string(), &svc.base, profile, dir);
+    for t in thresholds {
+        step = step.args(["--threshold".to_owned(), t.clone()]);
+    }
+    let out = ctx.exec(&step.quiet_stdout())?;
+    Ok(out.code)
+}
+
+/// goose against `base` with `profile`, its reports in `dir` (thresholds follow).
+fn goose_step(perf: &str, base: &str, profile: Profile, dir: &Path) -> Step {
+    let mut step = Step::new(perf, &["--host"]).args([
+        base.to_owned(),
         "--users".to_owned(),
         profile.users.to_string(),
         "--increase-rate".to_owned(),
@@ -558,11 +648,7 @@ fn goose(
             dir.join(format!("report.{ext}")).display().to_string(),
         ]);
     }
-    for t in thresholds {
-        step = step.args(["--threshold".to_owned(), t.clone()]);
-    }
-    let out = ctx.exec(&step.quiet_stdout())?;
-    Ok(out.code)
+    step
 }
 
 /// The failed rules as goose's JSON report lists them.
@@ -597,15 +683,15 @@ fn collect_failed(v: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
-pub fn server_side(prometheus: &Prometheus, specs: &[&Spec]) -> Result<Vec<ServerSide>> {
+pub fn server_side(
+    prometheus: &Prometheus,
+    specs: &[&Spec],
+    scope: &Scope,
+) -> Result<Vec<ServerSide>> {
     let mut out = Vec::new();
     for spec in specs {
         for o in &spec.objectives {
-            let promql = format!(
-                r#"slo:sli_error:ratio_rate5m{{service="{}",slo="{}"}}"#,
-                spec.service, o.name
-            );
-            let ratio = prometheus.query(&promql)?;
+            let ratio = prometheus.query(&scope.promql(spec, o))?;
             out.push(ServerSide {
                 slo: o.name.clone(),
                 error_ratio: ratio,

@@ -82,7 +82,23 @@ fn ratio_record(window: &str) -> String {
 
 /// The SLI error ratio over `window`.
 fn sli_expr(spec: &Spec, o: &Objective, window: &str, m: &MetricNames) -> String {
-    let sel = o.selector(&spec.job, m);
+    sli_expr_where(spec, o, window, m, None)
+}
+
+/// The SLI error ratio over `window`, as the recorded rules compute it, over only the series
+/// `extra` also matches (e.g. `version="1.2.0"`): what a judgement on a shared Prometheus reads
+/// instead of the recorded ratios.
+pub fn sli_expr_where(
+    spec: &Spec,
+    o: &Objective,
+    window: &str,
+    m: &MetricNames,
+    extra: Option<&str>,
+) -> String {
+    let mut sel = o.selector(&spec.job, m);
+    if let Some(extra) = extra {
+        sel = format!("{sel},{extra}");
+    }
     let (requests, duration, status) = (&m.requests, &m.duration, &m.status);
     match o.sli {
         Sli::Availability => format!(
