@@ -148,6 +148,12 @@ pub enum Command {
         #[command(subcommand)]
         action: ReportAction,
     },
+    /// The shared cache (`[cache]`): `cache keygen` makes its signing pair; `cache status`
+    /// says which store a run would use and whether this machine may write to it.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
     /// SLOs: render what is generated from the specs in `[slo] dir` (used by `[codegen]`).
     Slo {
         #[command(subcommand)]
@@ -266,6 +272,24 @@ pub enum WorkflowAction {
         #[arg(default_value = "ci")]
         pipeline: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Make the shared cache's ed25519 signing pair: the public key goes to FILE (commit it and
+    /// name it in `[cache] public_key`); the writer key is printed once, for a CI secret
+    /// `GATEHOUSE_CACHE_KEY` that only protected refs can read.
+    Keygen {
+        /// Where the public key goes.
+        #[arg(long, value_name = "FILE", default_value = ".gatehouse/cache.pub")]
+        public_key: PathBuf,
+        /// Replace an existing public key (every entry signed with the old pair is then ignored).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Which stores a run uses: the local one, the shared bucket, and whether this machine
+    /// holds the writer key; exit 0 even when the bucket cannot be reached (a run would go on).
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

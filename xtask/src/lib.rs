@@ -14,11 +14,11 @@ pub mod dev;
 pub mod init;
 
 // The library crates, at the paths commands and tests name them by.
-pub use gatehouse_cloud::aws;
+pub use gatehouse_cloud::{aws, s3};
 pub use gatehouse_deploy as deploy;
 pub use gatehouse_engine::{
-    codegen, config, engine, exit, fanout, git, http, layout, migrations, platform, process,
-    settings, tools,
+    codegen, compile_cache, config, engine, exit, fanout, git, http, layout, migrations, platform,
+    process, settings, tools,
 };
 pub use gatehouse_gates as gates;
 pub use gatehouse_harness::{load, slo};
@@ -70,6 +70,12 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
         Command::Workflow {
             action: cli::WorkflowAction::Fanout { pipeline },
         } => commands::workflow_fanout(&ws, pipeline),
+        Command::Cache {
+            action: cli::CacheAction::Keygen { public_key, force },
+        } => commands::cache_keygen(&settings, public_key, *force),
+        Command::Cache {
+            action: cli::CacheAction::Status,
+        } => commands::cache_status(&settings, &ws),
         Command::Report {
             action:
                 cli::ReportAction::Merge {

@@ -1,11 +1,12 @@
 //! The platforms' own APIs as gatehouse uses them: AWS (one SDK configuration for STS, ECR and
-//! EKS: `aws`, `ecr`, `eks`) and GitHub releases (`github`). Kubernetes itself is reached through
-//! kube in `gatehouse-deploy`.
+//! EKS: `aws`, `ecr`, `eks`; the shared cache's bucket: `s3`) and GitHub releases (`github`).
+//! Kubernetes itself is reached through kube in `gatehouse-deploy`.
 
 pub mod aws;
 pub mod ecr;
 pub mod eks;
 pub mod github;
+pub mod s3;
 
 use gatehouse_engine::{config, exit, http, settings};
 

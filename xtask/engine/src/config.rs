@@ -66,6 +66,55 @@ pub struct Config {
     /// The platform the pinned manifest is for (gate `workflows`, `cargo xtask doctor`).
     #[serde(default)]
     pub platform: Option<PlatformDef>,
+    /// A shared cache on an S3-compatible bucket, signed ([`crate::engine::shared`]).
+    #[serde(default)]
+    pub cache: Option<CacheDef>,
+}
+
+/// `[cache]`: passes shared by every machine of the team through an S3-compatible bucket.
+/// `GATEHOUSE_CACHE` overrides `shared` (`off` turns the shared cache off); the writer key is
+/// `GATEHOUSE_CACHE_KEY`, held only where trusted refs run.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheDef {
+    /// `s3://bucket/prefix`.
+    #[serde(default)]
+    pub shared: Option<String>,
+    /// The ed25519 public key entries must be signed with (relative to the root), as
+    /// `cargo xtask cache keygen` writes it.
+    pub public_key: PathBuf,
+    #[serde(default = "default_cache_region")]
+    pub region: String,
+    /// An S3-compatible endpoint instead of AWS's (MinIO, R2, an emulator); path-style requests.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Compile through the pinned `sccache` (`[tools.sccache]`) on the same bucket
+    /// (`<prefix>/sccache/`); `false`, or `GATEHOUSE_SCCACHE=off`, compiles locally.
+    #[serde(default = "yes")]
+    pub compile: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_cache_region() -> String {
+    "us-east-1".to_owned()
+}
+
+/// The environment variable that chooses the shared cache (`s3://bucket/prefix`, or `off`).
+pub const CACHE_ENV: &str = "GATEHOUSE_CACHE";
+
+impl CacheDef {
+    /// The shared store's URL after `GATEHOUSE_CACHE`: `off` turns it off, empty is unset (a
+    /// workflow passes an unset repository variable as empty).
+    pub fn shared_url(&self, from_env: Option<&str>) -> Option<String> {
+        match from_env.map(str::trim) {
+            Some("off") => None,
+            Some(v) if !v.is_empty() => Some(v.to_owned()),
+            _ => self.shared.clone(),
+        }
+    }
 }
 
 /// `[tls]`: extra CA files (PEM, relative to the workspace root) trusted beside the platform's

@@ -113,6 +113,9 @@ fn job(out: &mut String, pipeline: &str, group: &str, container: &str, gates: &[
     # The pinned manifest's platform (gatehouse.toml [platform]; the `workflows` gate checks it).
     container: {container}
     timeout-minutes: 90
+    permissions:
+      contents: read
+      id-token: write # the shared cache's AWS role, through GitHub's OIDC
     steps:
 "#,
         gates = gates.join(", ")
@@ -120,8 +123,19 @@ fn job(out: &mut String, pipeline: &str, group: &str, container: &str, gates: &[
     setup(out, group);
     let _ = write!(
         out,
-        r#"      - name: cargo xtask {pipeline} --group {group}
+        r#"      - name: AWS credentials for the shared cache (when vars.GATEHOUSE_CACHE_ROLE is set)
+        if: vars.GATEHOUSE_CACHE_ROLE != ''
+        uses: aws-actions/configure-aws-credentials@v4
+        with:
+          role-to-assume: ${{{{ vars.GATEHOUSE_CACHE_ROLE }}}}
+          aws-region: ${{{{ vars.GATEHOUSE_CACHE_REGION || 'us-east-1' }}}}
+      - name: cargo xtask {pipeline} --group {group}
         run: cargo xtask {pipeline} --group {group}
+        env:
+          # The shared cache (README): the bucket from a repository variable (else [cache] in
+          # gatehouse.toml); the writer key only for pushes to main, so a pull request reads only.
+          GATEHOUSE_CACHE: ${{{{ vars.GATEHOUSE_CACHE }}}}
+          GATEHOUSE_CACHE_KEY: ${{{{ github.event_name == 'push' && secrets.GATEHOUSE_CACHE_KEY || '' }}}}
       - name: Keep the run reports
         if: always()
         uses: actions/upload-artifact@v4

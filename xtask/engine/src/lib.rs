@@ -4,6 +4,7 @@
 //! crate builds on it; it knows no service, registry or cloud.
 
 pub mod codegen;
+pub mod compile_cache;
 pub mod config;
 pub mod engine;
 pub mod exit;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 pub use gatehouse_process::{
-    Cancel, Output, Sink, become_subreaper, descendants, kill_all_descendants, probe,
+    Cancel, Output, Service, Sink, become_subreaper, descendants, kill_all_descendants, probe,
 };
 
 use crate::exit::Failure;

@@ -9,13 +9,16 @@ use clap::CommandFactory;
 
 use crate::cli::Cli;
 use crate::config::Config;
+use crate::engine::cache::LocalStore;
 use crate::engine::dag::Registry;
 use crate::engine::runner::{self, Request};
+use crate::engine::shared::{self, Keys, Layered};
 use crate::exit::{Exit, Failure};
 use crate::process::Cancel;
 use crate::settings::{Format, Settings};
 use crate::tools::Toolbox;
 
+mod cache;
 mod chart;
 mod codegen;
 mod env;
@@ -27,6 +30,7 @@ mod release;
 mod slo;
 mod tools;
 
+pub use cache::{cache_keygen, cache_status};
 pub use chart::{chart_render, chart_schema};
 pub use codegen::codegen;
 pub use env::{env_down, env_status};
@@ -66,6 +70,72 @@ impl Workspace {
         };
         ws.check_pipelines()?;
         Ok(ws)
+    }
+
+    /// The cache a run reads and writes: the local store, in front of the shared bucket that
+    /// `[cache]` or `GATEHOUSE_CACHE` names. A configuration that cannot work (no public key, a
+    /// writer key of another pair) is an error; a bucket that cannot be reached now (no
+    /// credentials, no network) costs a warning and the run goes on with the local store.
+    pub fn store(&self, settings: &Settings) -> Result<Layered> {
+        let local = LocalStore::new(crate::layout::Layout::of(&settings.root).cache());
+        let from_env = std::env::var(crate::config::CACHE_ENV).ok();
+        let Some(def) = self.config.cache.as_ref() else {
+            if from_env
+                .as_deref()
+                .is_some_and(|v| !v.trim().is_empty() && v.trim() != "off")
+            {
+                return Err(Failure::Config(format!(
+                    "{} is set but {} has no [cache] section: add [cache] public_key (from `cargo xtask cache keygen`), or unset it",
+                    crate::config::CACHE_ENV,
+                    crate::config::FILE
+                ))
+                .into());
+            }
+            return Ok(Layered::local(local));
+        };
+        let Some(url) = def.shared_url(from_env.as_deref()) else {
+            return Ok(Layered::local(local));
+        };
+        let writer = std::env::var(shared::WRITER_KEY_ENV).ok();
+        let keys =
+            Keys::load(&settings.root.join(&def.public_key), writer.as_deref()).map_err(|e| {
+                Failure::Config(format!(
+                    "{}: [cache] public_key: {e:#}",
+                    crate::config::FILE
+                ))
+            })?;
+        crate::s3::parse_url(&url).map_err(|e| {
+            Failure::Config(format!("{}: [cache] shared: {e:#}", crate::config::FILE))
+        })?;
+        Ok(
+            match crate::s3::Bucket::open(&url, &def.region, def.endpoint.as_deref()) {
+                Ok(bucket) => Layered::with_shared(local, Box::new(bucket), keys),
+                Err(e) => Layered::local(local).noting(format!(
+                    "warning: shared cache {url} not used: {e:#}; this run uses the local cache only"
+                )),
+            },
+        )
+    }
+
+    /// The compile cache's bucket: the shared store's, when `store` reached it, `[cache]
+    /// compile` holds, `GATEHOUSE_SCCACHE` is not `off`, the manifest pins `sccache` and the
+    /// user has no `RUSTC_WRAPPER` of their own.
+    pub fn compile_target(&self, store: &Layered) -> Option<crate::compile_cache::Target> {
+        use crate::compile_cache::{SWITCH_ENV, TOOL};
+        let def = self.config.cache.as_ref().filter(|d| d.compile)?;
+        let (location, _) = store.shared()?;
+        let off = std::env::var(SWITCH_ENV).is_ok_and(|v| v == "off" || v == "0");
+        let wrapped = std::env::var_os("RUSTC_WRAPPER").is_some_and(|v| !v.is_empty());
+        if off || wrapped || !self.config.tools.contains_key(TOOL) {
+            return None;
+        }
+        let (bucket, prefix) = crate::s3::parse_url(&location).ok()?;
+        Some(crate::compile_cache::Target {
+            bucket,
+            prefix,
+            region: def.region.clone(),
+            endpoint: def.endpoint.clone(),
+        })
     }
 
     /// What a command outside the gate engine runs its steps with: the root, a log, the tools.

@@ -19,7 +19,7 @@ pub fn ci(
         gates: g.gates.clone(),
         optional: p.optional.clone(),
     };
-    runner::run(settings, &ws.registry, ws.toolbox.clone(), &request, cancel)
+    run(settings, ws, &request, cancel)
 }
 
 /// `cargo xtask workflow fanout PIPELINE`: the generated workflow on stdout.
@@ -65,7 +65,7 @@ pub fn pipeline(settings: &Settings, ws: &Workspace, name: &str, cancel: &Cancel
         gates: p.gates.clone(),
         optional: p.optional.clone(),
     };
-    runner::run(settings, &ws.registry, ws.toolbox.clone(), &request, cancel)
+    run(settings, ws, &request, cancel)
 }
 
 pub fn gate(
@@ -80,7 +80,25 @@ pub fn gate(
         gates: names.to_vec(),
         optional: Vec::new(),
     };
-    runner::run(settings, &ws.registry, ws.toolbox.clone(), &request, cancel)
+    run(settings, ws, &request, cancel)
+}
+
+/// Runs `request` with the workspace's caches: the store, and the compile cache when the
+/// shared store is a bucket this run reached.
+fn run(settings: &Settings, ws: &Workspace, request: &Request, cancel: &Cancel) -> Result<Exit> {
+    let store = ws.store(settings)?;
+    let caches = runner::Caches {
+        store: &store,
+        compile: ws.compile_target(&store),
+    };
+    runner::run(
+        settings,
+        &ws.registry,
+        ws.toolbox.clone(),
+        &caches,
+        request,
+        cancel,
+    )
 }
 
 pub fn list(settings: &Settings, ws: &Workspace) -> Result<Exit> {
@@ -159,7 +177,12 @@ pub fn plan(settings: &Settings, ws: &Workspace, name: &str) -> Result<Exit> {
 /// `cargo xtask explain GATE`.
 pub fn explain(settings: &Settings, ws: &Workspace, name: &str) -> Result<Exit> {
     let gate = ws.registry.get(name)?;
-    let why = runner::explain(&settings.root, gate.as_ref(), &ws.toolbox)?;
+    let why = runner::explain(
+        &settings.root,
+        gate.as_ref(),
+        &ws.toolbox,
+        &ws.store(settings)?,
+    )?;
     emit(settings, &why, |w| {
         let mut out = format!("{} (key {})\n", w.gate, &w.key[..12]);
         match (&w.hit, &w.last_pass) {

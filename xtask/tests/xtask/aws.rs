@@ -3,58 +3,12 @@
 //! with a profile's `credential_process` and with web identity (GitHub's OIDC), and with nothing
 //! set it fails naming the remedy — static keys are the emulator's only.
 
-use std::path::PathBuf;
-
-use crate::support::{Fixture, Run, repo_tool, run_program};
+use crate::support::{AWS_VARS, Fixture, Moto, Run, run_program};
 
 const REGION: &str = "eu-west-1";
 const ACCOUNT: &str = "123456789012";
 
-/// Every variable through which the outer environment could choose credentials or endpoints.
-const AWS_VARS: &[&str] = &[
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_ARN",
-    "AWS_ROLE_SESSION_NAME",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_STS",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-];
-
-/// moto on loopback (TLS, its own CA) and a scratch directory for AWS files.
-struct Moto {
-    server: launcher::Loopback,
-    /// Its CA's files live as long as this value.
-    _ca: launcher::Ca,
-    python: PathBuf,
-    dir: tempfile::TempDir,
-}
-
 impl Moto {
-    fn start() -> Moto {
-        let bin = repo_tool("moto");
-        let ca = launcher::Ca::throwaway().unwrap();
-        Moto {
-            server: launcher::moto(&bin, &ca).unwrap(),
-            _ca: ca,
-            python: bin.with_file_name("python"),
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn file(&self, name: &str, text: &str) -> String {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path.display().to_string()
-    }
-
     /// An IAM user with an access key, made in moto; the key as credential_process JSON.
     fn user_key_json(&self, user: &str) -> String {
         let script = format!(

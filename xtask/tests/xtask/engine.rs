@@ -567,7 +567,7 @@ fn a_rust_gates_key_holds_the_toolchain_cargo_config_above_the_root_and_build_en
     let config = fx.run(&["explain", "fmt"]);
     assert!(
         config.stdout.contains(&format!(
-            "changed: rust cargo-config {}",
+            "added: rust cargo-config {}",
             above.join("config.toml").display()
         )),
         "{}",

@@ -22,6 +22,7 @@ mod rollout;
 mod runbooks;
 mod schema;
 mod second_service;
+mod shared_cache;
 mod slo;
 mod spawner;
 mod support;

@@ -95,6 +95,8 @@ impl Fixture {
             "COSIGN_PASSWORD",
             "GATEHOUSE_REGISTRY_URL",
             "GATEHOUSE_CA_FILE",
+            "GATEHOUSE_CACHE",
+            "GATEHOUSE_CACHE_KEY",
         ] {
             cmd.env_remove(var);
         }
@@ -296,5 +298,67 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
         } else if path.extension().is_some_and(|e| e == "rs") {
             out.push(path);
         }
+    }
+}
+
+/// Every variable through which the outer environment could choose credentials or endpoints.
+pub const AWS_VARS: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+];
+
+/// moto (the AWS API emulator) on loopback over TLS with its own CA, and a scratch directory.
+pub struct Moto {
+    pub server: launcher::Loopback,
+    /// Its CA's files live as long as this value.
+    _ca: launcher::Ca,
+    /// moto's Python, which has boto3: an independent client for setting up and inspecting.
+    pub python: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let bin = repo_tool("moto");
+        let ca = launcher::Ca::throwaway().unwrap();
+        Moto {
+            server: launcher::moto(&bin, &ca).unwrap(),
+            _ca: ca,
+            python: bin.with_file_name("python"),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn file(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
+    /// Runs `body` (Python) after `import boto3, json` with `s3`, a boto3 S3 client of moto;
+    /// its stdout.
+    pub fn boto3_s3(&self, body: &str) -> String {
+        let script = format!(
+            "import boto3, json, base64\n\
+             s3 = boto3.client('s3', region_name='us-east-1', endpoint_url='{url}', aws_access_key_id='testing', aws_secret_access_key='testing', verify='{ca}')\n\
+             {body}\n",
+            url = self.server.url(),
+            ca = self.server.ca_path().display(),
+        );
+        let out = run_program(&self.python, &["-c", &script]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.stdout
     }
 }

@@ -112,13 +112,19 @@ fn short(value: &str) -> &str {
     }
 }
 
-/// Where passes are kept. The local store lives under `target/`; a shared (S3-compatible) store
-/// only has to implement these two methods.
+/// Where passes are kept: the local store under `target/`, or the local store in front of a
+/// signed shared one ([`super::shared::Layered`]).
 pub trait Store: Send + Sync {
-    fn get(&self, key: &str) -> Option<Entry>;
+    /// The pass of `gate` stored under `key`.
+    fn get(&self, gate: &str, key: &str) -> Option<Entry>;
     fn put(&self, entry: &Entry) -> Result<()>;
     /// The newest pass stored for `gate`, whatever its key (what `explain` compares with).
     fn latest(&self, gate: &str) -> Option<Entry>;
+    /// What the store has to say since it was last asked (where a pass came from, entries it
+    /// ignored and why, a store it could not reach), one line each.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// One JSON file per key under a directory.
@@ -152,11 +158,11 @@ impl LocalStore {
 }
 
 impl Store for LocalStore {
-    fn get(&self, key: &str) -> Option<Entry> {
+    fn get(&self, gate: &str, key: &str) -> Option<Entry> {
         let text = std::fs::read_to_string(self.path(key)).ok()?;
         serde_json::from_str::<Entry>(&text)
             .ok()
-            .filter(|e| e.key == key)
+            .filter(|e| e.key == key && e.gate == gate)
     }
 
     fn put(&self, entry: &Entry) -> Result<()> {
@@ -260,9 +266,19 @@ fn rust_build(root: &Path) -> Vec<(String, String)> {
     for dir in dirs {
         for name in ["config.toml", "config"] {
             let file = dir.join(name);
-            let value = std::fs::read(&file)
-                .map_or_else(|_| "absent".to_owned(), |b| hex(&Sha256::digest(&b)));
-            out.push((format!("cargo-config {}", file.display()), value));
+            // Only files that exist, and the workspace's own by their path inside it: the key
+            // of a clone elsewhere (another runner's checkout) is the same key.
+            let Ok(bytes) = std::fs::read(&file) else {
+                continue;
+            };
+            let shown = file.strip_prefix(root).map_or_else(
+                |_| file.display().to_string(),
+                |rel| format!("./{}", rel.display()),
+            );
+            out.push((
+                format!("cargo-config {shown}"),
+                hex(&Sha256::digest(&bytes)),
+            ));
         }
     }
     let mut vars: Vec<(String, String)> = std::env::vars_os()
@@ -377,11 +393,21 @@ pub fn manifest(
     tool_versions: &BTreeMap<String, String>,
 ) -> Result<Manifest> {
     let mut m = Manifest::default();
+    // Where the checkout lives is not an input: another runner's clone at another path (a
+    // shared cache's reader) has the same key.
+    let root = snapshot.root.display().to_string();
+    let unrooted = |text: &str| {
+        if root.len() > 1 {
+            text.replace(&root, "<root>")
+        } else {
+            text.to_owned()
+        }
+    };
     let mut field = |label: &str, value: &str| m.push(label, value);
     field("gate", &spec.name);
     field("version", &spec.version.to_string());
     for command in commands {
-        field("command", command);
+        field("command", &unrooted(command));
     }
     for file in snapshot.matching(&spec.inputs.globs)? {
         field("file", file);
@@ -405,7 +431,7 @@ pub fn manifest(
         field("fact", fact);
     }
     for file in &spec.inputs.files {
-        field("extra-file", file);
+        field("extra-file", &unrooted(file));
         field("sha256", &snapshot.hash_outside(file));
     }
     if spec.inputs.rust {
@@ -445,6 +471,37 @@ mod tests {
             resources: vec![],
             timeout: std::time::Duration::from_secs(1),
         }
+    }
+
+    #[test]
+    fn a_clone_at_another_path_has_the_same_key() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for dir in [a.path(), b.path()] {
+            std::fs::create_dir_all(dir.join(".cargo")).unwrap();
+            std::fs::write(dir.join(".cargo/config.toml"), "[build]\n").unwrap();
+            std::fs::write(dir.join("a.rs"), "fn a() {}").unwrap();
+        }
+        let mut rust = spec(&["**/*.rs"]);
+        rust.inputs.rust = true;
+        let key_in = |dir: &Path| {
+            let mut spec = rust.clone();
+            spec.inputs.files = vec![dir.join(".git/index").display().to_string()];
+            let command = format!("cargo build --manifest-path {}/Cargo.toml", dir.display());
+            key(
+                &spec,
+                &[command],
+                &Snapshot::scan(dir).unwrap(),
+                &BTreeMap::new(),
+            )
+            .unwrap()
+        };
+        assert_eq!(key_in(a.path()), key_in(b.path()));
+        std::fs::write(b.path().join(".cargo/config.toml"), "[build]\njobs = 1\n").unwrap();
+        assert_ne!(
+            key_in(a.path()),
+            key_in(b.path()),
+            "the workspace's cargo config is an input"
+        );
     }
 
     #[test]
@@ -593,8 +650,8 @@ mod tests {
             manifest: Manifest::default(),
         };
         store.put(&entry).unwrap();
-        assert_eq!(store.get("abc"), Some(entry.clone()));
-        assert_eq!(store.get("abd"), None);
+        assert_eq!(store.get("g", "abc"), Some(entry.clone()));
+        assert_eq!(store.get("g", "abd"), None);
         assert_eq!(store.latest("g"), Some(entry));
         assert_eq!(store.latest("h"), None);
     }

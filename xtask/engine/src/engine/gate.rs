@@ -379,6 +379,8 @@ pub struct RunCtx {
     tools: Vec<String>,
     /// Every command run or started so far, for the check that `plan` showed it.
     ran: Arc<Mutex<Vec<Step>>>,
+    /// Set for every `cargo` step (the compile cache's wrapper), under the step's own env.
+    build_env: Vec<(String, String)>,
 }
 
 impl RunCtx {
@@ -400,7 +402,14 @@ impl RunCtx {
             deadline: Instant::now() + timeout,
             tools: Vec::new(),
             ran: Arc::default(),
+            build_env: Vec::new(),
         })
+    }
+
+    /// Sets `env` for every `cargo` step but miri's (which refuses a wrapper).
+    pub fn with_build_env(mut self, env: &[(String, String)]) -> RunCtx {
+        self.build_env = env.to_vec();
+        self
     }
 
     /// Puts every one of `tools` on PATH for each step (a tool's binary need not share its name).
@@ -472,6 +481,11 @@ impl RunCtx {
             .env("NO_COLOR", "1");
         for k in &step.unset {
             cmd = cmd.env_remove(k);
+        }
+        if step.program == "cargo" && !step.args.iter().any(|a| a == "miri") {
+            for (k, v) in &self.build_env {
+                cmd = cmd.env(k, v);
+            }
         }
         for (k, v) in &step.env {
             cmd = cmd.env(k, v);

@@ -142,9 +142,24 @@ pub fn merge(
         commit: ours[0].commit.clone(),
         dirty: ours.iter().any(|r| r.dirty),
         tools: ours.iter().flat_map(|r| r.tools.clone()).collect(),
+        compile_cache: compile_cache(&ours),
     };
     report.exit_code = super::runner::exit_code(&report) as u8;
     Ok(report)
+}
+
+/// The jobs' compile-cache counts added up (`None` when no job used it).
+fn compile_cache(reports: &[&Report]) -> Option<crate::compile_cache::Stats> {
+    reports
+        .iter()
+        .filter_map(|r| r.compile_cache.clone())
+        .reduce(|mut all, s| {
+            all.hits += s.hits;
+            all.misses += s.misses;
+            all.not_cacheable += s.not_cacheable;
+            all.errors += s.errors;
+            all
+        })
 }
 
 /// `gate`'s result: from its group's report, else any report that ran it, else a failure
@@ -215,6 +230,7 @@ mod tests {
             commit: Some("abc".to_owned()),
             dirty: false,
             tools: BTreeMap::new(),
+            compile_cache: None,
         }
     }
 

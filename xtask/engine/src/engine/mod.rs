@@ -10,5 +10,6 @@ pub mod planned;
 pub mod report;
 pub mod runner;
 pub mod scheduler;
+pub mod shared;
 
 pub use crate::layout::cargo_target_dir;

@@ -60,6 +60,9 @@ pub struct Report {
     /// Each tool the run's gates use, as the tool itself reports its version (not the pin).
     #[serde(default)]
     pub tools: std::collections::BTreeMap<String, String>,
+    /// What the compile cache (sccache on the shared bucket) did, when the run used it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compile_cache: Option<crate::compile_cache::Stats>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

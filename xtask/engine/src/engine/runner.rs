@@ -8,10 +8,10 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
-use crate::engine::cache::{self, LocalStore, Snapshot};
+use crate::engine::cache::{self, Snapshot, Store};
 use crate::engine::dag::Registry;
 use crate::engine::gate::{self, Gate, Status};
-use crate::engine::output::{self, Console};
+use crate::engine::output::{self, Console, Output as _};
 use crate::engine::report::{GateResult, Outcome, Report, SCHEMA};
 use crate::engine::scheduler::{Options, Run};
 use crate::exit::Exit;
@@ -29,11 +29,26 @@ pub struct Request {
     pub optional: Vec<String>,
 }
 
+/// The caches a run uses: where passes are kept, and the bucket of the compile cache if any.
+pub struct Caches<'a> {
+    pub store: &'a dyn Store,
+    pub compile: Option<crate::compile_cache::Target>,
+}
+
+impl std::fmt::Debug for Caches<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caches")
+            .field("compile", &self.compile)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Runs the request and returns the exit code; reports land in `target/xtask/runs/<id>/`.
 pub fn run(
     settings: &Settings,
     registry: &Registry,
     toolbox: Arc<Toolbox>,
+    caches: &Caches<'_>,
     request: &Request,
     cancel: &Cancel,
 ) -> Result<Exit> {
@@ -48,7 +63,6 @@ pub fn run(
     std::fs::create_dir_all(run_dir.join("gates"))
         .with_context(|| format!("cannot create {}", run_dir.display()))?;
     let console = Console::new(settings.mode, run_dir.clone());
-    let store = LocalStore::new(crate::layout::Layout::of(&settings.root).cache());
     let required: BTreeSet<String> = gates
         .iter()
         .map(|g| g.spec().name.clone())
@@ -59,6 +73,14 @@ pub fn run(
         .flat_map(|g| g.spec().inputs.tools.clone())
         .collect();
     let reporter = toolbox.clone();
+    let builds_rust = gates.iter().any(|g| g.spec().inputs.rust);
+    let compile = caches
+        .compile
+        .as_ref()
+        .filter(|_| builds_rust)
+        .and_then(|target| {
+            start_compile_cache(settings, &toolbox, cancel, target, &run_dir, &console)
+        });
     let run = Run {
         root: settings.root.clone(),
         run_id: run_id.clone(),
@@ -66,7 +88,7 @@ pub fn run(
         gates,
         keys,
         required,
-        store: &store,
+        store: caches.store,
         toolbox,
         cancel: cancel.clone(),
         output: &console,
@@ -74,9 +96,26 @@ pub fn run(
             jobs: settings.jobs,
             keep_going: settings.keep_going,
             use_cache: settings.use_cache,
+            build_env: compile
+                .as_ref()
+                .map(crate::compile_cache::CompileCache::env)
+                .unwrap_or_default(),
         },
     };
     let results = run.execute();
+    let compiled = compile.and_then(|c| match c.finish() {
+        Ok(stats) => {
+            console.note(&format!(
+                "compile cache {}: {} hits, {} misses, {} not cacheable, {} errors",
+                stats.location, stats.hits, stats.misses, stats.not_cacheable, stats.errors
+            ));
+            Some(stats)
+        }
+        Err(e) => {
+            console.note(&format!("warning: compile cache: no statistics ({e:#})"));
+            None
+        }
+    });
     let mut report = report(
         settings,
         request,
@@ -87,10 +126,46 @@ pub fn run(
         cancel.is_cancelled(),
     );
     report.tools = reporter.reported_versions(&used);
+    report.compile_cache = compiled;
     report.write(&run_dir)?;
     link_latest(&settings.root, &report.run_id);
     publish(settings, &report)?;
     Ok(exit_code(&report))
+}
+
+/// sccache against `target` for this run's cargo; a warning and plain compiles when it cannot
+/// start (the tool or the bucket unavailable).
+fn start_compile_cache(
+    settings: &Settings,
+    toolbox: &Arc<Toolbox>,
+    cancel: &Cancel,
+    target: &crate::compile_cache::Target,
+    run_dir: &Path,
+    console: &Console,
+) -> Option<crate::compile_cache::CompileCache> {
+    let started = gate::RunCtx::new(
+        &settings.root,
+        run_dir.join("sccache-start.log"),
+        toolbox.clone(),
+        cancel.clone(),
+        std::time::Duration::from_secs(600),
+    )
+    .and_then(|ctx| crate::compile_cache::CompileCache::start(&ctx, target, run_dir));
+    match started {
+        Ok(cache) => {
+            console.note(&format!(
+                "compiling through sccache on {}",
+                cache.location()
+            ));
+            Some(cache)
+        }
+        Err(e) => {
+            console.note(&format!(
+                "warning: compile cache not used ({e:#}); compiling locally"
+            ));
+            None
+        }
+    }
 }
 
 fn keys(
@@ -159,6 +234,7 @@ fn report(
         gates,
         required_skips,
         tools: BTreeMap::new(),
+        compile_cache: None,
     };
     report.exit_code = exit_code(&report) as u8;
     report
@@ -228,8 +304,13 @@ pub struct Explanation {
     pub changes: Vec<String>,
 }
 
-/// `cargo xtask explain <gate>`: the gate's key now against the local store.
-pub fn explain(root: &Path, gate: &dyn Gate, toolbox: &Toolbox) -> Result<Explanation> {
+/// `cargo xtask explain <gate>`: the gate's key now against `store` (the local one first).
+pub fn explain(
+    root: &Path,
+    gate: &dyn Gate,
+    toolbox: &Toolbox,
+    store: &dyn Store,
+) -> Result<Explanation> {
     let snapshot = Snapshot::scan(root)?;
     let now = cache::manifest(
         gate.spec(),
@@ -237,9 +318,8 @@ pub fn explain(root: &Path, gate: &dyn Gate, toolbox: &Toolbox) -> Result<Explan
         &snapshot,
         &toolbox.keyed(&gate.spec().inputs.tools.iter().cloned().collect()),
     )?;
-    let store = LocalStore::new(crate::layout::Layout::of(root).cache());
     let key = now.key();
-    let stored = cache::Store::get(&store, &key);
+    let stored = store.get(&gate.spec().name, &key);
     // A stored pass whose builds read a file that changed since (cargo's dep-info) is no hit.
     let stale = stored
         .as_ref()
@@ -247,7 +327,7 @@ pub fn explain(root: &Path, gate: &dyn Gate, toolbox: &Toolbox) -> Result<Explan
     let (hit, last_pass) = match (stored, &stale) {
         (Some(entry), None) => (Some(entry), None),
         (Some(entry), Some(_)) => (None, Some(entry)),
-        (None, _) => (None, cache::Store::latest(&store, &gate.spec().name)),
+        (None, _) => (None, store.latest(&gate.spec().name)),
     };
     let mut changes = last_pass
         .as_ref()

@@ -26,6 +26,8 @@ pub struct Options {
     pub jobs: usize,
     pub keep_going: bool,
     pub use_cache: bool,
+    /// Environment for every `cargo` a gate runs (the compile cache's wrapper).
+    pub build_env: Vec<(String, String)>,
 }
 
 /// Everything one run shares.
@@ -216,7 +218,9 @@ impl Run<'_> {
         if !self.options.use_cache {
             return None;
         }
-        let entry = self.store.get(self.keys.get(name)?)?;
+        let entry = self.store.get(name, self.keys.get(name)?);
+        self.store_notes();
+        let entry = entry?;
         if let Some(file) = super::depinfo::changed(&self.root, &entry.read) {
             self.output.note(&format!(
                 "`{name}`: {file}, which its build read (cargo's dep-info), changed since its pass; running it"
@@ -246,7 +250,10 @@ impl Run<'_> {
             self.cancel.clone(),
             spec.timeout,
         )
-        .map(|ctx| ctx.with_tools(&spec.inputs.tools));
+        .map(|ctx| {
+            ctx.with_tools(&spec.inputs.tools)
+                .with_build_env(&self.options.build_env)
+        });
         let cancel = self.cancel.clone();
         std::thread::spawn(move || {
             let start = Instant::now();
@@ -356,6 +363,14 @@ impl Run<'_> {
             self.output.note(&format!(
                 "warning: cannot store cache entry for `{name}`: {e:#}"
             ));
+        }
+        self.store_notes();
+    }
+
+    /// What the store said (a pass from the shared cache, an entry it ignored and why).
+    fn store_notes(&self) {
+        for line in self.store.notes() {
+            self.output.note(&line);
         }
     }
 
@@ -581,6 +596,7 @@ mod tests {
             jobs,
             keep_going,
             use_cache: true,
+            build_env: Vec::new(),
         }
     }
 

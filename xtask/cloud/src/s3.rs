@@ -1,0 +1,208 @@
+//! Objects in an S3-compatible bucket, as the shared cache keeps them: `GetObject` and
+//! `PutObject`, SigV4-signed with the standard AWS credential chain (env, profile, GitHub's OIDC
+//! role), over the one HTTPS stack and trust store. AWS is addressed virtual-host style; an
+//! `endpoint` (MinIO, R2, moto) path-style.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign,
+};
+use gatehouse_engine::engine::shared::Blobs;
+
+/// One bucket and prefix (`s3://bucket/prefix`).
+pub struct Bucket {
+    location: String,
+    /// The bucket's URL, ending in `/`.
+    bucket: reqwest::Url,
+    /// The URL objects are below (the bucket's, and the prefix), ending in `/`.
+    base: reqwest::Url,
+    region: String,
+    credentials: Credentials,
+    client: reqwest::blocking::Client,
+}
+
+impl std::fmt::Debug for Bucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bucket")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `s3://bucket/prefix` as `(bucket, prefix)`; the prefix has no leading or trailing `/`.
+pub fn parse_url(url: &str) -> Result<(String, String)> {
+    let rest = url.strip_prefix("s3://").with_context(|| {
+        format!(
+            "`{url}` is not an S3 URL: write s3://bucket/prefix ([cache] shared or GATEHOUSE_CACHE)"
+        )
+    })?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        bail!(
+            "`{url}` names no bucket: write s3://bucket/prefix ([cache] shared or GATEHOUSE_CACHE)"
+        );
+    }
+    Ok((bucket.to_owned(), prefix.trim_matches('/').to_owned()))
+}
+
+impl Bucket {
+    /// The bucket at `url` (`s3://bucket/prefix`) in `region`, through `endpoint` if given, with
+    /// credentials resolved now from the standard chain.
+    pub fn open(url: &str, region: &str, endpoint: Option<&str>) -> Result<Bucket> {
+        let (bucket, prefix) = parse_url(url)?;
+        let host = match endpoint {
+            Some(e) => format!("{}/{bucket}/", e.trim_end_matches('/')),
+            None => format!("https://{bucket}.s3.{region}.amazonaws.com/"),
+        };
+        let bucket_url = reqwest::Url::parse(&host)
+            .with_context(|| format!("`{host}` is not a URL ([cache] endpoint)"))?;
+        let base = if prefix.is_empty() {
+            bucket_url.clone()
+        } else {
+            bucket_url.join(&format!("{prefix}/"))?
+        };
+        let trust = crate::http::Trust::configured();
+        Ok(Bucket {
+            location: format!("s3://{bucket}/{prefix}")
+                .trim_end_matches('/')
+                .to_owned(),
+            bucket: bucket_url,
+            base,
+            region: region.to_owned(),
+            credentials: credentials(region, &trust)?,
+            client: trust.blocking(Duration::from_secs(60))?,
+        })
+    }
+
+    /// `CreateBucket` (first set-up, and emulators); an existing bucket of ours is fine.
+    pub fn create(&self) -> Result<()> {
+        let response = self.send("PUT", self.bucket.clone(), &[])?;
+        match response.status().as_u16() {
+            200 | 409 => Ok(()),
+            code => bail!("CreateBucket {}: HTTP {code}", self.location),
+        }
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        url: reqwest::Url,
+        body: &[u8],
+    ) -> Result<reqwest::blocking::Response> {
+        let mut settings = SigningSettings::default();
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        let identity = self.credentials.clone().into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .context("cannot build SigV4 parameters")?
+            .into();
+        let request = SignableRequest::new(
+            method,
+            url.as_str(),
+            std::iter::empty(),
+            SignableBody::Bytes(body),
+        )
+        .context("cannot sign the S3 request")?;
+        let (instructions, _) = sign(request, &params)
+            .context("cannot sign the S3 request")?
+            .into_parts();
+        let method = reqwest::Method::from_bytes(method.as_bytes())?;
+        let mut builder = self.client.request(method, url.clone());
+        for (name, value) in instructions.headers() {
+            builder = builder.header(name, value);
+        }
+        builder
+            .body(body.to_vec())
+            .send()
+            .map_err(|e| crate::http::Trust::configured().explain(url.as_str(), &e))
+    }
+
+    fn object(&self, name: &str) -> Result<reqwest::Url> {
+        self.base
+            .join(name)
+            .with_context(|| format!("bad object name {name}"))
+    }
+}
+
+impl Blobs for Bucket {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let response = self.send("GET", self.object(name)?, &[])?;
+        match response.status().as_u16() {
+            200 => Ok(Some(response.bytes()?.to_vec())),
+            404 => Ok(None),
+            403 => bail!(
+                "GetObject {name}: access denied; the credentials need s3:GetObject and s3:ListBucket on the bucket"
+            ),
+            code => bail!("GetObject {name}: HTTP {code}"),
+        }
+    }
+
+    fn put(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let response = self.send("PUT", self.object(name)?, bytes)?;
+        match response.status().as_u16() {
+            200 => Ok(()),
+            403 => {
+                bail!("PutObject {name}: access denied; the writer's credentials need s3:PutObject")
+            }
+            code => bail!("PutObject {name}: HTTP {code}"),
+        }
+    }
+}
+
+fn credentials(region: &str, trust: &crate::http::Trust) -> Result<Credentials> {
+    crate::block_on(async {
+        use aws_credential_types::provider::ProvideCredentials as _;
+        let config = crate::aws_config(region, None, trust).await?;
+        config
+            .credentials_provider()
+            .context("no AWS credentials provider is configured")?
+            .provide_credentials()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "no AWS credentials for the shared cache: {e}; set AWS_PROFILE, the OIDC role or AWS_ACCESS_KEY_ID"
+                )
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_a_bucket_and_a_prefix() {
+        assert_eq!(
+            parse_url("s3://team-cache/gatehouse/ci/").unwrap(),
+            ("team-cache".to_owned(), "gatehouse/ci".to_owned())
+        );
+        assert_eq!(
+            parse_url("s3://team-cache").unwrap(),
+            ("team-cache".to_owned(), String::new())
+        );
+        assert!(
+            parse_url("https://x")
+                .unwrap_err()
+                .to_string()
+                .contains("s3://bucket/prefix")
+        );
+        assert!(
+            parse_url("s3:///p")
+                .unwrap_err()
+                .to_string()
+                .contains("no bucket")
+        );
+    }
+}
