@@ -220,7 +220,9 @@ fn every_http_and_database_client_has_a_tls_backend() {
             "{p} {f}",
             "--prefix",
             "none",
-            "--offline",
+            // Not --offline: a fresh machine has fetched only the host's crates, and the tree
+            // of every target needs the manifests of the others (android_system_properties…).
+            "--locked",
         ])
         .arg("--manifest-path")
         .arg(root().join("Cargo.toml"))
