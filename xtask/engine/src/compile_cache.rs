@@ -73,6 +73,7 @@ impl Target {
             ("SCCACHE_SERVER_PORT", port.to_string()),
             ("SCCACHE_IDLE_TIMEOUT", "0".to_owned()),
             ("SCCACHE_NO_DAEMON", "1".to_owned()),
+            ("SCCACHE_START_SERVER", "1".to_owned()),
         ];
         if let Some(endpoint) = &self.endpoint {
             env.push(("SCCACHE_ENDPOINT", endpoint.clone()));
@@ -106,7 +107,9 @@ impl CompileCache {
             Some(trust.bundle(&dir.join("sccache-ca.pem"))?)
         };
         let sh = xshell::Shell::new()?;
-        let mut cmd = xshell::cmd!(sh, "{bin} --start-server");
+        // `SCCACHE_START_SERVER` runs the server itself, in the foreground (`SCCACHE_NO_DAEMON`):
+        // `--start-server` would fork it away from the process module.
+        let mut cmd = xshell::cmd!(sh, "{bin}");
         for (k, v) in target.server_env(port, bundle.as_deref()) {
             cmd = cmd.env(k, v);
         }
