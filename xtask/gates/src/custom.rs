@@ -31,6 +31,7 @@ impl Custom {
                 files: Vec::new(),
                 // A command of your own that runs cargo builds Rust.
                 rust: Step::builds_rust(&def.run),
+                tracked: false,
             },
             resources: def.resources.clone(),
             timeout: Duration::from_secs(def.timeout_secs),

@@ -49,7 +49,7 @@ fn compiled_inputs(config: &Config) -> Vec<String> {
 pub const RUN_GATES_DIR: &str = "<run dir>/gates";
 
 /// Every built-in gate, in no particular order (the registry sorts).
-pub fn builtin(root: &Path, config: &Config) -> Vec<Arc<dyn Gate>> {
+pub fn builtin(config: &Config) -> Vec<Arc<dyn Gate>> {
     let compiled = compiled_inputs(config);
     vec![
         Arc::new(fmt::Fmt::new()),
@@ -58,7 +58,7 @@ pub fn builtin(root: &Path, config: &Config) -> Vec<Arc<dyn Gate>> {
         Arc::new(test::Test::new(&config.test)),
         Arc::new(advisories::Deny::new()),
         Arc::new(advisories::Advisories::new()),
-        Arc::new(secrets::Secrets::new(root)),
+        Arc::new(secrets::Secrets::new()),
         Arc::new(workflows::Workflows::new(config.platform.as_ref())),
         Arc::new(yaml::Yaml::new()),
     ]
@@ -66,7 +66,7 @@ pub fn builtin(root: &Path, config: &Config) -> Vec<Arc<dyn Gate>> {
 
 /// Built-in gates plus the workspace's own.
 pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
-    let mut gates = builtin(root, config);
+    let mut gates = builtin(config);
     if let Some(def) = &config.migrations {
         gates.push(Arc::new(migrations::Migrations::new(root, def)));
     }
@@ -182,6 +182,7 @@ impl Decl<'_> {
                 facts: Vec::new(),
                 files: Vec::new(),
                 rust: self.rust,
+                tracked: false,
             },
             resources: if self.cargo {
                 vec![CARGO_TARGET.to_owned()]

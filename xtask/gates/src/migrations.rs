@@ -54,6 +54,7 @@ impl Migrations {
                 facts: Vec::new(),
                 files: refs.to_vec(),
                 rust: false,
+                tracked: false,
             },
             resources: Vec::new(),
             timeout: Duration::from_secs(600),

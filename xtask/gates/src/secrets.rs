@@ -1,7 +1,5 @@
 //! `secrets`: detect-secrets over every tracked file against the committed baseline.
 
-use std::path::Path;
-
 use anyhow::Result;
 
 use crate::engine::gate::{Diagnostic, Gate, GateSpec, RunCtx, Step, Verdict, code};
@@ -11,8 +9,14 @@ const BASELINE: &str = ".secrets.baseline";
 
 pub struct Secrets(GateSpec);
 
+impl Default for Secrets {
+    fn default() -> Secrets {
+        Secrets::new()
+    }
+}
+
 impl Secrets {
-    pub fn new(root: &Path) -> Secrets {
+    pub fn new() -> Secrets {
         let mut spec = super::Decl {
             name: "secrets",
             description: "detect-secrets: no secret outside the committed baseline in any tracked file",
@@ -25,9 +29,9 @@ impl Secrets {
             timeout_secs: 600,
         }
         .spec(1);
-        // What is scanned is what git tracks: staging a file must invalidate a cached pass.
-        let index = super::git_dir(root).join("index");
-        spec.inputs.files.push(index.to_string_lossy().into_owned());
+        // What is scanned is what git tracks: staging a file must invalidate a cached pass (the
+        // listing, not `.git/index`, whose stat data differs in every clone).
+        spec.inputs.tracked = true;
         Secrets(spec)
     }
 }
@@ -111,6 +115,8 @@ fn findings(output: &str) -> Vec<Diagnostic> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]
@@ -124,34 +130,41 @@ mod tests {
         );
     }
 
-    #[test]
-    fn staging_a_file_changes_the_cache_key() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join(".git")).unwrap();
-        std::fs::write(dir.path().join(".git/index"), b"one file").unwrap();
-        let key = || {
-            let snapshot = crate::engine::cache::Snapshot::scan(dir.path()).unwrap();
-            crate::engine::cache::key(
-                Secrets::new(dir.path()).spec(),
-                &[],
-                &snapshot,
-                &Default::default(),
-            )
+    fn git(dir: &Path, args: &[&str]) {
+        let sh = xshell::Shell::new().unwrap();
+        sh.change_dir(dir);
+        let out = crate::process::capture(
+            xshell::cmd!(sh, "git {args...}"),
+            std::time::Duration::from_secs(30),
+        )
+        .unwrap();
+        assert!(out.success(), "git {args:?}: {}", out.stderr);
+    }
+
+    /// The key of the secrets gate in a repository at `dir` holding `staged`.
+    fn key_with(dir: &Path, staged: &[&str]) -> String {
+        git(dir, &["init", "-q"]);
+        for file in staged {
+            std::fs::write(dir.join(file), "x = 1\n").unwrap();
+            git(dir, &["add", file]);
+        }
+        let snapshot = crate::engine::cache::Snapshot::scan(dir).unwrap();
+        crate::engine::cache::key(Secrets::new().spec(), &[], &snapshot, &Default::default())
             .unwrap()
-        };
-        let before = key();
-        std::fs::write(dir.path().join(".git/index"), b"two files").unwrap();
-        assert_ne!(key(), before);
     }
 
     #[test]
-    fn a_worktree_link_is_followed() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(".git"), "gitdir: real\n").unwrap();
-        let secrets = Secrets::new(dir.path());
+    fn staging_a_file_changes_the_key_and_another_clone_of_the_same_files_does_not() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let one = key_with(a.path(), &["a.toml"]);
         assert_eq!(
-            secrets.spec().inputs.files,
-            [dir.path().join("real/index").to_string_lossy().into_owned()]
+            key_with(b.path(), &["a.toml"]),
+            one,
+            "another checkout, same key"
         );
+        // A file on disk and in the walk both times: only staging it changes what git tracks.
+        std::fs::write(a.path().join("b.toml"), "x = 1\n").unwrap();
+        let unstaged = key_with(a.path(), &[]);
+        assert_ne!(key_with(a.path(), &["b.toml"]), unstaged);
     }
 }

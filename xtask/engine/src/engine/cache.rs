@@ -67,7 +67,7 @@ impl Manifest {
                 "gate" | "version" | "fact" | "command" => {
                     out.insert(format!("{label} {value}"), String::new());
                 }
-                "file" | "tool" | "env" | "extra-file" | "rust" => {
+                "file" | "tool" | "env" | "extra-file" | "rust" | "git" => {
                     pending = Some(format!("{label} {value}"));
                 }
                 _ => {
@@ -185,6 +185,7 @@ pub struct Snapshot {
     files: Vec<String>,
     hashes: std::sync::Mutex<BTreeMap<String, String>>,
     rust: std::sync::OnceLock<Vec<(String, String)>>,
+    tracked: std::sync::OnceLock<String>,
 }
 
 impl Snapshot {
@@ -208,6 +209,7 @@ impl Snapshot {
             files,
             hashes: Default::default(),
             rust: std::sync::OnceLock::new(),
+            tracked: std::sync::OnceLock::new(),
         })
     }
 
@@ -219,6 +221,12 @@ impl Snapshot {
     /// sets for the binary it runs).
     pub fn rust_build(&self) -> &[(String, String)] {
         self.rust.get_or_init(|| rust_build(&self.root))
+    }
+
+    /// SHA-256 of `git ls-files --stage` in the root (what git tracks, as blobs), read once per
+    /// snapshot; why not, when git cannot say.
+    pub fn tracked(&self) -> &str {
+        self.tracked.get_or_init(|| tracked(&self.root))
     }
 
     /// Files matching the globs (a leading `!` excludes), in order.
@@ -259,15 +267,29 @@ impl Snapshot {
 
 fn rust_build(root: &Path) -> Vec<(String, String)> {
     let mut out = vec![("toolchain".to_owned(), toolchain(root))];
+    out.extend(cargo_configs(root));
+    let mut vars: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
+        .filter(|(k, _)| build_env(k))
+        .map(|(k, v)| (format!("build-env {k}"), v))
+        .collect();
+    vars.sort();
+    out.extend(vars);
+    out
+}
+
+/// Every cargo configuration file that exists from `root` up to `/` and in `CARGO_HOME`, with
+/// its SHA-256; the workspace's own by their path inside it, so that a clone elsewhere (another
+/// runner's checkout) has the same key.
+fn cargo_configs(root: &Path) -> Vec<(String, String)> {
     let home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
     let dirs = root.ancestors().map(|d| d.join(".cargo")).chain(home);
+    let mut out = Vec::new();
     for dir in dirs {
         for name in ["config.toml", "config"] {
             let file = dir.join(name);
-            // Only files that exist, and the workspace's own by their path inside it: the key
-            // of a clone elsewhere (another runner's checkout) is the same key.
             let Ok(bytes) = std::fs::read(&file) else {
                 continue;
             };
@@ -281,14 +303,24 @@ fn rust_build(root: &Path) -> Vec<(String, String)> {
             ));
         }
     }
-    let mut vars: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
-        .filter(|(k, _)| build_env(k))
-        .map(|(k, v)| (format!("build-env {k}"), v))
-        .collect();
-    vars.sort();
-    out.extend(vars);
     out
+}
+
+fn tracked(root: &Path) -> String {
+    let listing = xshell::Shell::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|sh| {
+            sh.change_dir(root);
+            crate::process::capture(
+                xshell::cmd!(sh, "git ls-files --stage -z"),
+                std::time::Duration::from_secs(60),
+            )
+        });
+    match listing {
+        Ok(out) if out.success() => hex(&Sha256::digest(out.stdout.as_bytes())),
+        Ok(out) => format!("git ls-files failed: {}", out.stderr.trim()),
+        Err(e) => format!("git ls-files failed: {e:#}"),
+    }
 }
 
 /// `rustc -vV` as rustup resolves it in `root`, or why it could not run.
@@ -434,6 +466,10 @@ pub fn manifest(
         field("extra-file", &unrooted(file));
         field("sha256", &snapshot.hash_outside(file));
     }
+    if spec.inputs.tracked {
+        field("git", "tracked files");
+        field("sha256", snapshot.tracked());
+    }
     if spec.inputs.rust {
         for (name, value) in snapshot.rust_build() {
             field("rust", name);
@@ -481,10 +517,8 @@ mod tests {
             std::fs::write(dir.join(".cargo/config.toml"), "[build]\n").unwrap();
             std::fs::write(dir.join("a.rs"), "fn a() {}").unwrap();
         }
-        let mut rust = spec(&["**/*.rs"]);
-        rust.inputs.rust = true;
         let key_in = |dir: &Path| {
-            let mut spec = rust.clone();
+            let mut spec = spec(&["**/*.rs"]);
             spec.inputs.files = vec![dir.join(".git/index").display().to_string()];
             let command = format!("cargo build --manifest-path {}/Cargo.toml", dir.display());
             key(
@@ -496,10 +530,18 @@ mod tests {
             .unwrap()
         };
         assert_eq!(key_in(a.path()), key_in(b.path()));
+        let own = |dir: &Path| {
+            cargo_configs(dir)
+                .into_iter()
+                .filter(|(label, _)| label.starts_with("cargo-config ./"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(own(a.path()), own(b.path()));
+        assert_eq!(own(a.path())[0].0, "cargo-config ./.cargo/config.toml");
         std::fs::write(b.path().join(".cargo/config.toml"), "[build]\njobs = 1\n").unwrap();
         assert_ne!(
-            key_in(a.path()),
-            key_in(b.path()),
+            own(a.path()),
+            own(b.path()),
             "the workspace's cargo config is an input"
         );
     }

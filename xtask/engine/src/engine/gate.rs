@@ -45,13 +45,16 @@ pub struct Inputs {
     pub env: Vec<String>,
     /// Other facts that change the result, e.g. the day for the advisory database.
     pub facts: Vec<String>,
-    /// Files outside the workspace walk (e.g. `.git/index`) whose contents enter the cache key;
+    /// Files outside the workspace walk (e.g. the tag refs) whose contents enter the cache key;
     /// relative to the root or absolute; a missing file counts as absent.
     pub files: Vec<String>,
     /// The gate runs cargo or rustc: the toolchain that resolves in the root, cargo's
     /// configuration files (up to `/` and in `CARGO_HOME`) and the environment cargo and rustc
     /// read enter the key too (see [`crate::engine::cache::Snapshot::rust_build`]).
     pub rust: bool,
+    /// What git tracks (`git ls-files --stage`: path, mode and blob of every tracked file)
+    /// enters the key: staging a file changes it, where the checkout lives does not.
+    pub tracked: bool,
 }
 
 /// One external command of a gate, as shown by `plan` and run by `run`.
