@@ -40,18 +40,8 @@ pub fn access(
     trust: &crate::http::Trust,
 ) -> Result<(Cluster, Credentials)> {
     crate::block_on(async {
-        use aws_credential_types::provider::ProvideCredentials as _;
         let config = crate::aws_config(region, local, trust).await?;
-        let credentials = config
-            .credentials_provider()
-            .context("no AWS credentials provider is configured")?
-            .provide_credentials()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "no AWS credentials for the EKS token: {e}; set AWS_PROFILE or the OIDC role"
-                )
-            })?;
+        let credentials = crate::credentials(&config, "the EKS token").await?;
         let eks = aws_sdk_eks::Client::new(&config);
         Ok((describe(&eks, name, region).await?, credentials))
     })

@@ -43,6 +43,24 @@ pub async fn aws_config(
     Ok(loader.load().await)
 }
 
+/// The credentials `config`'s chain resolves now; `purpose` says what for when there are none.
+pub async fn credentials(
+    config: &aws_config::SdkConfig,
+    purpose: &str,
+) -> Result<aws_credential_types::Credentials> {
+    use aws_credential_types::provider::ProvideCredentials as _;
+    config
+        .credentials_provider()
+        .context("no AWS credentials provider is configured")?
+        .provide_credentials()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "no AWS credentials for {purpose}: {e}; set AWS_PROFILE, the OIDC role or AWS_ACCESS_KEY_ID"
+            )
+        })
+}
+
 /// The SDK's HTTPS client (rustls on aws-lc-rs) trusting the platform's roots and `trust`'s CAs.
 fn aws_http_client(
     trust: &http::Trust,

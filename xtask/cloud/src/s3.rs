@@ -163,18 +163,8 @@ impl Blobs for Bucket {
 
 fn credentials(region: &str, trust: &crate::http::Trust) -> Result<Credentials> {
     crate::block_on(async {
-        use aws_credential_types::provider::ProvideCredentials as _;
         let config = crate::aws_config(region, None, trust).await?;
-        config
-            .credentials_provider()
-            .context("no AWS credentials provider is configured")?
-            .provide_credentials()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "no AWS credentials for the shared cache: {e}; set AWS_PROFILE, the OIDC role or AWS_ACCESS_KEY_ID"
-                )
-            })
+        crate::credentials(&config, "the shared cache").await
     })
 }
 

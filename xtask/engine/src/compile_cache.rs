@@ -142,28 +142,25 @@ impl CompileCache {
 
     /// The run's counts, then the server stopped.
     pub fn finish(mut self) -> Result<Stats> {
-        let stats = self.stats();
-        let sh = xshell::Shell::new()?;
-        let bin = &self.bin;
-        let _ = crate::process::capture(
-            xshell::cmd!(sh, "{bin} --stop-server")
-                .env("SCCACHE_SERVER_PORT", self.port.to_string()),
-            Duration::from_secs(30),
-        );
+        let stats = self
+            .client(&["--show-stats", "--stats-format", "json"])
+            .and_then(|out| {
+                anyhow::ensure!(out.success(), "sccache --show-stats: {}", out.stderr.trim());
+                parse_stats(&out.stdout, &self.location)
+            });
+        let _ = self.client(&["--stop-server"]);
         self.server.stop();
         stats
     }
 
-    fn stats(&self) -> Result<Stats> {
+    /// sccache as a client of this run's server.
+    fn client(&self, args: &[&str]) -> Result<crate::process::Output> {
         let sh = xshell::Shell::new()?;
         let bin = &self.bin;
-        let out = crate::process::capture(
-            xshell::cmd!(sh, "{bin} --show-stats --stats-format json")
-                .env("SCCACHE_SERVER_PORT", self.port.to_string()),
+        crate::process::capture(
+            xshell::cmd!(sh, "{bin} {args...}").env("SCCACHE_SERVER_PORT", self.port.to_string()),
             Duration::from_secs(30),
-        )?;
-        anyhow::ensure!(out.success(), "sccache --show-stats: {}", out.stderr.trim());
-        parse_stats(&out.stdout, &self.location)
+        )
     }
 }
 
