@@ -10,15 +10,13 @@
 
 pub mod cli;
 pub mod commands;
-pub mod dev;
-pub mod init;
 
 // The library crates, at the paths commands and tests name them by.
 pub use gatehouse_cloud::{aws, s3};
 pub use gatehouse_deploy as deploy;
 pub use gatehouse_engine::{
-    codegen, compile_cache, config, engine, exit, fanout, git, http, layout, migrations, platform,
-    process, settings, tools,
+    codegen, compile_cache, config, engine, exit, fanout, git, http, init, layout, migrations,
+    platform, process, settings, tools,
 };
 pub use gatehouse_gates as gates;
 pub use gatehouse_harness::{load, slo};
@@ -58,7 +56,9 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
             force: *force,
             dry_run: *dry_run,
             openapi: openapi.clone(),
-            source: source.clone(),
+            source: source.clone().unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")
+            }),
         };
         return commands::init(&cli.global, env, &opts);
     }
@@ -101,13 +101,13 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
         Command::Codegen { check } => commands::codegen(&settings, &ws, *check, cancel),
         Command::Dev {
             action: DevAction::Up,
-        } => dev::up(&settings, &ws, cancel),
+        } => commands::dev::up(&settings, &ws, cancel),
         Command::Dev {
             action: DevAction::Down,
-        } => dev::down(&settings),
+        } => commands::dev::down(&settings),
         Command::Dev {
             action: DevAction::Status,
-        } => dev::status(&settings, &ws),
+        } => commands::dev::status(&settings, &ws),
         Command::Release {
             action: Some(ReleaseAction::Plan),
             ..

@@ -11,6 +11,7 @@ pub mod exit;
 pub mod fanout;
 pub mod git;
 pub mod http;
+pub mod init;
 pub mod layout;
 pub mod migrations;
 pub mod platform;

@@ -53,7 +53,7 @@ impl ApiFuzz {
                 facts: Vec::new(),
                 files: Vec::new(),
                 rust: true,
-                tracked: false,
+                git: Vec::new(),
             },
             resources: vec![CARGO_TARGET.to_owned()],
             timeout: Duration::from_secs(2400),

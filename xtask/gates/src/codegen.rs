@@ -38,7 +38,7 @@ impl CodegenVerify {
                 files: Vec::new(),
                 // Generators that cargo builds (`cargo …`, `{bin:…}`).
                 rust: files.values().any(|f| Step::builds_rust(&f.run)),
-                tracked: false,
+                git: Vec::new(),
             },
             resources,
             timeout: codegen::TIMEOUT,

@@ -31,7 +31,7 @@ impl Custom {
                 files: Vec::new(),
                 // A command of your own that runs cargo builds Rust.
                 rust: Step::builds_rust(&def.run),
-                tracked: false,
+                git: Vec::new(),
             },
             resources: def.resources.clone(),
             timeout: Duration::from_secs(def.timeout_secs),

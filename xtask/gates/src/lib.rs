@@ -68,7 +68,7 @@ pub fn builtin(config: &Config) -> Vec<Arc<dyn Gate>> {
 pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
     let mut gates = builtin(config);
     if let Some(def) = &config.migrations {
-        gates.push(Arc::new(migrations::Migrations::new(root, def)));
+        gates.push(Arc::new(migrations::Migrations::new(def)));
     }
     let compiled = compiled_inputs(config);
     if let (Some(service), Some(fuzz)) = (&config.service, &config.api_fuzz) {
@@ -182,7 +182,7 @@ impl Decl<'_> {
                 facts: Vec::new(),
                 files: Vec::new(),
                 rust: self.rust,
-                tracked: false,
+                git: Vec::new(),
             },
             resources: if self.cargo {
                 vec![CARGO_TARGET.to_owned()]
@@ -192,15 +192,6 @@ impl Decl<'_> {
             timeout: Duration::from_secs(self.timeout_secs),
         }
     }
-}
-
-/// The repository's git directory (a worktree's `.git` file is followed); its files are cache
-/// inputs of gates that read git state.
-fn git_dir(root: &Path) -> std::path::PathBuf {
-    std::fs::read_to_string(root.join(".git"))
-        .ok()
-        .and_then(|link| link.strip_prefix("gitdir:").map(|p| root.join(p.trim())))
-        .unwrap_or_else(|| root.join(".git"))
 }
 
 pub use crate::engine::cargo_target_dir;

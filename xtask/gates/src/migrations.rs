@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
 use crate::config::MigrationsDef;
-use crate::engine::gate::{Diagnostic, Gate, GateSpec, Inputs, RunCtx, Step, Verdict};
+use crate::engine::gate::{Diagnostic, Gate, GateSpec, GitInput, Inputs, RunCtx, Step, Verdict};
 
 pub struct Migrations {
     spec: GateSpec,
@@ -32,12 +32,9 @@ pub struct Migration {
 }
 
 impl Migrations {
-    pub fn new(root: &Path, def: &MigrationsDef) -> Migrations {
+    pub fn new(def: &MigrationsDef) -> Migrations {
         let dir = &def.dir;
         // Which migrations are released depends on the tags (and on a clone being complete).
-        let git = super::git_dir(root);
-        let refs = ["packed-refs", "refs/tags", "shallow"]
-            .map(|f| git.join(f).to_string_lossy().into_owned());
         let spec = GateSpec {
             name: "migrations".to_owned(),
             description: "migrations: up/down/up on an ephemeral PostgreSQL with schema diffs; released ones unchanged".to_owned(),
@@ -52,9 +49,9 @@ impl Migrations {
                 tools: vec!["postgresql".to_owned(), "squawk".to_owned()],
                 env: Vec::new(),
                 facts: Vec::new(),
-                files: refs.to_vec(),
+                files: Vec::new(),
                 rust: false,
-                tracked: false,
+                git: vec![GitInput::Tags],
             },
             resources: Vec::new(),
             timeout: Duration::from_secs(600),

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::engine::gate::{Diagnostic, Gate, GateSpec, RunCtx, Step, Verdict, code};
+use crate::engine::gate::{Diagnostic, Gate, GateSpec, GitInput, RunCtx, Step, Verdict, code};
 
 /// The committed baseline of known, audited findings.
 const BASELINE: &str = ".secrets.baseline";
@@ -31,7 +31,7 @@ impl Secrets {
         .spec(1);
         // What is scanned is what git tracks: staging a file must invalidate a cached pass (the
         // listing, not `.git/index`, whose stat data differs in every clone).
-        spec.inputs.tracked = true;
+        spec.inputs.git = vec![GitInput::Tracked];
         Secrets(spec)
     }
 }

@@ -105,7 +105,7 @@ impl UnderTool {
                 facts: Vec::new(),
                 files: Vec::new(),
                 rust: true,
-                tracked: false,
+                git: Vec::new(),
             },
             resources: Vec::new(),
             timeout: Duration::from_secs(3600),

@@ -1,7 +1,8 @@
-//! A real nginx in front of the service on loopback: it daemonises with its pid file, config and
-//! logs under `prefix`, proxies to one upstream, and switches upstreams with a graceful reload
-//! (old workers finish their requests), so a switch drops nothing. It serves HTTPS with a
-//! certificate from the environment's CA, as a load balancer in front of a service does.
+//! A real nginx in front of the service on loopback: its master runs detached in its own process
+//! group with its pid file, config and logs under `prefix`, proxies to one upstream, and switches
+//! upstreams with a graceful reload (old workers finish their requests), so a switch drops
+//! nothing. It serves HTTPS with a certificate from the environment's CA, as a load balancer in
+//! front of a service does.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -49,15 +50,44 @@ impl Nginx {
         )?;
         std::fs::write(prefix.join("nginx.conf"), config(prefix, port, &leaf))?;
         nginx.write_upstream(upstream)?;
-        nginx.run(&[])?;
-        if !wait_until(Duration::from_secs(10), || nginx.running()) {
-            bail!(
-                "nginx did not start; its error log {} ends:\n{}",
-                prefix.join("logs/error.log").display(),
-                std::fs::read_to_string(prefix.join("logs/error.log")).unwrap_or_default()
-            );
-        }
+        nginx.launch()?;
         Ok(nginx)
+    }
+
+    /// Starts the master in the foreground (`daemon off`) in its own process group, detached from
+    /// this process: a daemonising nginx forks and its parent exits at once, and the process
+    /// module ends whatever a finished command leaves in its group, which could catch the master
+    /// before it left the group. Returns once the master has written its pid file.
+    fn launch(&self) -> Result<()> {
+        let (conf, prefix) = (self.prefix.join("nginx.conf"), &self.prefix);
+        let stderr = prefix.join("logs/stderr.log");
+        let log = std::fs::File::create(&stderr)
+            .with_context(|| format!("cannot create {}", stderr.display()))?;
+        let sh = xshell::Shell::new()?;
+        let bin = &self.bin;
+        let cmd = xshell::cmd!(sh, "{bin} -c {conf} -p {prefix}").into();
+        let mut child = gatehouse_process::spawn_group(cmd, log)
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let mut exited = None;
+        let started = wait_until(Duration::from_secs(10), || {
+            exited = child.try_wait().ok().flatten();
+            exited.is_some() || self.running()
+        });
+        if started && exited.is_none() {
+            // The master runs on after this process ends; later commands find it by its pid file.
+            return Ok(());
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let tail = |file: &str| std::fs::read_to_string(prefix.join(file)).unwrap_or_default();
+        bail!(
+            "nginx did not start ({}); its output ({}):\n{}\nits error log ({}):\n{}",
+            exited.map_or("no pid file within 10 s".to_owned(), |s| s.to_string()),
+            stderr.display(),
+            tail("logs/stderr.log").trim(),
+            prefix.join("logs/error.log").display(),
+            tail("logs/error.log").trim(),
+        )
     }
 
     fn pid(&self) -> Option<i32> {
@@ -159,7 +189,7 @@ fn config(prefix: &Path, port: u16, leaf: &crate::tls::Leaf) -> String {
     let (cert, key) = (leaf.cert.display(), leaf.key.display());
     format!(
         r#"# Written by gatehouse's launcher: nginx in front of the service on loopback.
-daemon on;
+daemon off;
 worker_processes 1;
 pid {p}/nginx.pid;
 error_log {p}/logs/error.log warn;

@@ -21,6 +21,7 @@ use crate::tools::Toolbox;
 mod cache;
 mod chart;
 mod codegen;
+pub mod dev;
 mod env;
 mod init;
 mod migrations;

@@ -116,7 +116,17 @@ impl Fixture {
     /// Runs xtask with cargo's output in `target/fixtures/<builds>` of this workspace: kept
     /// between runs and shared by every test of a fixture, so its dependencies build once.
     pub fn run_sharing_builds(&self, builds: &str, args: &[&str]) -> Run {
-        let target = repo_root().join("target/fixtures").join(builds);
+        self.run_in_target(&repo_root().join("target/fixtures").join(builds), args)
+    }
+
+    /// Runs xtask with cargo's output in `target`, which other tests share. Runs sharing one
+    /// directory take turns (a lock on `<target>.lock`): the fixtures have the same package names,
+    /// so one would otherwise run test binaries another had just rebuilt from its own sources.
+    pub fn run_in_target(&self, target: &Path, args: &[&str]) -> Run {
+        std::fs::create_dir_all(target).unwrap();
+        let lock = std::fs::File::create(target.with_extension("lock")).unwrap();
+        lock.lock()
+            .expect("take turns in the shared target directory");
         let target = target.display().to_string();
         self.run_with(args, &[("CARGO_TARGET_DIR", target.as_str())])
     }

@@ -275,3 +275,51 @@ fn every_http_and_database_client_has_a_tls_backend() {
         }
     }
 }
+
+/// The TLS front's nginx outlives the command that started it (later commands find it by its
+/// pid file) and keeps serving while other commands run and end; one that cannot bind its port
+/// fails at once with nginx's own words and where they are kept.
+#[test]
+fn nginx_runs_on_after_it_starts_and_a_port_in_use_is_reported_in_nginxs_words() {
+    let ca = launcher::Ca::throwaway().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = launcher::free_port().unwrap();
+    let nginx = launcher::Nginx::start(
+        &tool("nginx"),
+        &dir.path().join("a"),
+        port,
+        "127.0.0.1:9",
+        &ca,
+    )
+    .expect("nginx starts");
+    let sh = xshell::Shell::new().unwrap();
+    for _ in 0..20 {
+        let echo = xshell::cmd!(sh, "echo other command").into();
+        assert!(gatehouse_process::probe(echo).is_some());
+    }
+    assert!(
+        nginx.running(),
+        "the master survives the commands run after it"
+    );
+    assert_eq!(
+        launcher::https_status("127.0.0.1", port, "/", nginx.ca_pem()),
+        Some(502),
+        "it answers over TLS (its upstream is closed)"
+    );
+
+    let taken = launcher::Nginx::start(
+        &tool("nginx"),
+        &dir.path().join("b"),
+        port,
+        "127.0.0.1:9",
+        &ca,
+    )
+    .expect_err("the port is in use");
+    let message = format!("{taken:#}");
+    assert!(
+        message.contains("Address already in use") && message.contains("stderr.log"),
+        "{message}"
+    );
+    nginx.stop();
+    assert!(!nginx.running());
+}

@@ -2,6 +2,8 @@
 //! each is caught at its file and line, passes once that test is skipped, and fails when it
 //! runs no test at all.
 
+use std::path::Path;
+
 use crate::support::{Fixture, Run, gate_entry, reason, status};
 
 fn racy() -> Fixture {
@@ -11,13 +13,11 @@ fn racy() -> Fixture {
 /// race and loom share one target directory (the sanitized std and loom build once); miri's
 /// test "binaries" remember the directory they were built in, so each fixture keeps its own.
 fn run(fx: &Fixture, gate: &str) -> Run {
+    if gate == "miri" {
+        return fx.run(&["gate", gate]);
+    }
     let target = concat!(env!("CARGO_TARGET_TMPDIR"), "/racy-target");
-    let shared: &[(&str, &str)] = if gate == "miri" {
-        &[]
-    } else {
-        &[("CARGO_TARGET_DIR", target)]
-    };
-    fx.run_with(&["gate", gate], shared)
+    fx.run_in_target(Path::new(target), &["gate", gate])
 }
 
 /// The 1-based line of the first line of `file` containing `needle`.

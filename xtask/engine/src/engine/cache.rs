@@ -13,7 +13,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::engine::gate::GateSpec;
+use crate::engine::gate::{GateSpec, GitInput};
 use crate::exit::Failure;
 
 /// What a cached pass remembers.
@@ -186,6 +186,7 @@ pub struct Snapshot {
     hashes: std::sync::Mutex<BTreeMap<String, String>>,
     rust: std::sync::OnceLock<Vec<(String, String)>>,
     tracked: std::sync::OnceLock<String>,
+    tags: std::sync::OnceLock<String>,
 }
 
 impl Snapshot {
@@ -210,6 +211,7 @@ impl Snapshot {
             hashes: Default::default(),
             rust: std::sync::OnceLock::new(),
             tracked: std::sync::OnceLock::new(),
+            tags: std::sync::OnceLock::new(),
         })
     }
 
@@ -223,10 +225,24 @@ impl Snapshot {
         self.rust.get_or_init(|| rust_build(&self.root))
     }
 
-    /// SHA-256 of `git ls-files --stage` in the root (what git tracks, as blobs), read once per
-    /// snapshot; why not, when git cannot say.
-    pub fn tracked(&self) -> &str {
-        self.tracked.get_or_init(|| tracked(&self.root))
+    /// SHA-256 of what git says about `input` in the root, read once per snapshot; why not, when
+    /// git cannot say.
+    pub fn git(&self, input: GitInput) -> &str {
+        match input {
+            GitInput::Tracked => self
+                .tracked
+                .get_or_init(|| git_digest(&self.root, &[&["ls-files", "--stage", "-z"]])),
+            GitInput::Tags => self.tags.get_or_init(|| {
+                let refs = "--format=%(refname) %(objectname) %(*objectname)";
+                git_digest(
+                    &self.root,
+                    &[
+                        &["for-each-ref", refs, "refs/tags"],
+                        &["rev-parse", "--is-shallow-repository"],
+                    ],
+                )
+            }),
+        }
     }
 
     /// Files matching the globs (a leading `!` excludes), in order.
@@ -306,21 +322,26 @@ fn cargo_configs(root: &Path) -> Vec<(String, String)> {
     out
 }
 
-fn tracked(root: &Path) -> String {
-    let listing = xshell::Shell::new()
-        .map_err(anyhow::Error::from)
-        .and_then(|sh| {
-            sh.change_dir(root);
-            crate::process::capture(
-                xshell::cmd!(sh, "git ls-files --stage -z"),
-                std::time::Duration::from_secs(60),
-            )
-        });
-    match listing {
-        Ok(out) if out.success() => hex(&Sha256::digest(out.stdout.as_bytes())),
-        Ok(out) => format!("git ls-files failed: {}", out.stderr.trim()),
-        Err(e) => format!("git ls-files failed: {e:#}"),
+/// SHA-256 of the outputs of the git commands `args` in `root`, or why git could not say.
+fn git_digest(root: &Path, args: &[&[&str]]) -> String {
+    let mut hasher = Sha256::new();
+    for &args in args {
+        let out = xshell::Shell::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|sh| {
+                sh.change_dir(root);
+                crate::process::capture(
+                    xshell::cmd!(sh, "git {args...}"),
+                    std::time::Duration::from_secs(60),
+                )
+            });
+        match out {
+            Ok(out) if out.success() => hasher.update(out.stdout.as_bytes()),
+            Ok(out) => return format!("git {} failed: {}", args.join(" "), out.stderr.trim()),
+            Err(e) => return format!("git {} failed: {e:#}", args.join(" ")),
+        }
     }
+    hex(&hasher.finalize())
 }
 
 /// `rustc -vV` as rustup resolves it in `root`, or why it could not run.
@@ -466,9 +487,9 @@ pub fn manifest(
         field("extra-file", &unrooted(file));
         field("sha256", &snapshot.hash_outside(file));
     }
-    if spec.inputs.tracked {
-        field("git", "tracked files");
-        field("sha256", snapshot.tracked());
+    for input in &spec.inputs.git {
+        field("git", &format!("{input:?}").to_lowercase());
+        field("sha256", snapshot.git(*input));
     }
     if spec.inputs.rust {
         for (name, value) in snapshot.rust_build() {

@@ -52,9 +52,22 @@ pub struct Inputs {
     /// configuration files (up to `/` and in `CARGO_HOME`) and the environment cargo and rustc
     /// read enter the key too (see [`crate::engine::cache::Snapshot::rust_build`]).
     pub rust: bool,
-    /// What git tracks (`git ls-files --stage`: path, mode and blob of every tracked file)
-    /// enters the key: staging a file changes it, where the checkout lives does not.
-    pub tracked: bool,
+    /// What git knows that enters the key, asked of git itself, so that another clone of the
+    /// same commits has the same key.
+    pub git: Vec<GitInput>,
+}
+
+/// A fact of the git repository that enters a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GitInput {
+    /// `git ls-files --stage`: path, mode and blob of every tracked file. Staging a file changes
+    /// it; where the checkout lives and `.git/index`'s stat data do not.
+    Tracked,
+    /// The tags and the commits they name (`git for-each-ref refs/tags`), and whether the clone
+    /// is shallow. A new or moved tag changes it; whether git keeps its refs loose or packed
+    /// does not.
+    Tags,
 }
 
 /// One external command of a gate, as shown by `plan` and run by `run`.

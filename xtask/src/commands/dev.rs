@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use launcher::{Postgres, PostgresState};
 
-use crate::commands::Workspace;
+use super::Workspace;
 use crate::exit::Exit;
 use crate::process::Cancel;
 use crate::settings::{Format, Settings};

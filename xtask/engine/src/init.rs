@@ -20,8 +20,9 @@ pub struct Options {
     pub dry_run: bool,
     /// The path the service serves its OpenAPI document on, when it has one.
     pub openapi: Option<String>,
-    /// How the `xtask` alias reaches gatehouse: its `xtask/Cargo.toml` (default: this build's).
-    pub source: Option<PathBuf>,
+    /// How the `xtask` alias reaches gatehouse: its `xtask/Cargo.toml` (the command passes its
+    /// own build's when `--source` is not given).
+    pub source: PathBuf,
 }
 
 /// A package of the workspace and its binaries.
@@ -486,13 +487,9 @@ fn render_missing(out: &mut String, found: &Found, missing: &[Missing], opts: &O
 
 /// The `xtask` alias: `cargo xtask` runs gatehouse from its sources.
 fn alias(opts: &Options) -> String {
-    let manifest = opts
-        .source
-        .clone()
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
     format!(
         "xtask = \"run --quiet --manifest-path {} --bin xtask --\"",
-        manifest.display()
+        opts.source.display()
     )
 }
 
@@ -643,7 +640,7 @@ mod tests {
     /// The pins `init` writes are the ones gatehouse's own manifest is tested with.
     #[test]
     fn tool_pins_match_gatehouses_own_manifest() {
-        let own = Path::new(env!("CARGO_MANIFEST_DIR")).join("../gatehouse.toml");
+        let own = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../gatehouse.toml");
         let own: toml::Table = std::fs::read_to_string(own).unwrap().parse().unwrap();
         for (name, table) in TOOL_PINS {
             let ours: toml::Table = table.parse().unwrap();
