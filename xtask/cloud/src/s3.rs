@@ -142,10 +142,7 @@ impl Blobs for Bucket {
         match response.status().as_u16() {
             200 => Ok(Some(response.bytes()?.to_vec())),
             404 => Ok(None),
-            403 => bail!(
-                "GetObject {name}: access denied; the credentials need s3:GetObject and s3:ListBucket on the bucket"
-            ),
-            code => bail!("GetObject {name}: HTTP {code}"),
+            _ => Err(refused("GetObject", name, response)),
         }
     }
 
@@ -153,12 +150,50 @@ impl Blobs for Bucket {
         let response = self.send("PUT", self.object(name)?, bytes)?;
         match response.status().as_u16() {
             200 => Ok(()),
-            403 => {
-                bail!("PutObject {name}: access denied; the writer's credentials need s3:PutObject")
-            }
-            code => bail!("PutObject {name}: HTTP {code}"),
+            _ => Err(refused("PutObject", name, response)),
         }
     }
+}
+
+/// Why the bucket refused `op` on `name`, from S3's error document (its `<Code>`), with the
+/// remedy: credentials the bucket does not accept are not the same fault as a policy that denies.
+fn refused(op: &str, name: &str, response: reqwest::blocking::Response) -> anyhow::Error {
+    let status = response.status().as_u16();
+    let body = response.text().unwrap_or_default();
+    let code = element(&body, "Code");
+    let remedy = match (code, op) {
+        (
+            Some(
+                "SignatureDoesNotMatch"
+                | "InvalidAccessKeyId"
+                | "ExpiredToken"
+                | "InvalidToken"
+                | "TokenRefreshRequired",
+            ),
+            _,
+        ) => {
+            ": the bucket does not accept these AWS credentials; check AWS_ACCESS_KEY_ID and \
+             AWS_SECRET_ACCESS_KEY (or the profile, or the role CI assumes)"
+        }
+        (Some("NoSuchBucket"), _) => ": the bucket does not exist; check [cache] shared",
+        (Some("AccessDenied") | None, "GetObject") if status == 403 => {
+            ": access denied; the credentials need s3:GetObject and s3:ListBucket on the bucket"
+        }
+        (Some("AccessDenied") | None, _) if status == 403 => {
+            ": access denied; the writer's credentials need s3:PutObject"
+        }
+        _ => "",
+    };
+    let code = code.map(|c| format!(" {c}")).unwrap_or_default();
+    anyhow::anyhow!("{op} {name}: HTTP {status}{code}{remedy}")
+}
+
+/// The text of the first `<tag>` element of an XML document, if any.
+fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let len = xml[start..].find(&format!("</{tag}>"))?;
+    Some(xml[start..start + len].trim())
 }
 
 fn credentials(region: &str, trust: &crate::http::Trust) -> Result<Credentials> {

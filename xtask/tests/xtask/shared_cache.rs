@@ -273,6 +273,82 @@ fn an_unreachable_bucket_or_no_credentials_costs_a_warning_not_the_run() {
     );
 }
 
+/// moto checking every request's signature against an IAM user's key (its auth mode, on after
+/// the set-up): the key's id and secret.
+fn enforce_credentials(moto: &Moto) -> (String, String) {
+    let out = moto.boto3_s3(&format!(
+        "import requests\n\
+         iam = boto3.client('iam', region_name='us-east-1', endpoint_url='{url}', aws_access_key_id='testing', aws_secret_access_key='testing', verify='{ca}')\n\
+         iam.create_user(UserName='ci')\n\
+         key = iam.create_access_key(UserName='ci')['AccessKey']\n\
+         policy = iam.create_policy(PolicyName='cache', PolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Action': 's3:*', 'Resource': '*'}}]}}))\n\
+         iam.attach_user_policy(UserName='ci', PolicyArn=policy['Policy']['Arn'])\n\
+         assert requests.post('{url}/moto-api/reset-auth', data=b'0', verify='{ca}').ok\n\
+         print(key['AccessKeyId'], key['SecretAccessKey'])",
+        url = moto.server.url(),
+        ca = moto.server.ca_path().display(),
+    ));
+    let (id, secret) = out.trim().split_once(' ').expect("key id and secret");
+    (id.to_owned(), secret.to_owned())
+}
+
+#[test]
+fn credentials_the_bucket_refuses_cost_a_warning_naming_them_not_the_run() {
+    let team = Team::start();
+    let (id, secret) = enforce_credentials(&team.moto);
+    let good = [
+        ("AWS_ACCESS_KEY_ID", id.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", secret.as_str()),
+    ];
+    let writer = team.machine();
+    let run = team.run_with(&writer, &["gate", "c"], Some(&team.writer), &good);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("warning: shared cache"),
+        "{}",
+        run.stderr
+    );
+
+    let wrong = team.machine();
+    let bad = [
+        ("AWS_ACCESS_KEY_ID", id.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", "not-the-secret"),
+    ];
+    let run = team.run_with(&wrong, &["gate", "c"], Some(&team.writer), &bad);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        status(&wrong.report(), "c"),
+        "passed",
+        "the gate ran: {}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.matches("warning: shared cache").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("SignatureDoesNotMatch")
+            && run.stderr.contains("does not accept these AWS credentials"),
+        "{}",
+        run.stderr
+    );
+    let unknown = [("AWS_ACCESS_KEY_ID", "AKIAUNKNOWN"), bad[1]];
+    let run = team.run_with(&team.machine(), &["gate", "c"], None, &unknown);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("InvalidAccessKeyId"), "{}", run.stderr);
+
+    let reader = team.machine();
+    let run = team.run_with(&reader, &["gate", "c"], None, &good);
+    assert_eq!(
+        status(&reader.report(), "c"),
+        "cached",
+        "the right credentials read what the writer stored: {}",
+        run.stderr
+    );
+}
+
 #[test]
 fn a_writer_key_of_another_pair_or_a_cache_without_a_key_exits_2() {
     let team = Team::start();

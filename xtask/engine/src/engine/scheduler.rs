@@ -67,9 +67,15 @@ enum State {
 type Message = (String, Result<Verdict>, Duration, bool);
 
 /// A gate that ran a command its plan does not show has not earned its verdict: `plan` (and the
-/// cache key, made from the plan) would describe another gate.
-fn held_to_plan(verdict: Verdict, gate: &dyn Gate, ctx: &RunCtx) -> Verdict {
-    let unplanned = super::planned::unplanned(&gate.steps(), &ctx.ran(), &ctx.root);
+/// cache key, made from the plan) would describe another gate. `planned` is the plan as it stood
+/// when the gate started (a file edited while it runs may change what the plan would say now).
+fn held_to_plan(
+    verdict: Verdict,
+    planned: &[super::gate::Step],
+    gate: &str,
+    ctx: &RunCtx,
+) -> Verdict {
+    let unplanned = super::planned::unplanned(planned, &ctx.ran(), &ctx.root);
     if unplanned.is_empty() || verdict.status == Status::Failed {
         return verdict;
     }
@@ -82,8 +88,7 @@ fn held_to_plan(verdict: Verdict, gate: &dyn Gate, ctx: &RunCtx) -> Verdict {
     };
     Verdict::failed(format!(
         "ran `{}`{more}, which `cargo xtask plan` does not show for `{}`: the gate's plan is wrong (a gatehouse bug; please report it)",
-        unplanned[0],
-        gate.spec().name
+        unplanned[0], gate
     ))
 }
 
@@ -258,7 +263,10 @@ impl Run<'_> {
         std::thread::spawn(move || {
             let start = Instant::now();
             let verdict = ctx.and_then(|ctx| {
-                let verdict = gate.run(&ctx).map(|v| held_to_plan(v, gate.as_ref(), &ctx));
+                let planned = gate.steps();
+                let verdict = gate
+                    .run(&ctx)
+                    .map(|v| held_to_plan(v, &planned, &spec.name, &ctx));
                 if let Err(e) = &verdict {
                     ctx.log(&format!("error: {e:#}"));
                 }
@@ -478,6 +486,9 @@ mod tests {
         Exec {
             planned: bool,
         },
+        /// Runs `true planted`, which its plan shows until it starts (as a plan read from files
+        /// edited while the gate runs would change).
+        ExecThenReplan,
     }
 
     fn planted() -> Step {
@@ -499,6 +510,7 @@ mod tests {
         fn steps(&self) -> Vec<Step> {
             match self.does {
                 Does::Exec { planned: true } => vec![planted()],
+                Does::ExecThenReplan if self.runs.load(Ordering::SeqCst) == 0 => vec![planted()],
                 _ => Vec::new(),
             }
         }
@@ -511,8 +523,10 @@ mod tests {
                 Does::Fail => Verdict::failed("planted"),
                 Does::Meet(n, limit) if self.overlap.together(n, limit) => Verdict::passed(None),
                 Does::Meet(n, _) => Verdict::failed(format!("never {n} at once")),
-                Does::Exec { .. } if ctx.exec(&planted())?.success() => Verdict::passed(None),
-                Does::Exec { .. } => Verdict::failed("`true` failed"),
+                Does::Exec { .. } | Does::ExecThenReplan if ctx.exec(&planted())?.success() => {
+                    Verdict::passed(None)
+                }
+                Does::Exec { .. } | Does::ExecThenReplan => Verdict::failed("`true` failed"),
             };
             self.overlap.leave();
             Ok(verdict)
@@ -707,5 +721,16 @@ mod tests {
         );
         let again = execute(dir.path(), &gates, options(2, true));
         assert_eq!(again["hidden"].0, Status::Failed, "never cached");
+    }
+
+    /// The plan a gate is held to is the one it started with: what the plan would say after an
+    /// edit made while it ran is not what it was asked to run.
+    #[test]
+    fn a_gate_is_held_to_the_plan_it_started_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = Arc::new(Overlap::default());
+        let gates = [probe("replans", &[], &[], Does::ExecThenReplan, &o)];
+        let results = execute(dir.path(), &gates, options(1, true));
+        assert_eq!(results["replans"].0, Status::Passed, "{results:?}");
     }
 }

@@ -299,11 +299,12 @@ impl Shared {
         }
     }
 
-    /// Marks the store unreachable after `e`, warning once.
+    /// Marks the store unusable after `e` (unreachable, or refusing the credentials), warning
+    /// once.
     fn failed(&self, what: &str, e: &anyhow::Error) {
         if !self.down.swap(true, Ordering::SeqCst) {
             self.note(format!(
-                "warning: shared cache {} unreachable while {what} ({e:#}); this run uses the local cache only",
+                "warning: shared cache {} unreachable or refused while {what} ({e:#}); this run uses the local cache only",
                 self.blobs.location()
             ));
         }
