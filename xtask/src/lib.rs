@@ -12,19 +12,24 @@ pub mod cli;
 pub mod commands;
 
 // The library crates, at the paths commands and tests name them by.
+#[cfg(feature = "full")]
 pub use gatehouse_cloud::{aws, s3};
+#[cfg(feature = "full")]
 pub use gatehouse_deploy as deploy;
 pub use gatehouse_engine::{
     codegen, compile_cache, config, engine, exit, fanout, git, http, init, layout, migrations,
     platform, process, settings, tools,
 };
 pub use gatehouse_gates as gates;
+#[cfg(feature = "full")]
 pub use gatehouse_harness::{load, slo};
+#[cfg(feature = "full")]
 pub use gatehouse_release as release;
 
-use crate::cli::{
-    Cli, Command, DevAction, DrillAction, EnvAction, ReleaseAction, SloAction, ToolsAction,
-};
+use crate::cli::{Cli, Command};
+#[cfg(feature = "full")]
+use crate::cli::{DevAction, DrillAction, EnvAction, ReleaseAction, SloAction, ToolsAction};
+#[cfg(feature = "full")]
 use crate::commands::Workspace;
 use crate::exit::Exit;
 use crate::process::Cancel;
@@ -64,6 +69,15 @@ fn dispatch(cli: Cli, env: &Environment, cancel: &Cancel) -> anyhow::Result<Exit
     }
     let root = config::find_root(cli.global.root.clone())?;
     let settings = cli::settings(&cli.global, root, env);
+    #[cfg(not(feature = "full"))]
+    return commands::thin::dispatch(&cli.command, &settings, cancel);
+    #[cfg(feature = "full")]
+    full(&cli, settings, cancel)
+}
+
+/// Every command, in the full build.
+#[cfg(feature = "full")]
+fn full(cli: &Cli, settings: settings::Settings, cancel: &Cancel) -> anyhow::Result<Exit> {
     let ws = Workspace::load(&settings)?;
     match &cli.command {
         Command::Ci { group } => commands::ci(&settings, &ws, group.as_deref(), cancel),

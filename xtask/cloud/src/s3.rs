@@ -32,21 +32,7 @@ impl std::fmt::Debug for Bucket {
     }
 }
 
-/// `s3://bucket/prefix` as `(bucket, prefix)`; the prefix has no leading or trailing `/`.
-pub fn parse_url(url: &str) -> Result<(String, String)> {
-    let rest = url.strip_prefix("s3://").with_context(|| {
-        format!(
-            "`{url}` is not an S3 URL: write s3://bucket/prefix ([cache] shared or GATEHOUSE_CACHE)"
-        )
-    })?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty() {
-        bail!(
-            "`{url}` names no bucket: write s3://bucket/prefix ([cache] shared or GATEHOUSE_CACHE)"
-        );
-    }
-    Ok((bucket.to_owned(), prefix.trim_matches('/').to_owned()))
-}
+pub use gatehouse_engine::engine::shared::parse_url;
 
 impl Bucket {
     /// The bucket at `url` (`s3://bucket/prefix`) in `region`, through `endpoint` if given, with
@@ -201,33 +187,4 @@ fn credentials(region: &str, trust: &crate::http::Trust) -> Result<Credentials> 
         let config = crate::aws_config(region, None, trust).await?;
         crate::credentials(&config, "the shared cache").await
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_name_a_bucket_and_a_prefix() {
-        assert_eq!(
-            parse_url("s3://team-cache/gatehouse/ci/").unwrap(),
-            ("team-cache".to_owned(), "gatehouse/ci".to_owned())
-        );
-        assert_eq!(
-            parse_url("s3://team-cache").unwrap(),
-            ("team-cache".to_owned(), String::new())
-        );
-        assert!(
-            parse_url("https://x")
-                .unwrap_err()
-                .to_string()
-                .contains("s3://bucket/prefix")
-        );
-        assert!(
-            parse_url("s3:///p")
-                .unwrap_err()
-                .to_string()
-                .contains("no bucket")
-        );
-    }
 }

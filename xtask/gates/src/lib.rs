@@ -1,17 +1,22 @@
 //! The built-in gates, one module each, and gates declared in `gatehouse.toml`.
 
 mod advisories;
+#[cfg(feature = "service")]
 mod api_fuzz;
+#[cfg(feature = "service")]
 mod chart;
 mod clippy;
 mod codegen;
 mod custom;
 mod doc;
+#[cfg(feature = "service")]
 mod drill;
 mod fmt;
 mod migrations;
+#[cfg(feature = "service")]
 mod release;
 mod secrets;
+#[cfg(feature = "service")]
 mod slo;
 mod slo_rules;
 mod test;
@@ -19,10 +24,15 @@ mod under_tool;
 mod workflows;
 mod yaml;
 
+#[cfg(feature = "service")]
 pub use gatehouse_harness::running;
 
+#[cfg(feature = "service")]
 use gatehouse_deploy as deploy;
-use gatehouse_engine::{config, engine, http, process};
+#[cfg(feature = "service")]
+use gatehouse_engine::http;
+use gatehouse_engine::{config, engine, process};
+#[cfg(feature = "service")]
 use gatehouse_harness::load;
 
 use std::path::Path;
@@ -64,27 +74,14 @@ pub fn builtin(config: &Config) -> Vec<Arc<dyn Gate>> {
     ]
 }
 
-/// Built-in gates plus the workspace's own.
+/// Built-in gates plus the workspace's own. Without the `service` feature, the gates that
+/// build, release, run or deploy the service are left out (see [`SERVICE_GATES`]).
 pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
     let mut gates = builtin(config);
     if let Some(def) = &config.migrations {
         gates.push(Arc::new(migrations::Migrations::new(def)));
     }
     let compiled = compiled_inputs(config);
-    if let (Some(service), Some(fuzz)) = (&config.service, &config.api_fuzz) {
-        gates.push(Arc::new(api_fuzz::ApiFuzz::new(
-            root,
-            service,
-            fuzz,
-            config.release.as_ref(),
-            &compiled,
-        )));
-    }
-    if let (Some(service), Some(release)) = (&config.service, &config.release) {
-        gates.push(Arc::new(release::Release::new(
-            root, service, release, &compiled,
-        )));
-    }
     let nightly = config.nightly().unwrap_or("nightly");
     for (kind, def) in [
         (under_tool::Kind::Race, &config.race),
@@ -99,20 +96,52 @@ pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
     }
     if let Some(slo) = &config.slo {
         gates.push(Arc::new(slo_rules::SloRules::new(slo)));
-        if let (Some(service), Some(load)) = (&config.service, &config.load) {
-            gates.push(Arc::new(slo::Slo::new(
-                root,
-                service,
-                load,
-                slo,
-                config.release.as_ref(),
-                &compiled,
+    }
+    #[cfg(feature = "service")]
+    gates.extend(service_gates(config, root, &compiled));
+    if !config.codegen.is_empty() {
+        gates.push(Arc::new(codegen::CodegenVerify::new(&config.codegen)));
+    }
+    for (name, def) in &config.gates {
+        gates.push(Arc::new(Custom::new(name, def)));
+    }
+    gates
+}
+
+/// The gates only the `service` feature builds.
+pub const SERVICE_GATES: &[&str] = &["api-fuzz", "chart", "drill", "release", "slo"];
+
+/// The gates that build, release, run or deploy the service.
+#[cfg(feature = "service")]
+fn service_gates(config: &Config, root: &Path, compiled: &[String]) -> Vec<Arc<dyn Gate>> {
+    let mut gates: Vec<Arc<dyn Gate>> = Vec::new();
+    if let (Some(service), Some(fuzz)) = (&config.service, &config.api_fuzz) {
+        gates.push(Arc::new(api_fuzz::ApiFuzz::new(
+            root,
+            service,
+            fuzz,
+            config.release.as_ref(),
+            compiled,
+        )));
+    }
+    if let (Some(service), Some(release)) = (&config.service, &config.release) {
+        gates.push(Arc::new(release::Release::new(
+            root, service, release, compiled,
+        )));
+    }
+    if let (Some(slo), Some(service), Some(load)) = (&config.slo, &config.service, &config.load) {
+        gates.push(Arc::new(slo::Slo::new(
+            root,
+            service,
+            load,
+            slo,
+            config.release.as_ref(),
+            compiled,
+        )));
+        if let Some(release) = &config.release {
+            gates.push(Arc::new(drill::Drill::new(
+                root, service, load, slo, release, compiled,
             )));
-            if let Some(release) = &config.release {
-                gates.push(Arc::new(drill::Drill::new(
-                    root, service, load, slo, release, &compiled,
-                )));
-            }
         }
     }
     if let Some(def) = &config.chart {
@@ -121,12 +150,6 @@ pub fn all(config: &Config, root: &Path) -> Vec<Arc<dyn Gate>> {
             def,
             config.image_repository(),
         )));
-    }
-    if !config.codegen.is_empty() {
-        gates.push(Arc::new(codegen::CodegenVerify::new(&config.codegen)));
-    }
-    for (name, def) in &config.gates {
-        gates.push(Arc::new(Custom::new(name, def)));
     }
     gates
 }

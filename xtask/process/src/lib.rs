@@ -285,6 +285,14 @@ pub fn spawn_group(mut cmd: Command, log: std::fs::File) -> Result<std::process:
     spawned.map_err(|e| spawn_error(&program, e))
 }
 
+/// Replaces this process with `cmd` (`exec`): same pid, process group, terminal and signals, so
+/// Ctrl-C and the exit status are the new program's own. Returns only if it could not start.
+pub fn handoff(mut cmd: Command) -> anyhow::Error {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let e = cmd.exec();
+    spawn_error(&program, e)
+}
+
 /// Runs `cmd` to completion with stdout and stderr in `log` (e.g. `initdb`); its exit status.
 pub fn run_into(cmd: Command, log: std::fs::File, limit: Duration) -> Result<Option<i32>> {
     let sink = Sink {

@@ -19,27 +19,41 @@ use crate::settings::{Format, Settings};
 use crate::tools::Toolbox;
 
 mod cache;
+#[cfg(feature = "full")]
 mod chart;
 mod codegen;
 pub mod dev;
+#[cfg(feature = "full")]
 mod env;
 mod init;
+#[cfg(feature = "full")]
 mod migrations;
 mod pipeline;
+#[cfg(feature = "full")]
 mod promote;
+#[cfg(feature = "full")]
 mod release;
+#[cfg(feature = "full")]
 mod slo;
+#[cfg(not(feature = "full"))]
+pub mod thin;
 mod tools;
 
 pub use cache::{cache_keygen, cache_status};
+#[cfg(feature = "full")]
 pub use chart::{chart_render, chart_schema};
 pub use codegen::codegen;
+#[cfg(feature = "full")]
 pub use env::{env_down, env_status};
 pub use init::init;
+#[cfg(feature = "full")]
 pub use migrations::migrations_classify;
 pub use pipeline::{ci, explain, gate, list, pipeline, plan, report_merge, workflow_fanout};
+#[cfg(feature = "full")]
 pub use promote::{drill, promote};
+#[cfg(feature = "full")]
 pub use release::{release, release_image, release_keygen, release_plan, release_verify};
+#[cfg(feature = "full")]
 pub use slo::{load, slo_render};
 pub use tools::{doctor, tools_install, tools_list, tools_path};
 
@@ -69,7 +83,11 @@ impl Workspace {
             registry,
             toolbox,
         };
-        ws.check_pipelines()?;
+        // The thin build has no service gates: the pipelines that name them are the full
+        // build's to check (the thin one hands every pipeline to it).
+        if cfg!(feature = "full") {
+            ws.check_pipelines()?;
+        }
         Ok(ws)
     }
 
@@ -105,17 +123,10 @@ impl Workspace {
                     crate::config::FILE
                 ))
             })?;
-        crate::s3::parse_url(&url).map_err(|e| {
+        shared::parse_url(&url).map_err(|e| {
             Failure::Config(format!("{}: [cache] shared: {e:#}", crate::config::FILE))
         })?;
-        Ok(
-            match crate::s3::Bucket::open(&url, &def.region, def.endpoint.as_deref()) {
-                Ok(bucket) => Layered::with_shared(local, Box::new(bucket), keys),
-                Err(e) => Layered::local(local).noting(format!(
-                    "warning: shared cache {url} not used: {e:#}; this run uses the local cache only"
-                )),
-            },
-        )
+        Ok(shared_store(local, &url, def, keys))
     }
 
     /// The compile cache's bucket: the shared store's, when `store` reached it, `[cache]
@@ -130,7 +141,7 @@ impl Workspace {
         if off || wrapped || !self.config.tools.contains_key(TOOL) {
             return None;
         }
-        let (bucket, prefix) = crate::s3::parse_url(&location).ok()?;
+        let (bucket, prefix) = shared::parse_url(&location).ok()?;
         Some(crate::compile_cache::Target {
             bucket,
             prefix,
@@ -193,6 +204,32 @@ impl Workspace {
     }
 }
 
+/// The local store in front of the bucket at `url`; a bucket that cannot be opened now costs a
+/// warning, not the run.
+#[cfg(feature = "full")]
+fn shared_store(
+    local: LocalStore,
+    url: &str,
+    def: &crate::config::CacheDef,
+    keys: Keys,
+) -> Layered {
+    match crate::s3::Bucket::open(url, &def.region, def.endpoint.as_deref()) {
+        Ok(bucket) => Layered::with_shared(local, Box::new(bucket), keys),
+        Err(e) => Layered::local(local).noting(format!(
+            "warning: shared cache {url} not used: {e:#}; this run uses the local cache only"
+        )),
+    }
+}
+
+/// The thin build has no S3 client; it hands runs with a shared cache to the full build, so
+/// this is reached only when that handoff was refused.
+#[cfg(not(feature = "full"))]
+fn shared_store(local: LocalStore, url: &str, _: &crate::config::CacheDef, _: Keys) -> Layered {
+    Layered::local(local).noting(format!(
+        "warning: shared cache {url} not used: this xtask was built without the `full` feature (no S3 client); this run uses the local cache only"
+    ))
+}
+
 pub fn completions(shell: clap_complete::Shell) -> Exit {
     let mut cmd = Cli::command();
     clap_complete::generate(shell, &mut cmd, "cargo-xtask", &mut std::io::stdout());
@@ -200,6 +237,7 @@ pub fn completions(shell: clap_complete::Shell) -> Exit {
 }
 
 /// `[slo]`, or a configuration error naming what needs it.
+#[cfg(feature = "full")]
 pub fn slo_config<'a>(ws: &'a Workspace, what: &str) -> Result<&'a crate::config::SloDef> {
     ws.config.slo.as_ref().ok_or_else(|| {
         Failure::Config(format!(
@@ -211,6 +249,7 @@ pub fn slo_config<'a>(ws: &'a Workspace, what: &str) -> Result<&'a crate::config
 }
 
 /// The service, its load test and its SLOs: what `load`, `promote` and `drill` judge with.
+#[cfg(feature = "full")]
 fn service_config<'a>(
     ws: &'a Workspace,
     what: &str,
@@ -241,6 +280,7 @@ fn service_config<'a>(
 }
 
 /// `[chart]`, or a configuration error naming what needs it.
+#[cfg(feature = "full")]
 fn chart_config<'a>(ws: &'a Workspace, what: &str) -> Result<&'a crate::config::ChartDef> {
     ws.config.chart.as_ref().ok_or_else(|| {
         Failure::Config(format!(
@@ -252,6 +292,7 @@ fn chart_config<'a>(ws: &'a Workspace, what: &str) -> Result<&'a crate::config::
 }
 
 /// `[service]` and `[release]`, or a configuration error naming what `what` needs.
+#[cfg(feature = "full")]
 fn release_config<'a>(
     ws: &'a Workspace,
     what: &str,
@@ -266,6 +307,7 @@ fn release_config<'a>(
     }
 }
 
+#[cfg(feature = "full")]
 fn local_env(
     settings: &Settings,
     ws: &Workspace,

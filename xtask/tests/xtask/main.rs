@@ -26,5 +26,6 @@ mod shared_cache;
 mod slo;
 mod spawner;
 mod support;
+mod thin;
 mod tls;
 mod under_tool;

@@ -68,12 +68,17 @@ impl Fixture {
     }
 
     /// A command running xtask on this fixture, with the CI variables of the outer run removed.
+    pub fn command(&self, args: &[&str]) -> Command {
+        self.command_of(Path::new(env!("CARGO_BIN_EXE_xtask")), args)
+    }
+
+    /// [`Fixture::command`] with another build of xtask (`program`).
     #[expect(
         clippy::disallowed_methods,
         reason = "tests drive the xtask binary as a user would"
     )]
-    pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    pub fn command_of(&self, program: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
         cmd.arg("--root")
             .arg(self.root())
             .args(args)
@@ -97,6 +102,7 @@ impl Fixture {
             "GATEHOUSE_CA_FILE",
             "GATEHOUSE_CACHE",
             "GATEHOUSE_CACHE_KEY",
+            "GATEHOUSE_HANDOFF",
         ] {
             cmd.env_remove(var);
         }

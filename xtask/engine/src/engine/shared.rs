@@ -27,6 +27,22 @@ use sha2::{Digest, Sha256};
 use crate::engine::cache::{Entry, LocalStore, Store, hex};
 use crate::exit::Failure;
 
+/// `s3://bucket/prefix` as `(bucket, prefix)`; the prefix has no leading or trailing `/`.
+pub fn parse_url(url: &str) -> Result<(String, String)> {
+    let rest = url.strip_prefix("s3://").with_context(|| {
+        format!(
+            "`{url}` is not an S3 URL: write s3://bucket/prefix ([cache] shared or GATEHOUSE_CACHE)"
+        )
+    })?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        bail!(
+            "`{url}` names no bucket: write s3://bucket/prefix ([cache] shared or GATEHOUSE_CACHE)"
+        );
+    }
+    Ok((bucket.to_owned(), prefix.trim_matches('/').to_owned()))
+}
+
 /// The environment variable holding the writer's private key (base64 of the 32-byte seed).
 pub const WRITER_KEY_ENV: &str = "GATEHOUSE_CACHE_KEY";
 const FORMAT: &str = "gatehouse-cache/1";
@@ -448,6 +464,30 @@ impl Blobs for DirBlobs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_name_a_bucket_and_a_prefix() {
+        assert_eq!(
+            parse_url("s3://team-cache/gatehouse/ci/").unwrap(),
+            ("team-cache".to_owned(), "gatehouse/ci".to_owned())
+        );
+        assert_eq!(
+            parse_url("s3://team-cache").unwrap(),
+            ("team-cache".to_owned(), String::new())
+        );
+        assert!(
+            parse_url("https://x")
+                .unwrap_err()
+                .to_string()
+                .contains("s3://bucket/prefix")
+        );
+        assert!(
+            parse_url("s3:///p")
+                .unwrap_err()
+                .to_string()
+                .contains("no bucket")
+        );
+    }
     use crate::engine::cache::Manifest;
 
     fn entry(gate: &str) -> Entry {

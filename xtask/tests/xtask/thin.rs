@@ -1,0 +1,177 @@
+//! The thin build (`cargo xtask`'s alias builds xtask without its `full` feature): it compiles
+//! no AWS SDK, kube or sigstore, runs the gates that only check the workspace itself with the
+//! same cache keys as the full build, and hands every other command line, unchanged, to the full
+//! build by replacing its own process.
+
+use std::path::PathBuf;
+
+use crate::support::{Fixture, Run, repo_root, status};
+
+/// Crates only the full build may compile.
+const HEAVY: &[&str] = &[
+    "aws-config",
+    "aws-sdk-ecr",
+    "aws-sdk-eks",
+    "aws-sdk-sts",
+    "kube",
+    "k8s-openapi",
+    "octocrab",
+    "sigstore",
+    "cyclonedx-bom",
+];
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the tests drive cargo as the alias does"
+)]
+fn cargo(args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO"));
+    cmd.args(args).current_dir(repo_root());
+    for var in [
+        "RUSTFLAGS",
+        "RUSTUP_TOOLCHAIN",
+        "RUSTC_WRAPPER",
+        "CARGO_TARGET_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    let out = cmd.output().expect("run cargo");
+    assert!(
+        out.status.success(),
+        "cargo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The packages `cargo tree` lists for xtask's normal dependencies with `features`.
+fn packages(features: &[&str]) -> String {
+    let args = [
+        &[
+            "tree",
+            "--package",
+            "xtask",
+            "--edges",
+            "normal",
+            "--locked",
+        ],
+        features,
+        &["--prefix", "none", "--format", "{p}"],
+    ]
+    .concat();
+    String::from_utf8(cargo(&args).stdout).unwrap()
+}
+
+#[test]
+fn the_thin_build_compiles_no_aws_sdk_kube_or_sigstore() {
+    let thin = packages(&["--no-default-features"]);
+    let full = packages(&[]);
+    for heavy in HEAVY {
+        let named = |tree: &str| tree.lines().any(|l| l.starts_with(&format!("{heavy} v")));
+        assert!(named(&full), "the full build has {heavy}");
+        assert!(!named(&thin), "the thin build compiles {heavy}");
+    }
+    let alias = std::fs::read_to_string(repo_root().join(".cargo/config.toml")).unwrap();
+    assert!(
+        alias.contains("run --quiet --package xtask --no-default-features --"),
+        "`cargo xtask` runs the thin build: {alias}"
+    );
+}
+
+/// The thin build, as the alias builds it.
+fn thin_xtask() -> PathBuf {
+    let out = cargo(&[
+        "build",
+        "--package",
+        "xtask",
+        "--bin",
+        "xtask",
+        "--no-default-features",
+        "--locked",
+        "--message-format=json-render-diagnostics",
+    ]);
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "xtask")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("the thin build's executable")
+}
+
+fn run(fx: &Fixture, thin: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = fx.command_of(thin, args);
+    cmd.envs(env.iter().copied());
+    Run::from(cmd.output().expect("run the thin xtask"))
+}
+
+#[test]
+fn the_thin_build_runs_checks_with_the_full_builds_keys_and_hands_off_the_rest() {
+    let thin = thin_xtask();
+    let fx = Fixture::new("engine");
+    let refused = [("GATEHOUSE_HANDOFF", "1")];
+
+    // The thin build runs a chain of checks itself (it refuses to hand off here)...
+    let own = run(&fx, &thin, &["gate", "c"], &refused);
+    assert_eq!(own.code, 0, "{}", own.stderr);
+    assert_eq!(status(&fx.report(), "c"), "passed");
+    // ...and the full build finds the same keys.
+    let full = fx.run(&["gate", "c"]);
+    assert_eq!(full.code, 0, "{}", full.stderr);
+    assert_eq!(status(&fx.report(), "c"), "cached", "{}", full.stderr);
+
+    // Anything else needs the full build: refused when this process is already a handoff...
+    let list = run(&fx, &thin, &["list"], &refused);
+    assert_eq!(list.code, 2, "{}", list.stderr);
+    assert!(
+        list.stderr.contains("built without its `full` feature"),
+        "{}",
+        list.stderr
+    );
+
+    // ...else the same command line goes to `cargo run` of the full build, in this process.
+    let seen = fx.path("handed.txt");
+    let fake = fx.path("cargo.sh");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho \"$GATEHOUSE_HANDOFF $*\" > {}\nexit 7\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(&fake, executable).unwrap();
+    let cargo = fake.display().to_string();
+    let handed = run(
+        &fx,
+        &thin,
+        &["--format", "json", "list"],
+        &[("CARGO", &cargo)],
+    );
+    assert_eq!(
+        handed.code, 7,
+        "the full build's exit status: {}",
+        handed.stderr
+    );
+    let manifest = repo_root().join("xtask/Cargo.toml");
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap().trim(),
+        format!(
+            "1 run --quiet --manifest-path {} --bin xtask -- --root {} --format json list",
+            manifest.display(),
+            fx.root().display()
+        )
+    );
+
+    // A shared cache needs the full build's S3 client, so checks go there too.
+    let config = fx.read("gatehouse.toml");
+    fx.write(
+        "gatehouse.toml",
+        &format!(
+            "{config}\n[cache]\nshared = \"s3://team-cache/ci\"\npublic_key = \"cache.pub\"\n"
+        ),
+    );
+    let shared = run(&fx, &thin, &["gate", "c"], &refused);
+    assert_eq!(shared.code, 2, "{}", shared.stderr);
+}
