@@ -8,8 +8,10 @@ use std::io::IsTerminal as _;
 use super::*;
 use crate::cli::{Command, ToolsAction};
 
-/// Set for the process a thin build hands a command to: a thin build that sees it (so the
-/// handoff did not reach the full build) refuses instead of handing off again.
+/// The pid of the thin build that handed off. `exec` keeps the pid through `cargo run` (which
+/// execs too) to the full build, so a thin build that finds its own pid here was handed its own
+/// command line (the handoff did not reach the full build) and refuses instead of looping; the
+/// processes the full build starts (`cargo xtask …` generators) have other pids.
 pub const HANDOFF_ENV: &str = "GATEHOUSE_HANDOFF";
 
 /// Runs what the thin build can, else hands the command line to the full build.
@@ -53,9 +55,10 @@ fn serves(ws: &Workspace, names: &[String]) -> bool {
 /// Replaces this process with the full build running the same command line; returns only if
 /// that could not start, or if this process is itself the result of a handoff.
 fn handoff() -> Result<Exit> {
-    if std::env::var_os(HANDOFF_ENV).is_some() {
+    let me = std::process::id().to_string();
+    if std::env::var(HANDOFF_ENV).is_ok_and(|pid| pid == me) {
         return Err(Failure::Usage(format!(
-            "this xtask was built without its `full` feature, which this command needs, and {HANDOFF_ENV} says it was already handed the command: run the full build (`cargo run --package xtask -- …`)"
+            "this xtask was built without its `full` feature, which this command needs, and it is what a handoff to the full build started ({HANDOFF_ENV}): run the full build (`cargo run --package xtask -- …`)"
         ))
         .into());
     }
@@ -73,6 +76,6 @@ fn handoff() -> Result<Exit> {
         "{cargo} run --quiet --manifest-path {manifest} --bin xtask -- {args...}"
     )
     .into();
-    cmd.env(HANDOFF_ENV, "1");
+    cmd.env(HANDOFF_ENV, me);
     Err(gatehouse_process::handoff(cmd).context("cannot hand the command to the full build"))
 }

@@ -105,63 +105,82 @@ fn run(fx: &Fixture, thin: &std::path::Path, args: &[&str], env: &[(&str, &str)]
     Run::from(cmd.output().expect("run the thin xtask"))
 }
 
+/// A stand-in for cargo at `path`: it records `$GATEHOUSE_HANDOFF $$ <its arguments>` (`$$` is
+/// its pid, the thin build's own, as `exec` kept it) in `<path>.seen`, then runs `then`.
+fn fake_cargo(path: &std::path::Path, then: &str) -> String {
+    std::fs::write(
+        path,
+        format!(
+            "#!/bin/sh\necho \"$GATEHOUSE_HANDOFF $$ $*\" > {}.seen\n{then}\n",
+            path.display()
+        ),
+    )
+    .unwrap();
+    let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(path, executable).unwrap();
+    path.display().to_string()
+}
+
 #[test]
 fn the_thin_build_runs_checks_with_the_full_builds_keys_and_hands_off_the_rest() {
     let thin = thin_xtask();
     let fx = Fixture::new("engine");
-    let refused = [("GATEHOUSE_HANDOFF", "1")];
+    let handed = fx.path("handed");
+    let cargo = fake_cargo(&handed, "exit 7");
+    let seen = || std::fs::read_to_string(handed.with_extension("seen")).unwrap_or_default();
 
-    // The thin build runs a chain of checks itself (it refuses to hand off here)...
-    let own = run(&fx, &thin, &["gate", "c"], &refused);
+    // The thin build runs a chain of checks itself...
+    let own = run(&fx, &thin, &["gate", "c"], &[("CARGO", &cargo)]);
     assert_eq!(own.code, 0, "{}", own.stderr);
     assert_eq!(status(&fx.report(), "c"), "passed");
+    assert_eq!(seen(), "", "nothing was handed off");
     // ...and the full build finds the same keys.
     let full = fx.run(&["gate", "c"]);
     assert_eq!(full.code, 0, "{}", full.stderr);
     assert_eq!(status(&fx.report(), "c"), "cached", "{}", full.stderr);
 
-    // Anything else needs the full build: refused when this process is already a handoff...
-    let list = run(&fx, &thin, &["list"], &refused);
-    assert_eq!(list.code, 2, "{}", list.stderr);
-    assert!(
-        list.stderr.contains("built without its `full` feature"),
-        "{}",
-        list.stderr
-    );
-
-    // ...else the same command line goes to `cargo run` of the full build, in this process.
-    let seen = fx.path("handed.txt");
-    let fake = fx.path("cargo.sh");
-    std::fs::write(
-        &fake,
-        format!(
-            "#!/bin/sh\necho \"$GATEHOUSE_HANDOFF $*\" > {}\nexit 7\n",
-            seen.display()
-        ),
-    )
-    .unwrap();
-    let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-    std::fs::set_permissions(&fake, executable).unwrap();
-    let cargo = fake.display().to_string();
-    let handed = run(
+    // Anything else goes, as the same command line, to `cargo run` of the full build, which
+    // replaces the thin build's process (same pid, its exit status).
+    let list = run(
         &fx,
         &thin,
         &["--format", "json", "list"],
         &[("CARGO", &cargo)],
     );
     assert_eq!(
-        handed.code, 7,
+        list.code, 7,
         "the full build's exit status: {}",
-        handed.stderr
+        list.stderr
     );
+    let seen_now = seen();
+    let (pids, args) = seen_now.trim().split_at(seen_now.find(" run ").unwrap());
+    let (handoff, own_pid) = pids.split_once(' ').unwrap();
+    assert_eq!(handoff, own_pid, "{seen_now}");
     let manifest = repo_root().join("xtask/Cargo.toml");
     assert_eq!(
-        std::fs::read_to_string(&seen).unwrap().trim(),
+        args.trim(),
         format!(
-            "1 run --quiet --manifest-path {} --bin xtask -- --root {} --format json list",
+            "run --quiet --manifest-path {} --bin xtask -- --root {} --format json list",
             manifest.display(),
             fx.root().display()
         )
+    );
+
+    // A handoff that reaches a thin build again is refused, not repeated.
+    let looping = fx.path("looping");
+    let cargo_to_thin = fake_cargo(
+        &looping,
+        &format!(
+            "while [ \"$1\" != -- ]; do shift; done; shift\nexec {} \"$@\"",
+            thin.display()
+        ),
+    );
+    let again = run(&fx, &thin, &["list"], &[("CARGO", &cargo_to_thin)]);
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("built without its `full` feature"),
+        "{}",
+        again.stderr
     );
 
     // A shared cache needs the full build's S3 client, so checks go there too.
@@ -172,6 +191,8 @@ fn the_thin_build_runs_checks_with_the_full_builds_keys_and_hands_off_the_rest()
             "{config}\n[cache]\nshared = \"s3://team-cache/ci\"\npublic_key = \"cache.pub\"\n"
         ),
     );
-    let shared = run(&fx, &thin, &["gate", "c"], &refused);
-    assert_eq!(shared.code, 2, "{}", shared.stderr);
+    std::fs::remove_file(handed.with_extension("seen")).unwrap();
+    let shared = run(&fx, &thin, &["gate", "c"], &[("CARGO", &cargo)]);
+    assert_eq!(shared.code, 7, "{}", shared.stderr);
+    assert!(seen().ends_with(" gate c\n"), "{}", seen());
 }

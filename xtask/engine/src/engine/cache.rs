@@ -284,14 +284,32 @@ impl Snapshot {
 fn rust_build(root: &Path) -> Vec<(String, String)> {
     let mut out = vec![("toolchain".to_owned(), toolchain(root))];
     out.extend(cargo_configs(root));
-    let mut vars: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())));
+    out.extend(build_vars(env.collect()));
+    out
+}
+
+/// The build environment's entries of a key, from every variable set (`env`): the variables
+/// cargo and rustc read, with `CARGO_HOME` at its effective value (set or not, `~/.cargo` is the
+/// same home: rustup's proxy sets it for `cargo run`, a direct run has it unset).
+fn build_vars(env: Vec<(String, String)>) -> Vec<(String, String)> {
+    let home = env
+        .iter()
+        .find(|(k, _)| k == "HOME")
+        .map(|(_, v)| format!("{v}/.cargo"));
+    let mut vars: Vec<(String, String)> = env
+        .into_iter()
         .filter(|(k, _)| build_env(k))
         .map(|(k, v)| (format!("build-env {k}"), v))
         .collect();
+    if !vars.iter().any(|(k, _)| k == "build-env CARGO_HOME")
+        && let Some(home) = home
+    {
+        vars.push(("build-env CARGO_HOME".to_owned(), home));
+    }
     vars.sort();
-    out.extend(vars);
-    out
+    vars
 }
 
 /// Every cargo configuration file that exists from `root` up to `/` and in `CARGO_HOME`, with
@@ -388,7 +406,6 @@ fn build_env(name: &str) -> bool {
             | "RUSTC_WRAPPER"
             | "RUSTC_WORKSPACE_WRAPPER"
             | "RUSTC_BOOTSTRAP"
-            | "RUSTUP_TOOLCHAIN"
     );
     cargo || rust
 }
@@ -625,7 +642,6 @@ mod tests {
         for var in [
             "RUSTFLAGS",
             "RUSTC_WRAPPER",
-            "RUSTUP_TOOLCHAIN",
             "CARGO_HOME",
             "CARGO_BUILD_TARGET",
             "CARGO_PROFILE_RELEASE_LTO",
@@ -639,9 +655,35 @@ mod tests {
             "CARGO",
             "RUST_BACKTRACE",
             "PATH",
+            // The toolchain it selects is in the key (`rustc -vV`), however it was selected.
+            "RUSTUP_TOOLCHAIN",
         ] {
             assert!(!build_env(var), "{var}");
         }
+    }
+
+    /// `cargo xtask` (through rustup's proxy, which sets `CARGO_HOME` and `RUSTUP_TOOLCHAIN`)
+    /// and `target/debug/xtask` run directly make the same build, so the same key; another
+    /// `CARGO_HOME` is another build.
+    #[test]
+    fn a_run_through_rustups_proxy_and_a_direct_run_have_the_same_build_environment() {
+        let vars = |extra: &[(&str, &str)]| {
+            let mut env = vec![("HOME".to_owned(), "/home/dev".to_owned())];
+            env.extend(
+                extra
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            );
+            build_vars(env)
+        };
+        let direct = vars(&[]);
+        let proxied = vars(&[
+            ("CARGO_HOME", "/home/dev/.cargo"),
+            ("RUSTUP_TOOLCHAIN", "1.95.0-x86_64-unknown-linux-gnu"),
+        ]);
+        assert_eq!(direct, proxied);
+        assert_ne!(direct, vars(&[("CARGO_HOME", "/opt/cargo")]));
+        assert_ne!(direct, vars(&[("RUSTFLAGS", "-Cdebuginfo=0")]));
     }
 
     #[test]
