@@ -35,6 +35,30 @@ use crate::exit::Exit;
 use crate::process::Cancel;
 use crate::settings::Environment;
 
+/// The binaries' `main`: parse, wire Ctrl-C to the cancellation flag, run, exit with a fixed
+/// code.
+pub fn main() -> std::process::ExitCode {
+    let cli = <Cli as clap::Parser>::parse();
+    process::become_subreaper();
+    let cancel = Cancel::default();
+    let handler = cancel.clone();
+    let _ = ctrlc::set_handler(move || {
+        if handler.is_cancelled() {
+            // Second Ctrl-C: stop waiting for a graceful end.
+            process::kill_all_descendants();
+            std::process::exit(Exit::Interrupted as i32);
+        }
+        eprintln!("\n[gatehouse] interrupted: stopping every running tool …");
+        handler.cancel();
+    });
+    let exit = run(cli, &Environment::detect(), &cancel);
+    if cancel.is_cancelled() {
+        process::kill_all_descendants();
+        return Exit::Interrupted.into();
+    }
+    exit.into()
+}
+
 /// Runs a parsed command line; returns the exit code after printing any error.
 pub fn run(cli: Cli, env: &Environment, cancel: &Cancel) -> Exit {
     match dispatch(cli, env, cancel) {

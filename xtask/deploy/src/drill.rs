@@ -133,7 +133,10 @@ pub struct Options {
     pub fault: Fault,
 }
 
-/// Runs the drill; `say` reports progress.
+/// Runs the drill; `say` reports progress. Its phases: the stage (a local environment of its
+/// own, a registry and a signing key), three releases (N, a healthy N+1, a bad one carrying the
+/// fault), their promotions (the healthy one under steady load), the schema the bad release
+/// left, and the verdict.
 pub fn run(
     ctx: &RunCtx,
     svc: &promote::Service<'_>,
@@ -141,79 +144,176 @@ pub fn run(
     opts: &Options,
     say: &dyn Fn(&str),
 ) -> Result<DrillReport> {
-    let env = Environment::load(&ctx.root, &opts.env)?;
-    let Target::Local { env: vars } = &env.target else {
-        bail!(
-            "drills run on a local environment; {} is {}: use --env local",
-            env.name,
-            env.file.display()
-        );
-    };
-    let dir = crate::layout::Layout::of(&ctx.root).drill();
-    let state = dir.join("env");
-    if local::recorded(&state).is_some() {
-        Local::open(ctx, &state, vars, svc.service)?.down()?;
-    }
-    std::fs::create_dir_all(&dir)?;
-    let ca = launcher::Ca::throwaway()?;
-    let registry = launcher::registry(&ctx.tool_binary("registry")?, &ca)?;
-    let trust =
-        crate::http::Trust::configured().with_pem("the drill's throwaway CA", ca.cert_pem());
-    let keys = dir.join("key");
-    if keys.exists() {
-        std::fs::remove_dir_all(&keys)?;
-    }
-    let (key, public) = crate::release::sign::keygen(&keys, b"drill")?;
-    let base = crate::release::plan_or_snapshot(&ctx.root)?;
-    let publish_opts = publish::Options {
-        dry_run: true,
-        key: Some(key),
-        registry_url: Some(registry.url()),
-        key_password: Some("drill".to_owned()),
-        trust: trust.clone(),
-        ..Default::default()
-    };
-    let fault_env = opts.fault.env(svc.service)?;
+    let stage = Stage::set_up(ctx, svc.service, &opts.env)?;
     let ahead_dir = svc
         .service
         .faults
         .as_ref()
         .and_then(|f| f.schema_ahead.as_deref());
-    let ahead = merged_migrations(&ctx.root, release, ahead_dir, &dir.join("migrations"))?;
-    let mut versions = Vec::new();
-    for (plan, def) in variants(&base, release, fault_env, &ahead) {
-        say(&format!(
-            "releasing {} to the drill's registry",
-            plan.version
-        ));
-        publish::run(ctx, svc.service, &def, &plan, &publish_opts, &|l| {
-            ctx.log(l)
-        })?;
-        versions.push(plan.version);
-    }
-    let promote_opts = |version: &str| promote::Options {
-        env: env.name.clone(),
-        version: Some(version.to_owned()),
-        registry_url: Some(registry.url()),
-        key: Some(public.clone()),
-        state: Some(state.clone()),
-        trust: trust.clone(),
-        ..Default::default()
-    };
-    let first = promote::run(ctx, svc, &promote_opts(&versions[0]), say)?;
-    let healthy = healthy_under_load(ctx, svc, &state, vars, &promote_opts(&versions[1]), say)?;
+    let versions = stage.release(ctx, svc.service, release, opts.fault, ahead_dir, say)?;
+    let first = promote::run(ctx, svc, &stage.promotion(&versions[0]), say)?;
+    let healthy = healthy_under_load(
+        ctx,
+        svc,
+        &stage.state,
+        &stage.vars,
+        &stage.promotion(&versions[1]),
+        say,
+    )?;
     let started = Instant::now();
-    let bad = promote::run(ctx, svc, &promote_opts(&versions[2]), say)?;
+    let bad = promote::run(ctx, svc, &stage.promotion(&versions[2]), say)?;
     say(&format!(
         "bad release handled in {} ms",
         started.elapsed().as_millis()
     ));
-    let mut target = Local::open(ctx, &state, vars, svc.service)?;
+    let mut target = Local::open(ctx, &stage.state, &stage.vars, svc.service)?;
     let schema_ahead = schema_ahead(&mut target, &versions[1], &svc.service.smoke_paths())?;
+    let problems = problems(
+        first.verdict,
+        &healthy,
+        &bad,
+        &schema_ahead,
+        ahead_dir.is_some(),
+    );
     let (detect, recover) = times(&bad);
+    let mut report = DrillReport {
+        environment: stage.name.clone(),
+        fault: opts.fault,
+        releases: versions,
+        first: first.verdict,
+        healthy,
+        bad,
+        time_to_detect_ms: detect,
+        time_to_recover_ms: recover,
+        schema_ahead,
+        verdict: if problems.is_empty() {
+            DrillVerdict::Passed
+        } else {
+            DrillVerdict::Failed
+        },
+        problems,
+        report: String::new(),
+    };
+    target.down()?;
+    write(&stage.dir, &mut report)?;
+    Ok(report)
+}
+
+/// Where a drill runs: a local environment of its own (state under `target/xtask/drill`), a
+/// throw-away registry on loopback behind a throw-away CA, and a signing key made for it.
+struct Stage {
+    name: String,
+    vars: std::collections::BTreeMap<String, String>,
+    dir: PathBuf,
+    state: PathBuf,
+    /// Kept alive for the drill's duration.
+    registry: launcher::Loopback,
+    trust: crate::http::Trust,
+    key: PathBuf,
+    public: PathBuf,
+}
+
+impl Stage {
+    /// The stage for environment `env` (a local one), after taking down what a previous drill
+    /// left.
+    fn set_up(ctx: &RunCtx, service: &ServiceDef, env: &str) -> Result<Stage> {
+        let env = Environment::load(&ctx.root, env)?;
+        let Target::Local { env: vars } = &env.target else {
+            bail!(
+                "drills run on a local environment; {} is {}: use --env local",
+                env.name,
+                env.file.display()
+            );
+        };
+        let dir = crate::layout::Layout::of(&ctx.root).drill();
+        let state = dir.join("env");
+        if local::recorded(&state).is_some() {
+            Local::open(ctx, &state, vars, service)?.down()?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        let ca = launcher::Ca::throwaway()?;
+        let registry = launcher::registry(&ctx.tool_binary("registry")?, &ca)?;
+        let trust =
+            crate::http::Trust::configured().with_pem("the drill's throwaway CA", ca.cert_pem());
+        let keys = dir.join("key");
+        if keys.exists() {
+            std::fs::remove_dir_all(&keys)?;
+        }
+        let (key, public) = crate::release::sign::keygen(&keys, b"drill")?;
+        Ok(Stage {
+            name: env.name.clone(),
+            vars: vars.clone(),
+            dir,
+            state,
+            registry,
+            trust,
+            key,
+            public,
+        })
+    }
+
+    /// Releases N, N+1 and the bad one (carrying `fault` and the migrations of `ahead_dir`) to
+    /// the stage's registry, signed with its key; their versions, in that order.
+    fn release(
+        &self,
+        ctx: &RunCtx,
+        service: &ServiceDef,
+        release: &ReleaseDef,
+        fault: Fault,
+        ahead_dir: Option<&str>,
+        say: &dyn Fn(&str),
+    ) -> Result<Vec<String>> {
+        let base = crate::release::plan_or_snapshot(&ctx.root)?;
+        let publish_opts = publish::Options {
+            dry_run: true,
+            key: Some(self.key.clone()),
+            registry_url: Some(self.registry.url()),
+            key_password: Some("drill".to_owned()),
+            trust: self.trust.clone(),
+            ..Default::default()
+        };
+        let fault_env = fault.env(service)?;
+        let ahead = merged_migrations(&ctx.root, release, ahead_dir, &self.dir.join("migrations"))?;
+        let mut versions = Vec::new();
+        for (plan, def) in variants(&base, release, fault_env, &ahead) {
+            say(&format!(
+                "releasing {} to the drill's registry",
+                plan.version
+            ));
+            publish::run(ctx, service, &def, &plan, &publish_opts, &|l| ctx.log(l))?;
+            versions.push(plan.version);
+        }
+        Ok(versions)
+    }
+
+    /// How the drill promotes `version`: from the stage's registry, verified with its key, on
+    /// its own state.
+    fn promotion(&self, version: &str) -> promote::Options {
+        promote::Options {
+            env: self.name.clone(),
+            version: Some(version.to_owned()),
+            registry_url: Some(self.registry.url()),
+            key: Some(self.public.clone()),
+            state: Some(self.state.clone()),
+            trust: self.trust.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// What the drill's promotions failed to show: N promoted; the healthy one promoted with no
+/// failed request under load; the bad one rolled back and recovered; the previous version
+/// running on the schema the bad one left (with its expand migration applied, if it has one).
+fn problems(
+    first: PromotionVerdict,
+    healthy: &Healthy,
+    bad: &Report,
+    schema_ahead: &SchemaAhead,
+    expects_migration: bool,
+) -> Vec<String> {
     let mut problems = Vec::new();
-    if first.verdict != PromotionVerdict::Promoted {
-        problems.push(format!("release N was not promoted: {}", first.verdict));
+    if first != PromotionVerdict::Promoted {
+        problems.push(format!("release N was not promoted: {first}"));
     }
     problems.extend(healthy.load_problem.clone());
     if healthy.verdict != PromotionVerdict::Promoted
@@ -233,33 +333,13 @@ pub fn run(
             bad.verdict
         ));
     }
-    if ahead_dir.is_some() && schema_ahead.migrations_beyond_live.is_empty() {
+    if expects_migration && schema_ahead.migrations_beyond_live.is_empty() {
         problems.push("the bad release's expand migration was not applied".to_owned());
     }
     if !schema_ahead.readiness_and_smoke {
         problems.push("the previous release does not run on the bad release's schema".to_owned());
     }
-    let mut report = DrillReport {
-        environment: env.name.clone(),
-        fault: opts.fault,
-        releases: versions.clone(),
-        first: first.verdict,
-        healthy,
-        bad,
-        time_to_detect_ms: detect,
-        time_to_recover_ms: recover,
-        schema_ahead,
-        verdict: if problems.is_empty() {
-            DrillVerdict::Passed
-        } else {
-            DrillVerdict::Failed
-        },
-        problems,
-        report: String::new(),
-    };
-    target.down()?;
-    write(&dir, &mut report)?;
-    Ok(report)
+    problems
 }
 
 /// The drill's three releases of `base`: N, N+1 (healthy) and a bad one carrying `fault_env`

@@ -924,6 +924,23 @@ impl Config {
     }
 
     fn validate(&self, path: &Path) -> Result<()> {
+        let problems: Vec<String> = [
+            self.gate_problems(),
+            self.tool_problems(),
+            self.codegen_problems(),
+            self.service_problems(),
+            self.under_tool_problems(),
+            self.pipeline_problems(),
+        ]
+        .concat();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(Failure::Config(format!("{}: {}", path.display(), problems.join("; "))).into())
+    }
+
+    /// Pipelines' groups and the workspace's own gates.
+    fn gate_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for (name, pipeline) in &self.pipelines {
             problems.extend(pipeline.group_problems(name));
@@ -940,6 +957,12 @@ impl Config {
                 }
             }
         }
+        problems
+    }
+
+    /// The tool manifest.
+    fn tool_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         for (name, tool) in &self.tools {
             if (tool.source == Source::NpmArchive) != tool.extract.is_some() {
                 problems.push(format!(
@@ -952,6 +975,12 @@ impl Config {
                 ));
             }
         }
+        problems
+    }
+
+    /// Generated files.
+    fn codegen_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         for (name, file) in &self.codegen {
             if file.run.is_empty() {
                 problems.push(format!("codegen.{name}.run: must name a command"));
@@ -965,6 +994,12 @@ impl Config {
                 ));
             }
         }
+        problems
+    }
+
+    /// What builds, fuzzes, loads, releases and deploys the service.
+    fn service_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         if self.chart.as_ref().is_some_and(|c| c.variables.is_empty()) {
             problems.push(
                 "chart.variables: must name the command that prints the service's settings as JSON"
@@ -972,64 +1007,7 @@ impl Config {
             );
         }
         if let Some(fuzz) = &self.api_fuzz {
-            if self.service.is_none() {
-                problems.push(
-                    "api-fuzz: needs [service] (how to build and run the service)".to_owned(),
-                );
-            }
-            if fuzz.identities.is_empty() {
-                problems.push("api-fuzz.identities: name at least one caller".to_owned());
-            }
-            for (i, id) in fuzz.identities.iter().enumerate() {
-                if id.requests.is_empty() != id.token.is_none() {
-                    problems.push(format!(
-                        "api-fuzz.identities[{i}] ({}): `requests` and `token` go together",
-                        id.name
-                    ));
-                }
-            }
-            if fuzz
-                .seed
-                .as_ref()
-                .is_some_and(|s| s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()))
-            {
-                problems.push(
-                    "api-fuzz.seed: digits in a string, as schemathesis printed it (`Seed: N`)"
-                        .to_owned(),
-                );
-            }
-            if fuzz.checks != default_checks() {
-                problems.push("api-fuzz.checks: schemathesis runs every check (`[\"all\"]`); switch one off for one operation with [[api-fuzz.exceptions]] operation, check and reason".to_owned());
-            }
-            for (i, e) in fuzz.exceptions.iter().enumerate() {
-                let method = e.operation.split_once(' ').map(|(m, _)| m);
-                let path_ok = e
-                    .operation
-                    .split_once(' ')
-                    .is_some_and(|(_, p)| p.starts_with('/'));
-                if !(path_ok
-                    && method.is_some_and(|m| {
-                        [
-                            "GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE",
-                        ]
-                        .contains(&m)
-                    }))
-                {
-                    problems.push(format!("api-fuzz.exceptions[{i}].operation: `METHOD /path` as the document names it, e.g. `PATCH /items/{{id}}`, not `{}`", e.operation));
-                }
-                if !FUZZ_CHECKS.contains(&e.check.as_str()) {
-                    problems.push(format!("api-fuzz.exceptions[{i}].check: `{}` is not a schemathesis check; one of {}", e.check, FUZZ_CHECKS.join(", ")));
-                }
-                if e.reason.trim().is_empty() {
-                    problems.push(format!(
-                        "api-fuzz.exceptions[{i}].reason: say why `{}` cannot hold for {}",
-                        e.check, e.operation
-                    ));
-                }
-            }
-            if fuzz.examples == 0 {
-                problems.push("api-fuzz.examples: must be at least 1".to_owned());
-            }
+            problems.extend(self.fuzz_problems(fuzz));
         }
         if let Some(service) = &self.service {
             problems.extend(service.problems());
@@ -1051,6 +1029,79 @@ impl Config {
                 "service.openapi: api-fuzz needs the path of the OpenAPI document".to_owned(),
             );
         }
+        problems
+    }
+
+    /// `[api-fuzz]`: who calls, which checks, and the exceptions with their reasons.
+    fn fuzz_problems(&self, fuzz: &ApiFuzzDef) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.service.is_none() {
+            problems
+                .push("api-fuzz: needs [service] (how to build and run the service)".to_owned());
+        }
+        if fuzz.identities.is_empty() {
+            problems.push("api-fuzz.identities: name at least one caller".to_owned());
+        }
+        for (i, id) in fuzz.identities.iter().enumerate() {
+            if id.requests.is_empty() != id.token.is_none() {
+                problems.push(format!(
+                    "api-fuzz.identities[{i}] ({}): `requests` and `token` go together",
+                    id.name
+                ));
+            }
+        }
+        if fuzz
+            .seed
+            .as_ref()
+            .is_some_and(|s| s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()))
+        {
+            problems.push(
+                "api-fuzz.seed: digits in a string, as schemathesis printed it (`Seed: N`)"
+                    .to_owned(),
+            );
+        }
+        if fuzz.checks != default_checks() {
+            problems.push("api-fuzz.checks: schemathesis runs every check (`[\"all\"]`); switch one off for one operation with [[api-fuzz.exceptions]] operation, check and reason".to_owned());
+        }
+        for (i, e) in fuzz.exceptions.iter().enumerate() {
+            let method = e.operation.split_once(' ').map(|(m, _)| m);
+            let path_ok = e
+                .operation
+                .split_once(' ')
+                .is_some_and(|(_, p)| p.starts_with('/'));
+            if !(path_ok
+                && method.is_some_and(|m| {
+                    [
+                        "GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE",
+                    ]
+                    .contains(&m)
+                }))
+            {
+                problems.push(format!("api-fuzz.exceptions[{i}].operation: `METHOD /path` as the document names it, e.g. `PATCH /items/{{id}}`, not `{}`", e.operation));
+            }
+            if !FUZZ_CHECKS.contains(&e.check.as_str()) {
+                problems.push(format!(
+                    "api-fuzz.exceptions[{i}].check: `{}` is not a schemathesis check; one of {}",
+                    e.check,
+                    FUZZ_CHECKS.join(", ")
+                ));
+            }
+            if e.reason.trim().is_empty() {
+                problems.push(format!(
+                    "api-fuzz.exceptions[{i}].reason: say why `{}` cannot hold for {}",
+                    e.check, e.operation
+                ));
+            }
+        }
+        if fuzz.examples == 0 {
+            problems.push("api-fuzz.examples: must be at least 1".to_owned());
+        }
+        problems
+    }
+
+    /// The race, loom and miri gates.
+    fn under_tool_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         for (gate, def) in [
             ("race", &self.race),
             ("loom", &self.loom),
@@ -1080,6 +1131,12 @@ impl Config {
                 ));
             }
         }
+        problems
+    }
+
+    /// The CI platform and the pipelines' optional gates.
+    fn pipeline_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         if let Some(platform) = &self.platform {
             for (key, value) in [
                 ("os", &platform.os),
@@ -1100,10 +1157,7 @@ impl Config {
                 }
             }
         }
-        if problems.is_empty() {
-            return Ok(());
-        }
-        Err(Failure::Config(format!("{}: {}", path.display(), problems.join("; "))).into())
+        problems
     }
 
     /// The pinned nightly toolchain (`[tools.nightly]`), for the race and miri gates.

@@ -488,7 +488,7 @@ fn render_missing(out: &mut String, found: &Found, missing: &[Missing], opts: &O
 /// The `xtask` alias: `cargo xtask` runs gatehouse from its sources.
 fn alias(opts: &Options) -> String {
     format!(
-        "xtask = \"run --quiet --manifest-path {} --bin xtask --no-default-features --\"",
+        "xtask = \"run --quiet --manifest-path {} --bin xtask-thin --no-default-features --\"",
         opts.source.display()
     )
 }

@@ -307,7 +307,10 @@ pub fn dry_run_steps(service: &ServiceDef, release: &ReleaseDef) -> Vec<crate::e
     steps
 }
 
-/// Runs the release; returns the evidence (also written as `evidence.json`).
+/// Runs the release as its phases (each a [`Phase`] of the timeline the evidence records):
+/// preflight, build and image, SBOM, registry, push, sign and attest, verify, then the evidence
+/// files and, for a real release, the GitHub release. Returns the evidence (also written as
+/// `evidence.json`).
 pub fn run(
     ctx: &RunCtx,
     service: &ServiceDef,
@@ -318,160 +321,272 @@ pub fn run(
 ) -> Result<Evidence> {
     let dir = super::dir(&ctx.root, &plan.tag);
     std::fs::create_dir_all(&dir)?;
-    let signer = signer(opts, &dir)?;
-    let (gh, ci) = if opts.dry_run {
-        (None, ci_report(&ctx.root, &plan.commit))
-    } else {
-        let gh = github::Target::from_env(release.github.as_deref())
-            .map_err(|why| refuse(format!("cannot publish a GitHub release: {why}")))?;
-        let ci = ci_report(&ctx.root, &plan.commit).ok_or_else(|| {
-            refuse(format!(
-                "no passing `cargo xtask ci` report for commit {} on a clean tree: run `cargo xtask ci` first (the evidence links it)",
-                plan.commit
-            ))
-        })?;
-        (Some(gh), Some(ci))
+    let preflight = preflight(ctx, release, plan, opts, &dir)?;
+    let mut run = Release {
+        ctx,
+        service,
+        def: release,
+        plan,
+        opts,
+        say,
+        dir,
+        clock: Timeline::start(),
     };
-    let mut clock = Timeline::start();
-    let quiet = |_: &str| {};
-    say(&format!("building {} for {}", service.bin, release.target));
-    let (built, img): (Built, image::Image) = super::build_image(ctx, service, release, plan)?;
-    say(&format!("image {} ({})", built.digest, built.layout));
-    clock.mark(Phase::Built, "build and image", &quiet);
-    let sbom = super::sbom::generate(
-        &ctx.root,
-        &super::sbom::Subject {
-            package: &service.package,
-            target: &release.target,
-            version: &plan.version,
-            binary_sha256: &built.binary_sha256,
-            source_date_epoch: plan.source_date_epoch,
-        },
-    )?;
-    std::fs::write(dir.join("sbom.cdx.json"), &sbom)?;
-    check_sbom(&sbom, &built, &service.package)?;
-    clock.mark(Phase::Sbom, "sbom", &quiet);
-    let dest = destination(ctx, release, opts, say)?;
-    clock.mark(Phase::Registry, "registry and ecr", &quiet);
-    let repo = release.image.as_str();
-    let name = format!("{}/{repo}", dest.registry.host());
-    say(&format!("pushing {name}:{}", plan.version));
-    let pushed = dest
-        .registry
-        .push(repo, &plan.version, &artifact(&img))
-        .context("pushing the image")?;
-    let digest = pushed.digest.clone();
-    clock.mark(Phase::Pushed, "push", &quiet);
-    let verifier = Verifier::from_pem(signer.public_pem().as_bytes(), "the release key")?;
-    let sbom_json: Value = serde_json::from_slice(&sbom)?;
-    // ECDSA signatures are randomised: a rerun keeps the signature and attestation already
-    // there when they verify with this key, instead of stacking new ones.
-    let signature = keep_or_push(&dest.registry, repo, &sign::tag_for(&digest, "sig"), || {
-        sign::signature(&signer, &name, &digest)
-    })
-    .context("pushing the signature")?;
-    let attestation = keep_or_push(&dest.registry, repo, &sign::tag_for(&digest, "att"), || {
-        sign::attestation(
-            &signer,
-            &name,
-            &digest,
-            sign::CYCLONEDX_PREDICATE,
-            &sbom_json,
-        )
-    })
-    .context("pushing the SBOM attestation")?;
-    clock.mark(Phase::Signed, "sign and attest", &quiet);
-    sign::verify_signature(&dest.registry, repo, &digest, &verifier)?;
-    let attested = sign::verify_attestation(&dest.registry, repo, &digest, &verifier)?;
-    if attested != sbom_json {
-        bail!(
-            "the attested SBOM differs from the one written to {}",
-            dir.display()
-        );
-    }
-    clock.mark(Phase::Verified, "verify", &quiet);
-    say("signature and SBOM attestation verified from the registry with the public key");
-    std::fs::write(dir.join("cosign.pub"), signer.public_pem())?;
-    let bin_asset = format!("{}-{}", service.bin, release.target);
-    let mut ci = ci;
-    if let Some(ci) = ci.as_mut() {
-        judged_binary(ci, &built.binary_sha256);
-    }
-    let mut evidence = Evidence {
-        schema: "gatehouse.evidence/v1",
-        dry_run: opts.dry_run,
-        version: plan.version.clone(),
-        tag: plan.tag.clone(),
-        commit: plan.commit.clone(),
-        snapshot: plan.snapshot,
-        image: ImageEvidence {
-            reference: format!("{name}@{digest}"),
-            digest: digest.clone(),
-            pushed,
-        },
-        binary: FileEvidence {
-            file: bin_asset.clone(),
-            sha256: built.binary_sha256.clone(),
-        },
-        sbom: FileEvidence {
-            file: "sbom.cdx.json".to_owned(),
-            sha256: sha256_hex(&sbom),
-        },
-        signature,
-        attestation,
-        public_key: FileEvidence {
-            file: "cosign.pub".to_owned(),
-            sha256: sha256_hex(signer.public_pem().as_bytes()),
-        },
-        ecr: dest.ecr.clone(),
-        ci,
-        github: None,
-        timings_ms: clock.durations(),
-    };
-    let evidence_bytes = serde_json::to_vec_pretty(&evidence)?;
-    std::fs::write(dir.join("evidence.json"), &evidence_bytes)?;
-    let assets = vec![
-        github::Asset {
-            name: bin_asset,
-            bytes: built.bytes.clone(),
-        },
-        github::Asset {
-            name: "sbom.cdx.json".to_owned(),
-            bytes: sbom,
-        },
-        github::Asset {
-            name: "evidence.json".to_owned(),
-            bytes: evidence_bytes,
-        },
-        github::Asset {
-            name: "cosign.pub".to_owned(),
-            bytes: signer.public_pem().as_bytes().to_vec(),
-        },
-    ];
-    let sums: String = assets
-        .iter()
-        .map(|a| format!("{}  {}\n", sha256_hex(&a.bytes), a.name))
-        .collect();
-    std::fs::write(dir.join("SHA256SUMS"), &sums)?;
-    if let Some(gh) = gh {
-        say(&format!(
-            "GitHub release {} on {}/{}",
-            plan.tag, gh.owner, gh.repo
-        ));
-        let mut all = assets;
-        all.push(github::Asset {
-            name: "SHA256SUMS".to_owned(),
-            bytes: sums.into_bytes(),
-        });
-        evidence.github = Some(github::publish(
-            &gh,
-            &plan.tag,
-            &plan.commit,
-            &plan.changelog,
-            &all,
-        )?);
+    let (built, img) = run.build()?;
+    let sbom = run.sbom(&built)?;
+    let shipped = run.push(&img)?;
+    let signed = run.sign(&shipped, &preflight.signer, &sbom)?;
+    let (mut evidence, assets) = run.record(&preflight, &built, sbom, &shipped, signed)?;
+    if let Some(gh) = &preflight.github {
+        evidence.github = Some(run.publish(gh, assets)?);
     }
     Ok(evidence)
+}
+
+/// What must hold before anything is built: the signing key and, for a real release, the
+/// GitHub target and the passing `ci` report the evidence links.
+struct Preflight {
+    signer: Signer,
+    github: Option<github::Target>,
+    ci: Option<Value>,
+}
+
+fn preflight(
+    ctx: &RunCtx,
+    release: &ReleaseDef,
+    plan: &Plan,
+    opts: &Options,
+    dir: &Path,
+) -> Result<Preflight> {
+    let signer = signer(opts, dir)?;
+    if opts.dry_run {
+        let ci = ci_report(&ctx.root, &plan.commit);
+        return Ok(Preflight {
+            signer,
+            github: None,
+            ci,
+        });
+    }
+    let github = github::Target::from_env(release.github.as_deref())
+        .map_err(|why| refuse(format!("cannot publish a GitHub release: {why}")))?;
+    let ci = ci_report(&ctx.root, &plan.commit).ok_or_else(|| {
+        refuse(format!(
+            "no passing `cargo xtask ci` report for commit {} on a clean tree: run `cargo xtask ci` first (the evidence links it)",
+            plan.commit
+        ))
+    })?;
+    Ok(Preflight {
+        signer,
+        github: Some(github),
+        ci: Some(ci),
+    })
+}
+
+/// The image in its registry, under `name` (`host/repository`); the destination keeps the dry
+/// run's servers alive.
+struct Shipped {
+    dest: Destination,
+    name: String,
+    pushed: Pushed,
+}
+
+impl Shipped {
+    fn digest(&self) -> &str {
+        &self.pushed.digest
+    }
+}
+
+/// The signature and the SBOM attestation, pushed and verified with the public key.
+struct Signed {
+    signature: Pushed,
+    attestation: Pushed,
+}
+
+/// One release under way: what it releases, where its files go, and its timeline.
+struct Release<'a> {
+    ctx: &'a RunCtx,
+    service: &'a ServiceDef,
+    def: &'a ReleaseDef,
+    plan: &'a Plan,
+    opts: &'a Options,
+    say: &'a dyn Fn(&str),
+    dir: PathBuf,
+    clock: Timeline,
+}
+
+impl Release<'_> {
+    fn mark(&mut self, phase: Phase, what: &str) {
+        self.clock.mark(phase, what, &|_: &str| {});
+    }
+
+    /// The reproducible static build and its OCI layout.
+    fn build(&mut self) -> Result<(Built, image::Image)> {
+        (self.say)(&format!(
+            "building {} for {}",
+            self.service.bin, self.def.target
+        ));
+        let (built, img) = super::build_image(self.ctx, self.service, self.def, self.plan)?;
+        (self.say)(&format!("image {} ({})", built.digest, built.layout));
+        self.mark(Phase::Built, "build and image");
+        Ok((built, img))
+    }
+
+    /// The CycloneDX SBOM, written beside the evidence and checked against what the build
+    /// compiled.
+    fn sbom(&mut self, built: &Built) -> Result<Vec<u8>> {
+        let sbom = super::sbom::generate(
+            &self.ctx.root,
+            &super::sbom::Subject {
+                package: &self.service.package,
+                target: &self.def.target,
+                version: &self.plan.version,
+                binary_sha256: &built.binary_sha256,
+                source_date_epoch: self.plan.source_date_epoch,
+            },
+        )?;
+        std::fs::write(self.dir.join("sbom.cdx.json"), &sbom)?;
+        check_sbom(&sbom, built, &self.service.package)?;
+        self.mark(Phase::Sbom, "sbom");
+        Ok(sbom)
+    }
+
+    /// The registry (and ECR's repository) made ready, then the image pushed.
+    fn push(&mut self, img: &image::Image) -> Result<Shipped> {
+        let dest = destination(self.ctx, self.def, self.opts, self.say)?;
+        self.mark(Phase::Registry, "registry and ecr");
+        let repo = self.def.image.as_str();
+        let name = format!("{}/{repo}", dest.registry.host());
+        (self.say)(&format!("pushing {name}:{}", self.plan.version));
+        let pushed = dest
+            .registry
+            .push(repo, &self.plan.version, &artifact(img))
+            .context("pushing the image")?;
+        self.mark(Phase::Pushed, "push");
+        Ok(Shipped { dest, name, pushed })
+    }
+
+    /// The signature and SBOM attestation pushed (kept when a rerun finds ones that verify:
+    /// ECDSA signatures are randomised), then both verified from the registry.
+    fn sign(&mut self, shipped: &Shipped, signer: &Signer, sbom: &[u8]) -> Result<Signed> {
+        let (registry, repo) = (&shipped.dest.registry, self.def.image.as_str());
+        let (name, digest) = (&shipped.name, shipped.digest());
+        let sbom_json: Value = serde_json::from_slice(sbom)?;
+        let signature = keep_or_push(registry, repo, &sign::tag_for(digest, "sig"), || {
+            sign::signature(signer, name, digest)
+        })
+        .context("pushing the signature")?;
+        let attestation = keep_or_push(registry, repo, &sign::tag_for(digest, "att"), || {
+            sign::attestation(signer, name, digest, sign::CYCLONEDX_PREDICATE, &sbom_json)
+        })
+        .context("pushing the SBOM attestation")?;
+        self.mark(Phase::Signed, "sign and attest");
+        let verifier = Verifier::from_pem(signer.public_pem().as_bytes(), "the release key")?;
+        sign::verify_signature(registry, repo, digest, &verifier)?;
+        let attested = sign::verify_attestation(registry, repo, digest, &verifier)?;
+        if attested != sbom_json {
+            bail!(
+                "the attested SBOM differs from the one written to {}",
+                self.dir.display()
+            );
+        }
+        self.mark(Phase::Verified, "verify");
+        (self.say)("signature and SBOM attestation verified from the registry with the public key");
+        Ok(Signed {
+            signature,
+            attestation,
+        })
+    }
+
+    /// The evidence and the files a release ships (`cosign.pub`, `evidence.json`,
+    /// `SHA256SUMS`) written beside the SBOM; the assets of a GitHub release, checksums last.
+    fn record(
+        &self,
+        preflight: &Preflight,
+        built: &Built,
+        sbom: Vec<u8>,
+        shipped: &Shipped,
+        signed: Signed,
+    ) -> Result<(Evidence, Vec<github::Asset>)> {
+        let public_pem = preflight.signer.public_pem();
+        std::fs::write(self.dir.join("cosign.pub"), public_pem)?;
+        let bin_asset = format!("{}-{}", self.service.bin, self.def.target);
+        let mut ci = preflight.ci.clone();
+        if let Some(ci) = ci.as_mut() {
+            judged_binary(ci, &built.binary_sha256);
+        }
+        let evidence = Evidence {
+            schema: "gatehouse.evidence/v1",
+            dry_run: self.opts.dry_run,
+            version: self.plan.version.clone(),
+            tag: self.plan.tag.clone(),
+            commit: self.plan.commit.clone(),
+            snapshot: self.plan.snapshot,
+            image: ImageEvidence {
+                reference: format!("{}@{}", shipped.name, shipped.digest()),
+                digest: shipped.digest().to_owned(),
+                pushed: shipped.pushed.clone(),
+            },
+            binary: FileEvidence {
+                file: bin_asset.clone(),
+                sha256: built.binary_sha256.clone(),
+            },
+            sbom: FileEvidence {
+                file: "sbom.cdx.json".to_owned(),
+                sha256: sha256_hex(&sbom),
+            },
+            signature: signed.signature,
+            attestation: signed.attestation,
+            public_key: FileEvidence {
+                file: "cosign.pub".to_owned(),
+                sha256: sha256_hex(public_pem.as_bytes()),
+            },
+            ecr: shipped.dest.ecr.clone(),
+            ci,
+            github: None,
+            timings_ms: self.clock.durations(),
+        };
+        let evidence_bytes = serde_json::to_vec_pretty(&evidence)?;
+        std::fs::write(self.dir.join("evidence.json"), &evidence_bytes)?;
+        let mut assets = vec![
+            asset(&bin_asset, built.bytes.clone()),
+            asset("sbom.cdx.json", sbom),
+            asset("evidence.json", evidence_bytes),
+            asset("cosign.pub", public_pem.as_bytes().to_vec()),
+        ];
+        let sums: String = assets
+            .iter()
+            .map(|a| format!("{}  {}\n", sha256_hex(&a.bytes), a.name))
+            .collect();
+        std::fs::write(self.dir.join("SHA256SUMS"), &sums)?;
+        assets.push(asset("SHA256SUMS", sums.into_bytes()));
+        Ok((evidence, assets))
+    }
+
+    /// The GitHub release of the tag, with `assets`.
+    fn publish(
+        &self,
+        gh: &github::Target,
+        assets: Vec<github::Asset>,
+    ) -> Result<github::Published> {
+        (self.say)(&format!(
+            "GitHub release {} on {}/{}",
+            self.plan.tag, gh.owner, gh.repo
+        ));
+        github::publish(
+            gh,
+            &self.plan.tag,
+            &self.plan.commit,
+            &self.plan.changelog,
+            &assets,
+        )
+    }
+}
+
+fn asset(name: &str, bytes: Vec<u8>) -> github::Asset {
+    github::Asset {
+        name: name.to_owned(),
+        bytes,
+    }
 }
 
 #[cfg(test)]

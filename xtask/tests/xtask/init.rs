@@ -51,7 +51,7 @@ fn init_writes_a_pipeline_of_runnable_gates_and_ci_is_green_in_the_adopting_work
     assert!(
         cargo.contains("color = \"never\"")
             && cargo.contains("xtask = \"run --quiet --manifest-path")
-            && cargo.contains("--bin xtask --no-default-features --\""),
+            && cargo.contains("--bin xtask-thin --no-default-features --\""),
         "the team's settings are kept and the alias added: {cargo}"
     );
     assert!(fx.path(".github/workflows/gatehouse.yml").is_file());

@@ -73,7 +73,7 @@ fn the_thin_build_compiles_no_aws_sdk_kube_or_sigstore() {
     }
     let alias = std::fs::read_to_string(repo_root().join(".cargo/config.toml")).unwrap();
     assert!(
-        alias.contains("run --quiet --package xtask --no-default-features --"),
+        alias.contains("run --quiet --package xtask --bin xtask-thin --no-default-features --"),
         "`cargo xtask` runs the thin build: {alias}"
     );
 }
@@ -85,7 +85,7 @@ fn thin_xtask() -> PathBuf {
         "--package",
         "xtask",
         "--bin",
-        "xtask",
+        "xtask-thin",
         "--no-default-features",
         "--locked",
         "--message-format=json-render-diagnostics",
@@ -94,7 +94,7 @@ fn thin_xtask() -> PathBuf {
         .unwrap()
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "xtask")
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "xtask-thin")
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
         .expect("the thin build's executable")
 }
@@ -138,6 +138,12 @@ fn the_thin_build_runs_checks_with_the_full_builds_keys_and_hands_off_the_rest()
     let full = fx.run(&["gate", "c"]);
     assert_eq!(full.code, 0, "{}", full.stderr);
     assert_eq!(status(&fx.report(), "c"), "cached", "{}", full.stderr);
+    // Building the thin binary left the full one in place: it runs `list` itself.
+    let mut cmd = fx.command(&["list"]);
+    cmd.env("CARGO", &cargo);
+    let listed = Run::from(cmd.output().unwrap());
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert_eq!(seen(), "", "the full build handed nothing off");
 
     // Anything else goes, as the same command line, to `cargo run` of the full build, which
     // replaces the thin build's process (same pid, its exit status).
