@@ -129,12 +129,17 @@ pub enum Command {
         run: ReleaseArgs,
     },
     /// Load test: the `[load]` goose binary drives PROFILE (smoke, baseline, soak, stress)
-    /// against the service's release build on an ephemeral PostgreSQL while a real Prometheus
+    /// against the service's release build (or, with `--dev`, its dev build) on an ephemeral PostgreSQL while a real Prometheus
     /// scrapes it; thresholds come from the SLO specs. Exit 5 when a threshold or an SLO is
     /// not met. `[service.faults] inherit` variables in the environment reach the service.
     Load {
         /// smoke | baseline | soak | stress
         profile: String,
+        /// Run the workspace's dev build of the service and its load test (what `cargo xtask
+        /// gate test` compiled) instead of the release build: quick for iterating on a load test
+        /// or an SLO, but its numbers say nothing about the release's.
+        #[arg(long)]
+        dev: bool,
     },
     /// GitHub Actions: `workflow fanout` prints the workflow that runs a pipeline as one job per
     /// `[[pipelines.<name>.groups]]` entry plus a verdict job (used by `[codegen]`).

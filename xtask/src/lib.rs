@@ -168,7 +168,7 @@ fn full(cli: &Cli, settings: settings::Settings, cancel: &Cancel) -> anyhow::Res
             ..
         } => commands::release_verify(reference, key, *plain_http),
         Command::Release { action: None, run } => commands::release(&settings, &ws, run, cancel),
-        Command::Load { profile } => commands::load(&settings, &ws, profile, cancel),
+        Command::Load { profile, dev } => commands::load(&settings, &ws, profile, *dev, cancel),
         Command::Slo {
             action: SloAction::Render { what, service },
         } => commands::slo_render(&settings, &ws, *what, service.as_deref()),

@@ -103,7 +103,7 @@ impl Gate for Slo {
             &dir,
         )?;
         let summary = crate::load::summary(&outcome);
-        let judged = crate::engine::cache::sha256_file(&build.binary(&ctx.root, &self.service.bin));
+        let judged = outcome.binary_sha256.clone();
         if outcome.problems.is_empty() {
             return Ok(Verdict::passed(Some(summary)).judged(judged));
         }

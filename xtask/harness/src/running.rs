@@ -21,6 +21,8 @@ pub struct Build {
     tools: Vec<String>,
     /// The migrations the release ships (`[release] migrations`), absolute.
     migrations: Option<PathBuf>,
+    /// The dev profile with the workspace's features: the binaries the tests' build made.
+    dev: bool,
 }
 
 /// The tools a [`Build`] for `release` needs (rustup's target, e.g. musl-tools).
@@ -54,7 +56,26 @@ impl Build {
             env,
             tools: release.tools.clone(),
             migrations: release.migrations.as_ref().map(|d| root.join(d)),
+            dev: false,
         }
+    }
+
+    /// The workspace's dev build (`cargo build --workspace --all-features --bin …`, what the
+    /// tests' build already compiled): quick to get, but not the binary the release ships, so
+    /// its numbers say nothing about the release's. `release`'s migrations still apply.
+    pub fn dev(root: &Path, release: Option<&ReleaseDef>) -> Build {
+        Build {
+            migrations: release
+                .and_then(|r| r.migrations.as_ref())
+                .map(|d| root.join(d)),
+            dev: true,
+            ..Build::default()
+        }
+    }
+
+    /// Whether this is the dev build ([`Build::dev`]).
+    pub fn is_dev(&self) -> bool {
+        self.dev
     }
 
     /// The migrations the release ships, which a started service gets through `[service]
@@ -63,8 +84,22 @@ impl Build {
         self.migrations.as_deref()
     }
 
-    /// `cargo build --release` of `package`'s `bin`.
+    /// `cargo build --release` of `package`'s `bin` (for the dev build, the workspace's build of
+    /// `bin`, as [`Step::configured`] builds a `{bin:…}`).
     pub fn step(&self, package: &str, bin: &str) -> Step {
+        if self.dev {
+            return Step::new(
+                "cargo",
+                &[
+                    "build",
+                    "--workspace",
+                    "--all-features",
+                    "--locked",
+                    "--bin",
+                ],
+            )
+            .args([bin.to_owned()]);
+        }
         let mut step = Step::new("cargo", &["build", "--release", "--locked", "--package"]).args([
             package.to_owned(),
             "--bin".to_owned(),
@@ -84,6 +119,9 @@ impl Build {
     /// Where the build puts `bin`.
     pub fn binary(&self, root: &Path, bin: &str) -> PathBuf {
         let dir = crate::engine::cargo_target_dir(root);
+        if self.dev {
+            return dir.join("debug").join(bin);
+        }
         match &self.target {
             Some(target) => dir.join(target).join("release").join(bin),
             None => dir.join("release").join(bin),

@@ -1,6 +1,7 @@
 //! `cargo xtask slo render …` and `cargo xtask load <profile>`.
 
 use super::*;
+use crate::gates::running::Build;
 
 /// `cargo xtask slo render rules|tests|dashboard SERVICE`: a generated file on stdout.
 pub fn slo_render(
@@ -42,8 +43,14 @@ pub fn slo_render(
     Ok(Exit::Ok)
 }
 
-/// `cargo xtask load PROFILE`.
-pub fn load(settings: &Settings, ws: &Workspace, profile: &str, cancel: &Cancel) -> Result<Exit> {
+/// `cargo xtask load PROFILE [--dev]`.
+pub fn load(
+    settings: &Settings,
+    ws: &Workspace,
+    profile: &str,
+    dev: bool,
+    cancel: &Cancel,
+) -> Result<Exit> {
     let profile = crate::load::profile(profile)?;
     let crate::deploy::promote::Service {
         service, load, slo, ..
@@ -59,11 +66,16 @@ pub fn load(settings: &Settings, ws: &Workspace, profile: &str, cancel: &Cancel)
         cancel,
         std::time::Duration::from_secs(7200),
     )?;
+    let release = ws.config.release.as_ref();
+    let (build, which) = if dev {
+        (Build::dev(&settings.root, release), "the dev build")
+    } else {
+        (Build::new(&settings.root, release), "the release build")
+    };
     eprintln!(
-        "[gatehouse] load {}: {} users for {} against the release build ({})",
+        "[gatehouse] load {}: {} users for {} against {which} ({})",
         profile.name, profile.users, profile.run_time, profile.purpose
     );
-    let build = crate::gates::running::Build::new(&settings.root, ws.config.release.as_ref());
     let outcome = crate::load::run(
         &ctx,
         service,

@@ -175,8 +175,8 @@ fn rebuilt(
         .collect()
 }
 
-/// `doc` and the `{bin:…}` generators (codegen, the chart's settings) build nothing the clippy and
-/// test builds have not built: dev-dependencies that turn on extra features of a dependency make
+/// `doc`, the `{bin:…}` generators (codegen, the chart's settings) and `load --dev` build nothing
+/// the clippy and test builds have not built: dev-dependencies that turn on extra features of a dependency make
 /// every build without the tests rebuild what sits above it (~10 minutes cold).
 #[test]
 fn the_doc_and_generator_builds_reuse_the_test_builds_dependencies() {
@@ -199,16 +199,17 @@ fn the_doc_and_generator_builds_reuse_the_test_builds_dependencies() {
         &["test", "--workspace", "--all-features", "--no-run"],
         "build",
     );
-    let generator = dependency_units(
-        &["build", "--workspace", "--all-features", "--bin", "app"],
-        "build",
-    );
-    assert!(
-        !tests.is_empty() && !generator.is_empty(),
-        "both plans have dependencies"
-    );
-    let missing = rebuilt(&tests, &generator);
-    assert!(missing.is_empty(), "`{{bin:app}}` rebuilds: {missing:#?}");
+    assert!(!tests.is_empty(), "the test plan has dependencies");
+    // `{bin:app}`, and `load --dev`'s builds of the service and its goose load test.
+    for bin in ["app", "perf"] {
+        let dev = dependency_units(
+            &["build", "--workspace", "--all-features", "--bin", bin],
+            "build",
+        );
+        assert!(!dev.is_empty(), "the build of {bin} has dependencies");
+        let missing = rebuilt(&tests, &dev);
+        assert!(missing.is_empty(), "`--bin {bin}` rebuilds: {missing:#?}");
+    }
 }
 
 /// `plan` shows the commands `run` executes: values known before a run (the commit, its time,

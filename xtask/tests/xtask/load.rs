@@ -1,7 +1,9 @@
 //! `cargo xtask load smoke` against the reference service (the app is what the `slo` gate is
 //! proven on): a clean run meets every threshold and every SLO; 5% injected server errors fail
 //! the availability objective on both sides; injected latency fails the latency objective on
-//! both sides. Each run is a real release build, PostgreSQL, Prometheus and goose.
+//! both sides. Each run is real PostgreSQL, Prometheus and goose against the workspace's dev
+//! build (`--dev`: the binaries the test build already compiled), so the test suite nests no
+//! release build of the app; `ci`'s `slo` gate runs the same load against the release build.
 
 use serde_json::Value;
 
@@ -18,7 +20,7 @@ fn load(env: &[(&str, &str)]) -> (Run, Value) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
     cmd.arg("--root")
         .arg(root)
-        .args(["--format", "json", "load", "smoke"]);
+        .args(["--format", "json", "load", "smoke", "--dev"]);
     for var in [
         "APP_FAULT_ERROR_RATE",
         "APP_FAULT_LATENCY_MS",
@@ -57,6 +59,21 @@ fn a_clean_smoke_run_passes_and_injected_errors_and_latency_fail_their_objective
         ("GITHUB_STEP_SUMMARY", summary_path.as_str()),
     ]);
     assert_eq!(clean.code, 0, "{}", clean.stderr);
+    assert!(
+        clean.stderr.contains("against the dev build"),
+        "{}",
+        clean.stderr
+    );
+    let binary = outcome["binary"].as_str().unwrap();
+    assert!(
+        std::path::Path::new(binary).ends_with("debug/app"),
+        "--dev runs the test build's binary, not a release build: {binary}"
+    );
+    assert_eq!(
+        outcome["binary_sha256"].as_str().map(str::len),
+        Some(64),
+        "the binary judged is named by its content: {outcome}"
+    );
     assert_eq!(outcome["client_exit"], 0);
     assert_eq!(
         outcome["thresholds"][0], "error-rate<0.1%",

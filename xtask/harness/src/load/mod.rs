@@ -96,6 +96,9 @@ pub struct Outcome {
     pub server: Vec<ServerSide>,
     pub reports: String,
     pub problems: Vec<String>,
+    /// The service binary the load ran against, and its SHA-256: the binary judged.
+    pub binary: String,
+    pub binary_sha256: Option<String>,
 }
 
 /// k6-style thresholds from the specs: the availability budget as `error-rate`, each latency
@@ -318,6 +321,8 @@ pub fn run(
         server,
         reports: dir.display().to_string(),
         problems,
+        binary_sha256: crate::engine::cache::sha256_file(&binary),
+        binary: binary.display().to_string(),
     })
 }
 
