@@ -55,7 +55,7 @@ pub fn run(
     let started = Instant::now();
     let started_at = SystemTime::now();
     let gates = registry.order(&request.gates)?;
-    let keys = keys(&settings.root, &gates, &toolbox)?;
+    let (keys, tools) = keys(&settings.root, &gates, &toolbox)?;
     let run_id = run_id(started_at);
     let run_dir = crate::layout::Layout::of(&settings.root)
         .runs()
@@ -87,6 +87,7 @@ pub fn run(
         run_dir: run_dir.clone(),
         gates,
         keys,
+        tools,
         required,
         store: caches.store,
         toolbox,
@@ -168,18 +169,17 @@ fn start_compile_cache(
     }
 }
 
-fn keys(
-    root: &Path,
-    gates: &[Arc<dyn Gate>],
-    toolbox: &Toolbox,
-) -> Result<BTreeMap<String, String>> {
+/// Each gate's cache key, and what the tools they use entered the keys as.
+type Keys = (BTreeMap<String, String>, BTreeMap<String, String>);
+
+fn keys(root: &Path, gates: &[Arc<dyn Gate>], toolbox: &Toolbox) -> Result<Keys> {
     let snapshot = Snapshot::scan(root)?;
     let used: BTreeSet<String> = gates
         .iter()
         .flat_map(|g| g.spec().inputs.tools.clone())
         .collect();
     let pins = toolbox.keyed(&used);
-    gates
+    let keys = gates
         .iter()
         .map(|g| {
             Ok((
@@ -187,7 +187,8 @@ fn keys(
                 cache::key(g.spec(), &gate::commands(g.as_ref()), &snapshot, &pins)?,
             ))
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok((keys, pins))
 }
 
 /// A run's id: its start time, then the process id.

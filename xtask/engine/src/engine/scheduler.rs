@@ -38,6 +38,9 @@ pub struct Run<'a> {
     pub gates: Vec<Arc<dyn Gate>>,
     /// Cache key per gate name.
     pub keys: BTreeMap<String, String>,
+    /// What each tool the gates use entered those keys as ([`Toolbox::keyed`]: its pin, and the
+    /// version it reported if it was found).
+    pub tools: BTreeMap<String, String>,
     pub required: BTreeSet<String>,
     pub store: &'a dyn Store,
     pub toolbox: Arc<Toolbox>,
@@ -317,32 +320,33 @@ impl Run<'_> {
     }
 
     /// Stores a pass under the key computed before it ran, once its inputs are read again and
-    /// found unchanged: a file edited during the run never earns a pass it was not run on.
+    /// found unchanged: a file edited during the run never earns a pass it was not run on. A
+    /// tool the gate installed for itself (missing before, at its pin now) is no such change:
+    /// the pass is stored under the key with the version the tool reports, the key the next run
+    /// computes (else a fresh machine's first pass would never be kept).
     fn remember(&self, name: &str, verdict: &Verdict, elapsed: Duration) {
         let Some(key) = self.keys.get(name) else {
             return;
         };
-        let Some(gate) = self.gates.iter().find(|g| g.spec().name == name) else {
-            return;
-        };
+        let gate = self.gate(name).clone();
+        let spec = gate.spec();
+        let commands = super::gate::commands(gate.as_ref());
         let now = Snapshot::scan(&self.root).and_then(|snapshot| {
-            let manifest = cache::manifest(
-                gate.spec(),
-                &super::gate::commands(gate.as_ref()),
-                &snapshot,
-                &self
-                    .toolbox
-                    .keyed(&gate.spec().inputs.tools.iter().cloned().collect()),
-            )?;
-            let read = if gate.spec().inputs.rust {
-                self.read_by_builds(gate.spec(), &snapshot)?
-            } else {
-                Vec::new()
+            let tools = self
+                .toolbox
+                .keyed(&spec.inputs.tools.iter().cloned().collect());
+            let manifest = cache::manifest(spec, &commands, &snapshot, &tools)?;
+            let unchanged = manifest.key() == *key
+                || (self.only_installed(&tools)
+                    && cache::key(spec, &commands, &snapshot, &self.tools)? == *key);
+            let read = match spec.inputs.rust && unchanged {
+                true => self.read_by_builds(spec, &snapshot)?,
+                false => Vec::new(),
             };
-            Ok((manifest, read))
+            Ok((manifest, read, unchanged))
         });
         let (manifest, read) = match now {
-            Ok((m, read)) if m.key() == *key => (m, read),
+            Ok((m, read, true)) => (m, read),
             Ok(_) => {
                 self.output.note(&format!(
                     "`{name}`: its inputs changed while it ran; the pass is not cached"
@@ -358,7 +362,7 @@ impl Run<'_> {
         };
         let entry = Entry {
             gate: name.to_owned(),
-            key: key.clone(),
+            key: manifest.key(),
             passed_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             summary: verdict.summary.clone(),
@@ -373,6 +377,21 @@ impl Run<'_> {
             ));
         }
         self.store_notes();
+    }
+
+    /// Whether every tool whose keyed value differs from the run's start was missing then (keyed
+    /// by its bare pin) and reports a version at that pin now: installed by a gate, not swapped.
+    fn only_installed(&self, now: &BTreeMap<String, String>) -> bool {
+        let pins = self.toolbox.pins();
+        now.iter().all(
+            |(tool, value)| match (self.tools.get(tool), pins.get(tool)) {
+                (Some(was), _) if was == value => true,
+                (Some(was), Some(pin)) => {
+                    was == pin && value.starts_with(&format!("{pin} reports "))
+                }
+                _ => false,
+            },
+        )
     }
 
     /// What the store said (a pass from the shared cache, an entry it ignored and why).
@@ -489,6 +508,11 @@ mod tests {
         /// Runs `true planted`, which its plan shows until it starts (as a plan read from files
         /// edited while the gate runs would change).
         ExecThenReplan,
+        /// Writes the executable of [`install_fake_tool`] (a gate that installs its tool), edits
+        /// `input.txt` too when `edits`, and passes.
+        Install {
+            edits: bool,
+        },
     }
 
     fn planted() -> Step {
@@ -527,6 +551,13 @@ mod tests {
                     Verdict::passed(None)
                 }
                 Does::Exec { .. } | Does::ExecThenReplan => Verdict::failed("`true` failed"),
+                Does::Install { edits } => {
+                    install_fake_tool(&ctx.root);
+                    if edits {
+                        std::fs::write(ctx.root.join("input.txt"), "edited").unwrap();
+                    }
+                    Verdict::passed(None)
+                }
             };
             self.overlap.leave();
             Ok(verdict)
@@ -567,6 +598,73 @@ mod tests {
         fn note(&self, _: &str) {}
     }
 
+    /// The executable of the tool `fake` (pinned at 1.0 in [`fake_toolbox`]), under `root`.
+    fn install_fake_tool(root: &std::path::Path) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = root.join("tools/1.0/bin");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gatehouse-fake-tool");
+        let staged = dir.join(".staged");
+        std::fs::write(&staged, "#!/bin/sh\necho 'fake 1.0'\n").unwrap();
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::rename(staged, path).unwrap();
+    }
+
+    /// A toolbox (as a new process makes it) whose one tool `fake` lives under `root/tools`.
+    fn fake_toolbox(root: &std::path::Path) -> Arc<Toolbox> {
+        let def = crate::config::ToolDef {
+            source: crate::config::Source::Debian,
+            version: "1.0".into(),
+            package: Some("fake".into()),
+            bin: Some("gatehouse-fake-tool".into()),
+            version_args: None,
+            with: Vec::new(),
+            remedy: None,
+            dir: Some(format!("{}/tools/{{version}}/bin", root.display())),
+            extract: None,
+        };
+        Arc::new(Toolbox::new(
+            BTreeMap::from([("fake".to_owned(), def)]),
+            false,
+        ))
+    }
+
+    /// Runs `gate` (which uses the tool `fake`) in `dir` as `cargo xtask` would, keys from what
+    /// the tool reports now, against the store in `dir/cache`; its status.
+    fn run_with_fake_tool(dir: &std::path::Path, does: Does) -> Status {
+        let o = Arc::new(Overlap::default());
+        let gate = probe("uses-tool", &[], &[], does, &o);
+        let mut spec = gate.spec.clone();
+        spec.inputs.tools = vec!["fake".to_owned()];
+        let gate = Arc::new(Probe {
+            spec,
+            ..Arc::into_inner(gate).unwrap()
+        });
+        std::fs::write(dir.join("input.txt"), "v1").unwrap();
+        let run_dir = dir.join("run");
+        std::fs::create_dir_all(run_dir.join("gates")).unwrap();
+        let toolbox = fake_toolbox(dir);
+        let tools = toolbox.keyed(&BTreeSet::from(["fake".to_owned()]));
+        let snapshot = Snapshot::scan(dir).unwrap();
+        let key = cache::key(gate.spec(), &[], &snapshot, &tools).unwrap();
+        let store = LocalStore::new(dir.join("cache"));
+        let run = Run {
+            root: dir.to_path_buf(),
+            run_id: "test".to_owned(),
+            run_dir,
+            gates: vec![gate as Arc<dyn Gate>],
+            keys: BTreeMap::from([("uses-tool".to_owned(), key)]),
+            tools,
+            required: BTreeSet::new(),
+            store: &store,
+            toolbox,
+            cancel: Cancel::default(),
+            output: &Quiet,
+            options: options(1, false),
+        };
+        run.execute()[0].status
+    }
+
     /// Runs `gates` in a fresh workspace with one input file; their statuses by name.
     fn execute(
         dir: &std::path::Path,
@@ -592,6 +690,7 @@ mod tests {
             run_dir,
             gates: gates.iter().map(|g| g.clone() as Arc<dyn Gate>).collect(),
             keys,
+            tools: toolbox.pins(),
             required: BTreeSet::new(),
             store: &store,
             toolbox,
@@ -732,5 +831,31 @@ mod tests {
         let gates = [probe("replans", &[], &[], Does::ExecThenReplan, &o)];
         let results = execute(dir.path(), &gates, options(1, true));
         assert_eq!(results["replans"].0, Status::Passed, "{results:?}");
+    }
+
+    #[test]
+    fn a_pass_that_installed_its_own_tool_is_kept_for_the_next_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = run_with_fake_tool(dir.path(), Does::Install { edits: false });
+        assert_eq!(first, Status::Passed);
+        let next = run_with_fake_tool(dir.path(), Does::Pass);
+        assert_eq!(
+            next,
+            Status::Cached,
+            "the tool the first run installed at its pin is not a change of its inputs"
+        );
+    }
+
+    #[test]
+    fn a_pass_that_installed_its_tool_while_a_file_changed_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = run_with_fake_tool(dir.path(), Does::Install { edits: true });
+        assert_eq!(first, Status::Passed);
+        let next = run_with_fake_tool(dir.path(), Does::Pass);
+        assert_eq!(
+            next,
+            Status::Passed,
+            "an input edited during the run still keeps the pass out, tool or no tool"
+        );
     }
 }
