@@ -344,6 +344,11 @@ pub struct UnderToolDef {
     /// empty.
     #[serde(default)]
     pub targets: Vec<String>,
+    /// `false` builds the packages without their default features (`--no-default-features`):
+    /// for a library whose default feature pulls in dependencies the selected tests never use,
+    /// which miri would otherwise interpret-compile too.
+    #[serde(default = "yes")]
+    pub default_features: bool,
     /// libtest name filters: a test runs when its name contains one (all tests when empty).
     #[serde(default)]
     pub filters: Vec<String>,

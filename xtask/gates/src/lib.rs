@@ -12,6 +12,14 @@ mod doc;
 #[cfg(feature = "service")]
 mod drill;
 mod fmt;
+#[cfg_attr(
+    not(feature = "service"),
+    expect(
+        dead_code,
+        reason = "the api-fuzz gate, its one reader, is a `service` gate"
+    )
+)]
+mod fuzz_report;
 mod migrations;
 #[cfg(feature = "service")]
 mod release;

@@ -162,6 +162,9 @@ impl UnderTool {
             step = step.args(["--package".to_owned(), package.clone()]);
         }
         step = step.args(self.def.targets.iter().cloned());
+        if !self.def.default_features {
+            step = step.args(["--no-default-features".to_owned()]);
+        }
         step = step.args(["--".to_owned()]);
         step = step.args(self.def.filters.iter().cloned());
         for skip in &self.def.skip {
@@ -630,6 +633,24 @@ mod tests {
             )),
             "the sanitizer flag cannot be overridden by the caller's RUSTFLAGS or CARGO_ENCODED_RUSTFLAGS"
         );
+    }
+
+    #[test]
+    fn default_features_false_builds_the_packages_without_them() {
+        let step = |toml: &str| {
+            let def = toml::from_str(&format!("packages = [\"gatehouse-gates\"]\n{toml}")).unwrap();
+            UnderTool::new(Kind::Miri, &def, "nightly", Path::new("/r"), &[])
+                .step()
+                .args
+        };
+        let args = step("default_features = false");
+        let flag = args.iter().position(|a| a == "--no-default-features");
+        let separator = args.iter().position(|a| a == "--");
+        assert!(
+            flag.is_some() && flag < separator,
+            "a cargo flag, before libtest's arguments: {args:?}"
+        );
+        assert!(!step("").contains(&"--no-default-features".to_owned()));
     }
 
     #[test]
