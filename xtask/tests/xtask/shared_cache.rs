@@ -65,10 +65,6 @@ impl Team {
         for var in AWS_VARS {
             cmd.env_remove(var);
         }
-        // The outer run's compile cache (if any) is not this fixture's.
-        for var in ["RUSTC_WRAPPER", "SCCACHE_SERVER_PORT", "GATEHOUSE_SCCACHE"] {
-            cmd.env_remove(var);
-        }
         cmd.env_remove("GATEHOUSE_CACHE")
             .env_remove("GATEHOUSE_CACHE_KEY")
             .env("AWS_ACCESS_KEY_ID", "testing")

@@ -83,8 +83,10 @@ impl Fixture {
             .arg(self.root())
             .args(args)
             .current_dir(self.root());
-        // The fixture's own cargo must not inherit the outer run's toolchain or flags (the race
-        // gate runs these tests under nightly with -Zsanitizer=thread).
+        // The fixture's own cargo must not inherit the outer run's toolchain, flags or compile
+        // cache (the race gate runs these tests under nightly with -Zsanitizer=thread; a run
+        // with a shared cache runs them with sccache as RUSTC_WRAPPER, which the fixtures' own
+        // keys would then hold).
         for var in [
             "CI",
             "GITHUB_ACTIONS",
@@ -93,6 +95,10 @@ impl Fixture {
             "RUSTUP_TOOLCHAIN",
             "RUSTFLAGS",
             "RUSTDOCFLAGS",
+            "RUSTC_WRAPPER",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "SCCACHE_SERVER_PORT",
+            "GATEHOUSE_SCCACHE",
             "GITHUB_REPOSITORY",
             "GITHUB_API_URL",
             "GITHUB_TOKEN",
