@@ -14,6 +14,9 @@ use crate::exit::Failure;
 use crate::process::{self, Cancel};
 
 const COMPLETE: &str = ".gatehouse-complete";
+/// What a tool of our own answered when probed for its version, and the state of the files that
+/// make the tool when it did: a later process reuses the answer while that state is unchanged.
+const PROBED: &str = ".gatehouse-probed";
 
 /// Finds and installs the manifest's tools.
 #[derive(Debug)]
@@ -177,6 +180,7 @@ impl Toolbox {
         let def = self.manifest.get(name)?;
         // Only a found tool is remembered: a missing or wrong one may be installed by the run.
         let version = match self.find(name, def) {
+            Found::Ok(Some(dir), None) if def.source.cached() => self.reported_once(name, def, &dir),
             Found::Ok(dir, line) => line.unwrap_or_else(|| reported(name, def, dir.as_deref())),
             Found::WrongVersion(v) => return Some(format!("wrong version: {v}")),
             Found::Missing => return None,
@@ -186,6 +190,31 @@ impl Toolbox {
             .ok()?
             .insert(name.to_owned(), version.clone());
         Some(version)
+    }
+
+    /// What a tool installed in the tool cache reports, asked once until the files that make it
+    /// change (`checkov --version` alone takes 3 s, which every run's cache keys would pay).
+    fn reported_once(&self, name: &str, def: &ToolDef, dir: &Path) -> String {
+        let home = self.home(name, def);
+        let memo = home.join(PROBED);
+        let stamp = probe_stamp(&home, &dir.join(bin(name, def)), def);
+        if let Some(stamp) = &stamp {
+            let saved = std::fs::read_to_string(&memo).unwrap_or_default();
+            if let Some(line) = saved.strip_prefix(stamp.as_str()).and_then(|r| r.strip_prefix('\n')) {
+                return line.trim_end().to_owned();
+            }
+        }
+        let line = reported(name, def, Some(dir));
+        if let Some(stamp) = stamp {
+            // Written whole, then renamed: a concurrent reader sees the old answer or the new.
+            let tmp = home.join(format!("{PROBED}.{}", std::process::id()));
+            let written = std::fs::write(&tmp, format!("{stamp}\n{line}\n"))
+                .and_then(|()| std::fs::rename(&tmp, &memo));
+            if written.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+        line
     }
 
     pub fn reported_versions(
@@ -461,6 +490,46 @@ fn reported(name: &str, def: &ToolDef, dir: Option<&Path>) -> String {
     }
 }
 
+/// The state of the files that make a tool of our own: the binary (through its symlinks), the
+/// install's completion mark, and the directories a package manager changes when it adds or
+/// removes a package (site-packages, node_modules), with the arguments of the probe. Size,
+/// modification and change times and inode: a reinstall, an upgrade in place or an edit all
+/// change it. `None` when one of them cannot be read (then the tool is asked every time).
+fn probe_stamp(home: &Path, binary: &Path, def: &ToolDef) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut paths = vec![std::fs::canonicalize(binary).ok()?, home.join(COMPLETE)];
+    paths.extend(package_dirs(home));
+    let mut stamp = format!("args {:?}", def.version_args);
+    for path in paths {
+        let m = std::fs::metadata(&path).ok()?;
+        stamp.push_str(&format!(
+            "; {} {} {}.{} {}.{} {}",
+            path.display(),
+            m.len(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec(),
+            m.ino()
+        ));
+    }
+    Some(stamp)
+}
+
+/// The directories pip and npm change when a package is added or removed under `home`.
+fn package_dirs(home: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(home.join("lib"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path().join("site-packages")))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.push(home.join("node_modules"));
+    dirs.retain(|p| p.is_dir());
+    dirs.sort();
+    dirs
+}
+
 /// What `path <version_args>` prints (stdout, else stderr), if it succeeds.
 fn version_text(path: &Path, def: &ToolDef) -> Option<String> {
     let sh = xshell::Shell::new().ok()?;
@@ -628,5 +697,58 @@ mod tests {
             toolbox.pins()["pg"],
             "another package is another pin"
         );
+    }
+
+    /// A tool of our own (here a pip one) whose probe counts how often it is asked.
+    fn counting_tool(toolbox: &Toolbox, def: &ToolDef, answer: &str) -> (PathBuf, PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let home = toolbox.home("fake", def);
+        let bin = home.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(home.join("lib/python3.11/site-packages")).unwrap();
+        std::fs::write(home.join(COMPLETE), &def.version).unwrap();
+        let counter = home.join("asked");
+        let script = bin.join("fake");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\necho x >> '{}'\necho '{answer}'\n", counter.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (home, counter)
+    }
+
+    #[test]
+    fn a_tool_of_our_own_is_asked_its_version_once_until_its_files_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let def = ToolDef {
+            source: Source::Pip,
+            bin: Some("fake".into()),
+            ..debian("fake")
+        };
+        let toolbox = || {
+            let mut t = Toolbox::new(BTreeMap::from([("fake".to_owned(), def.clone())]), false);
+            t.dir = dir.path().to_path_buf();
+            t
+        };
+        let names = std::collections::BTreeSet::from(["fake".to_owned()]);
+        let (home, counter) = counting_tool(&toolbox(), &def, "fake 1.0");
+        let asked = || std::fs::read_to_string(&counter).unwrap_or_default().lines().count();
+        let keyed = |t: &Toolbox| t.keyed(&names)["fake"].clone();
+
+        assert!(keyed(&toolbox()).ends_with("reports fake 1.0"));
+        assert_eq!(keyed(&toolbox()), keyed(&toolbox()));
+        assert_eq!(asked(), 1, "later processes reuse the answer");
+
+        // The binary rewritten (an upgrade under the same pin): asked again, the new answer keyed.
+        counting_tool(&toolbox(), &def, "fake 1.0.1 patched");
+        assert!(keyed(&toolbox()).ends_with("reports fake 1.0.1 patched"));
+        assert_eq!(asked(), 2);
+
+        // A package added to the environment: asked again.
+        std::fs::create_dir(home.join("lib/python3.11/site-packages/other")).unwrap();
+        keyed(&toolbox());
+        keyed(&toolbox());
+        assert_eq!(asked(), 3);
     }
 }
