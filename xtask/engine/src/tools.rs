@@ -180,7 +180,9 @@ impl Toolbox {
         let def = self.manifest.get(name)?;
         // Only a found tool is remembered: a missing or wrong one may be installed by the run.
         let version = match self.find(name, def) {
-            Found::Ok(Some(dir), None) if def.source.cached() => self.reported_once(name, def, &dir),
+            Found::Ok(Some(dir), None) if def.source.cached() => {
+                self.reported_once(name, def, &dir)
+            }
             Found::Ok(dir, line) => line.unwrap_or_else(|| reported(name, def, dir.as_deref())),
             Found::WrongVersion(v) => return Some(format!("wrong version: {v}")),
             Found::Missing => return None,
@@ -200,7 +202,10 @@ impl Toolbox {
         let stamp = probe_stamp(&home, &dir.join(bin(name, def)), def);
         if let Some(stamp) = &stamp {
             let saved = std::fs::read_to_string(&memo).unwrap_or_default();
-            if let Some(line) = saved.strip_prefix(stamp.as_str()).and_then(|r| r.strip_prefix('\n')) {
+            if let Some(line) = saved
+                .strip_prefix(stamp.as_str())
+                .and_then(|r| r.strip_prefix('\n'))
+            {
                 return line.trim_end().to_owned();
             }
         }
@@ -711,7 +716,10 @@ mod tests {
         let script = bin.join("fake");
         std::fs::write(
             &script,
-            format!("#!/bin/sh\necho x >> '{}'\necho '{answer}'\n", counter.display()),
+            format!(
+                "#!/bin/sh\necho x >> '{}'\necho '{answer}'\n",
+                counter.display()
+            ),
         )
         .unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -733,7 +741,12 @@ mod tests {
         };
         let names = std::collections::BTreeSet::from(["fake".to_owned()]);
         let (home, counter) = counting_tool(&toolbox(), &def, "fake 1.0");
-        let asked = || std::fs::read_to_string(&counter).unwrap_or_default().lines().count();
+        let asked = || {
+            std::fs::read_to_string(&counter)
+                .unwrap_or_default()
+                .lines()
+                .count()
+        };
         let keyed = |t: &Toolbox| t.keyed(&names)["fake"].clone();
 
         assert!(keyed(&toolbox()).ends_with("reports fake 1.0"));
