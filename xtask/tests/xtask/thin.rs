@@ -105,9 +105,9 @@ fn run(fx: &Fixture, thin: &std::path::Path, args: &[&str], env: &[(&str, &str)]
     Run::from(cmd.output().expect("run the thin xtask"))
 }
 
-/// A stand-in for cargo at `path`: it records `$GATEHOUSE_HANDOFF $$ <its arguments>` (`$$` is
-/// its pid, the thin build's own, as `exec` kept it) in `<path>.seen`, then runs `then`.
-fn fake_cargo(path: &std::path::Path, then: &str) -> String {
+/// A stand-in program at `path`: it records `$GATEHOUSE_HANDOFF $$ <its arguments>` (`$$` is its
+/// pid) in `<path>.seen`, then runs `then`.
+fn fake(path: &std::path::Path, then: &str) -> String {
     std::fs::write(
         path,
         format!(
@@ -121,32 +121,62 @@ fn fake_cargo(path: &std::path::Path, then: &str) -> String {
     path.display().to_string()
 }
 
+/// A stand-in cargo whose build names `full` as the executable of bin target `xtask`.
+fn cargo_building(path: &std::path::Path, full: &std::path::Path) -> String {
+    let artifact = serde_json::json!({
+        "reason": "compiler-artifact",
+        "target": {"name": "xtask", "kind": ["bin"]},
+        "executable": full,
+    });
+    fake(path, &format!("echo '{artifact}'"))
+}
+
+/// The thin build run in this repository, as the alias runs it here.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the thin build runs as the alias runs it, without a fixture's --root"
+)]
+fn run_in_repo(thin: &std::path::Path, args: &[&str], cargo: &str) -> Run {
+    let mut cmd = std::process::Command::new(thin);
+    cmd.args(args)
+        .current_dir(repo_root())
+        .env("CARGO", cargo)
+        .env_remove("GATEHOUSE_HANDOFF");
+    Run::from(cmd.output().expect("run the thin xtask"))
+}
+
+fn seen(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path.with_extension("seen")).unwrap_or_default()
+}
+
 #[test]
 fn the_thin_build_runs_checks_with_the_full_builds_keys_and_hands_off_the_rest() {
     let thin = thin_xtask();
     let fx = Fixture::new("engine");
+    let full = fx.path("full");
+    fake(&full, "exit 7");
     let handed = fx.path("handed");
-    let cargo = fake_cargo(&handed, "exit 7");
-    let seen = || std::fs::read_to_string(handed.with_extension("seen")).unwrap_or_default();
+    let cargo = cargo_building(&handed, &full);
 
     // The thin build runs a chain of checks itself...
     let own = run(&fx, &thin, &["gate", "c"], &[("CARGO", &cargo)]);
     assert_eq!(own.code, 0, "{}", own.stderr);
     assert_eq!(status(&fx.report(), "c"), "passed");
-    assert_eq!(seen(), "", "nothing was handed off");
+    assert_eq!(seen(&handed), "", "nothing was handed off");
     // ...and the full build finds the same keys.
-    let full = fx.run(&["gate", "c"]);
-    assert_eq!(full.code, 0, "{}", full.stderr);
-    assert_eq!(status(&fx.report(), "c"), "cached", "{}", full.stderr);
+    let fully = fx.run(&["gate", "c"]);
+    assert_eq!(fully.code, 0, "{}", fully.stderr);
+    assert_eq!(status(&fx.report(), "c"), "cached", "{}", fully.stderr);
     // Building the thin binary left the full one in place: it runs `list` itself.
     let mut cmd = fx.command(&["list"]);
     cmd.env("CARGO", &cargo);
     let listed = Run::from(cmd.output().unwrap());
     assert_eq!(listed.code, 0, "{}", listed.stderr);
-    assert_eq!(seen(), "", "the full build handed nothing off");
+    assert_eq!(seen(&handed), "", "the full build handed nothing off");
 
-    // Anything else goes, as the same command line, to `cargo run` of the full build, which
-    // replaces the thin build's process (same pid, its exit status).
+    // Anything else: cargo builds the full xtask, and the full build, given the same command
+    // line, replaces the thin build's process (same pid, its exit status). For a workspace that
+    // runs gatehouse from another checkout, xtask is built alone.
     let list = run(
         &fx,
         &thin,
@@ -158,29 +188,59 @@ fn the_thin_build_runs_checks_with_the_full_builds_keys_and_hands_off_the_rest()
         "the full build's exit status: {}",
         list.stderr
     );
-    let seen_now = seen();
-    let (pids, args) = seen_now.trim().split_at(seen_now.find(" run ").unwrap());
-    let (handoff, own_pid) = pids.split_once(' ').unwrap();
-    assert_eq!(handoff, own_pid, "{seen_now}");
     let manifest = repo_root().join("xtask/Cargo.toml");
+    assert!(
+        seen(&handed).trim_end().ends_with(&format!(
+            " build --quiet --manifest-path {} --message-format=json-render-diagnostics --bin xtask",
+            manifest.display()
+        )),
+        "{}",
+        seen(&handed)
+    );
+    let ran = seen(&full);
+    let (pids, args) = ran.trim().split_at(ran.find(" --root ").unwrap());
+    let (handoff, own_pid) = pids.split_once(' ').unwrap();
+    assert_eq!(handoff, own_pid, "exec kept the pid: {ran}");
     assert_eq!(
         args.trim(),
-        format!(
-            "run --quiet --manifest-path {} --bin xtask -- --root {} --format json list",
-            manifest.display(),
-            fx.root().display()
-        )
+        format!("--root {} --format json list", fx.root().display())
     );
+
+    // In gatehouse's own workspace it is built as the test gate builds the workspace, so after
+    // `gate test` it is already there (features resolved for xtask alone would rebuild the
+    // dependencies whose features differ).
+    let own = run_in_repo(&thin, &["list"], &cargo);
+    assert_eq!(own.code, 7, "{}", own.stderr);
+    assert!(
+        seen(&handed).trim_end().ends_with(&format!(
+            " build --quiet --manifest-path {} --workspace --all-features --message-format=json-render-diagnostics --bin xtask",
+            manifest.display()
+        )),
+        "{}",
+        seen(&handed)
+    );
+
+    // A full build that does not compile: cargo's own words, the thin build's exit 1, nothing run.
+    std::fs::remove_file(full.with_extension("seen")).unwrap();
+    let broken = fx.path("broken");
+    let cargo_failing = fake(
+        &broken,
+        "echo 'error[E0425]: cannot find value `x` in this scope' >&2\nexit 101",
+    );
+    let failed = run(&fx, &thin, &["list"], &[("CARGO", &cargo_failing)]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("gatehouse's full build failed")
+            && failed.stderr.contains("exit 101")
+            && failed.stderr.contains("cannot find value `x`"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(seen(&full), "", "nothing ran after a failed build");
 
     // A handoff that reaches a thin build again is refused, not repeated.
     let looping = fx.path("looping");
-    let cargo_to_thin = fake_cargo(
-        &looping,
-        &format!(
-            "while [ \"$1\" != -- ]; do shift; done; shift\nexec {} \"$@\"",
-            thin.display()
-        ),
-    );
+    let cargo_to_thin = cargo_building(&looping, &thin);
     let again = run(&fx, &thin, &["list"], &[("CARGO", &cargo_to_thin)]);
     assert_eq!(again.code, 2, "{}", again.stderr);
     assert!(
@@ -197,8 +257,7 @@ fn the_thin_build_runs_checks_with_the_full_builds_keys_and_hands_off_the_rest()
             "{config}\n[cache]\nshared = \"s3://team-cache/ci\"\npublic_key = \"cache.pub\"\n"
         ),
     );
-    std::fs::remove_file(handed.with_extension("seen")).unwrap();
     let shared = run(&fx, &thin, &["gate", "c"], &[("CARGO", &cargo)]);
     assert_eq!(shared.code, 7, "{}", shared.stderr);
-    assert!(seen().ends_with(" gate c\n"), "{}", seen());
+    assert!(seen(&full).ends_with(" gate c\n"), "{}", seen(&full));
 }
