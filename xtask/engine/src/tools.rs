@@ -17,6 +17,8 @@ const COMPLETE: &str = ".gatehouse-complete";
 /// What a tool of our own answered when probed for its version, and the state of the files that
 /// make the tool when it did: a later process reuses the answer while that state is unchanged.
 const PROBED: &str = ".gatehouse-probed";
+/// Between a tool's pin and the version it reports, in its [`Toolbox::keyed`] value.
+const REPORTS: &str = " reports ";
 
 /// Finds and installs the manifest's tools.
 #[derive(Debug)]
@@ -162,14 +164,33 @@ impl Toolbox {
         probed
             .into_iter()
             .map(|(name, version)| {
-                let pin = pins[&name].clone();
+                let pin = &pins[&name];
                 let value = match version {
-                    Some(v) => format!("{pin} reports {v}"),
-                    None => pin,
+                    Some(v) => format!("{pin}{REPORTS}{v}"),
+                    None => pin.clone(),
                 };
                 (name, value)
             })
             .collect()
+    }
+
+    /// Whether every tool whose [`Toolbox::keyed`] value differs between `before` and `now` was
+    /// missing before (keyed by its bare pin) and reports a version at that pin now: installed
+    /// in between, not swapped for another build.
+    pub fn only_installed(
+        &self,
+        before: &BTreeMap<String, String>,
+        now: &BTreeMap<String, String>,
+    ) -> bool {
+        let pins = self.pins();
+        now.iter()
+            .all(|(tool, value)| match (before.get(tool), pins.get(tool)) {
+                (Some(was), _) if was == value => true,
+                (Some(was), Some(pin)) => {
+                    was == pin && value.starts_with(&format!("{pin}{REPORTS}"))
+                }
+                _ => false,
+            })
     }
 
     /// The version `name` reports if it is found (memoised); `None` when it is missing.

@@ -145,6 +145,17 @@ fn run_in_repo(thin: &std::path::Path, args: &[&str], cargo: &str) -> Run {
     Run::from(cmd.output().expect("run the thin xtask"))
 }
 
+/// The stand-in cargo at `cargo` last built the full xtask from this repository with `flags`.
+fn assert_built(cargo: &std::path::Path, flags: &str) {
+    let manifest = repo_root().join("xtask/Cargo.toml");
+    let wanted = format!(
+        " build --quiet --manifest-path {}{flags} --message-format=json-render-diagnostics --bin xtask",
+        manifest.display()
+    );
+    let seen = seen(cargo);
+    assert!(seen.trim_end().ends_with(&wanted), "{seen}");
+}
+
 fn seen(path: &std::path::Path) -> String {
     std::fs::read_to_string(path.with_extension("seen")).unwrap_or_default()
 }
@@ -188,15 +199,7 @@ fn the_thin_build_runs_checks_with_the_full_builds_keys_and_hands_off_the_rest()
         "the full build's exit status: {}",
         list.stderr
     );
-    let manifest = repo_root().join("xtask/Cargo.toml");
-    assert!(
-        seen(&handed).trim_end().ends_with(&format!(
-            " build --quiet --manifest-path {} --message-format=json-render-diagnostics --bin xtask",
-            manifest.display()
-        )),
-        "{}",
-        seen(&handed)
-    );
+    assert_built(&handed, "");
     let ran = seen(&full);
     let (pids, args) = ran.trim().split_at(ran.find(" --root ").unwrap());
     let (handoff, own_pid) = pids.split_once(' ').unwrap();
@@ -211,14 +214,7 @@ fn the_thin_build_runs_checks_with_the_full_builds_keys_and_hands_off_the_rest()
     // dependencies whose features differ).
     let own = run_in_repo(&thin, &["list"], &cargo);
     assert_eq!(own.code, 7, "{}", own.stderr);
-    assert!(
-        seen(&handed).trim_end().ends_with(&format!(
-            " build --quiet --manifest-path {} --workspace --all-features --message-format=json-render-diagnostics --bin xtask",
-            manifest.display()
-        )),
-        "{}",
-        seen(&handed)
-    );
+    assert_built(&handed, " --workspace --all-features");
 
     // A full build that does not compile: cargo's own words, the thin build's exit 1, nothing run.
     std::fs::remove_file(full.with_extension("seen")).unwrap();

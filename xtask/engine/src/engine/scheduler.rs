@@ -337,11 +337,12 @@ impl Run<'_> {
                 .keyed(&spec.inputs.tools.iter().cloned().collect());
             let manifest = cache::manifest(spec, &commands, &snapshot, &tools)?;
             let unchanged = manifest.key() == *key
-                || (self.only_installed(&tools)
+                || (self.toolbox.only_installed(&self.tools, &tools)
                     && cache::key(spec, &commands, &snapshot, &self.tools)? == *key);
-            let read = match spec.inputs.rust && unchanged {
-                true => self.read_by_builds(spec, &snapshot)?,
-                false => Vec::new(),
+            let read = if spec.inputs.rust && unchanged {
+                self.read_by_builds(spec, &snapshot)?
+            } else {
+                Vec::new()
             };
             Ok((manifest, read, unchanged))
         });
@@ -377,21 +378,6 @@ impl Run<'_> {
             ));
         }
         self.store_notes();
-    }
-
-    /// Whether every tool whose keyed value differs from the run's start was missing then (keyed
-    /// by its bare pin) and reports a version at that pin now: installed by a gate, not swapped.
-    fn only_installed(&self, now: &BTreeMap<String, String>) -> bool {
-        let pins = self.toolbox.pins();
-        now.iter().all(
-            |(tool, value)| match (self.tools.get(tool), pins.get(tool)) {
-                (Some(was), _) if was == value => true,
-                (Some(was), Some(pin)) => {
-                    was == pin && value.starts_with(&format!("{pin} reports "))
-                }
-                _ => false,
-            },
-        )
     }
 
     /// What the store said (a pass from the shared cache, an entry it ignored and why).
@@ -629,8 +615,8 @@ mod tests {
         ))
     }
 
-    /// Runs `gate` (which uses the tool `fake`) in `dir` as `cargo xtask` would, keys from what
-    /// the tool reports now, against the store in `dir/cache`; its status.
+    /// Runs a gate that uses the tool `fake` in `dir` as a new `cargo xtask` process would (its
+    /// key from what the tool reports now), against the store in `dir/cache`; its status.
     fn run_with_fake_tool(dir: &std::path::Path, does: Does) -> Status {
         let o = Arc::new(Overlap::default());
         let gate = probe("uses-tool", &[], &[], does, &o);
@@ -640,29 +626,8 @@ mod tests {
             spec,
             ..Arc::into_inner(gate).unwrap()
         });
-        std::fs::write(dir.join("input.txt"), "v1").unwrap();
-        let run_dir = dir.join("run");
-        std::fs::create_dir_all(run_dir.join("gates")).unwrap();
-        let toolbox = fake_toolbox(dir);
-        let tools = toolbox.keyed(&BTreeSet::from(["fake".to_owned()]));
-        let snapshot = Snapshot::scan(dir).unwrap();
-        let key = cache::key(gate.spec(), &[], &snapshot, &tools).unwrap();
-        let store = LocalStore::new(dir.join("cache"));
-        let run = Run {
-            root: dir.to_path_buf(),
-            run_id: "test".to_owned(),
-            run_dir,
-            gates: vec![gate as Arc<dyn Gate>],
-            keys: BTreeMap::from([("uses-tool".to_owned(), key)]),
-            tools,
-            required: BTreeSet::new(),
-            store: &store,
-            toolbox,
-            cancel: Cancel::default(),
-            output: &Quiet,
-            options: options(1, false),
-        };
-        run.execute()[0].status
+        let results = execute_with(dir, &[gate], options(1, false), fake_toolbox(dir));
+        results["uses-tool"].0
     }
 
     /// Runs `gates` in a fresh workspace with one input file; their statuses by name.
@@ -671,15 +636,30 @@ mod tests {
         gates: &[Arc<Probe>],
         options: Options,
     ) -> BTreeMap<String, (Status, Option<String>)> {
+        let toolbox = Arc::new(Toolbox::new(BTreeMap::new(), false));
+        execute_with(dir, gates, options, toolbox)
+    }
+
+    /// [`execute`] with `toolbox`, keyed as the runner keys (what the gates' tools report now).
+    fn execute_with(
+        dir: &std::path::Path,
+        gates: &[Arc<Probe>],
+        options: Options,
+        toolbox: Arc<Toolbox>,
+    ) -> BTreeMap<String, (Status, Option<String>)> {
         std::fs::write(dir.join("input.txt"), "v1").unwrap();
         let run_dir = dir.join("run");
         std::fs::create_dir_all(run_dir.join("gates")).unwrap();
-        let toolbox = Arc::new(Toolbox::new(BTreeMap::new(), false));
+        let used = gates
+            .iter()
+            .flat_map(|g| g.spec().inputs.tools.clone())
+            .collect();
+        let tools = toolbox.keyed(&used);
         let snapshot = Snapshot::scan(dir).unwrap();
         let keys = gates
             .iter()
             .map(|g| {
-                let key = cache::key(g.spec(), &[], &snapshot, &toolbox.pins()).unwrap();
+                let key = cache::key(g.spec(), &[], &snapshot, &tools).unwrap();
                 (g.spec().name.clone(), key)
             })
             .collect();
@@ -690,7 +670,7 @@ mod tests {
             run_dir,
             gates: gates.iter().map(|g| g.clone() as Arc<dyn Gate>).collect(),
             keys,
-            tools: toolbox.pins(),
+            tools,
             required: BTreeSet::new(),
             store: &store,
             toolbox,
